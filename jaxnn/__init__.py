@@ -1,0 +1,28 @@
+"""jaxnn: feedforward neural networks from first principles in JAX.
+
+Pure functions over plain pytrees, and a backward pass derived by hand from the four
+backpropagation equations (BP1–BP4), proven equal to ``jax.grad``::
+
+    import jax, jaxnn
+    net = jaxnn.Network(sizes=[784, 30, 10], hidden="sigmoid", output="sigmoid", loss="quadratic")
+    params = jaxnn.init(jax.random.key(0), net, scheme="normal")
+    value, grads = jaxnn.value_and_grad(net, params, x, y)
+"""
+
+from jaxnn.backprop import value_and_grad
+from jaxnn.gradcheck import gradcheck
+from jaxnn.init import init
+from jaxnn.network import Cache, Network, accuracy, forward, loss, predict
+
+__all__ = [
+    "Cache",
+    "Network",
+    "accuracy",
+    "forward",
+    "gradcheck",
+    "init",
+    "loss",
+    "predict",
+    "value_and_grad",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,92 @@
+"""Cost functions C, their gradients ∇ₐC, and the fused output deltas.
+
+Every loss is defined per example (``C_x``) and the network's cost is the mean over the batch,
+``C = (1/m) Σ_x C_x`` (Nielsen's convention). ``y`` is a target array ``(m, n_L)``; for
+``cross_entropy`` integer class labels ``(m,)`` are turned into one-hot targets first.
+
+=========================  ==================================  =====================  ============
+name                       ``C_x``                             ``∇ₐ C_x``             output
+=========================  ==================================  =====================  ============
+``quadratic``              ½ ‖a − y‖²  (Nielsen)                a − y                  any
+``sel``                    ‖a − y‖²  (seed 003)                 2 (a − y)              any
+``mse``                    (1/n_L) ‖a − y‖²  (so C = mean of    2 (a − y) / n_L        any
+                           all m·n_L squared errors)
+``binary_cross_entropy``   −Σ_j [y ln a + (1 − y) ln(1 − a)]    fused: δ^L = a − y     sigmoid
+``cross_entropy``          −Σ_j y_j ln a_j                      fused: δ^L = a Σy − y  softmax
+=========================  ==================================  =====================  ============
+
+The two cross-entropies are computed from ``z^L`` (``softplus(z) − y z`` and ``−Σ y log_softmax(z)``),
+never as ``log(a)``, so they stay finite when ``a`` saturates to 0 or 1. Their output delta is fused:
+σ' cancels against ∇ₐC, giving ``δ^L = a − y`` (for cross-entropy with targets that do not sum to 1
+the exact form is ``a Σ_k y_k − y``, which is what is computed). Every other pairing goes through the
+general BP1, ``δ^L = ∇ₐC ⊙ σ'(z^L)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class Loss(NamedTuple):
+    """A cost function.
+
+    Attributes:
+        name: its name.
+        per_example: ``(z, a, y) -> C_x``, shapes ``(m, n_L)`` → ``(m,)``.
+        grad_a: ``(a, y) -> ∇ₐ C_x``, ``(m, n_L)``; ``None`` where only the fused delta exists.
+        output: the output activation the loss requires (``None``: any).
+        fused_delta: ``(z, a, y) -> δ^L`` when the output activation is ``output``.
+    """
+
+    name: str
+    per_example: Callable[[Array, Array, Array], Array]
+    grad_a: Callable[[Array, Array], Array] | None
+    output: str | None = None
+    fused_delta: Callable[[Array, Array, Array], Array] | None = None
+
+
+def _sum(v):
+    return jnp.sum(v, axis=-1)
+
+
+LOSSES: dict[str, Loss] = {
+    loss.name: loss
+    for loss in [
+        Loss("quadratic", lambda z, a, y: 0.5 * _sum((a - y) ** 2), lambda a, y: a - y),
+        Loss("sel", lambda z, a, y: _sum((a - y) ** 2), lambda a, y: 2 * (a - y)),
+        Loss(
+            "mse",
+            lambda z, a, y: jnp.mean((a - y) ** 2, axis=-1),
+            lambda a, y: 2 * (a - y) / a.shape[-1],
+        ),
+        Loss(
+            "binary_cross_entropy",
+            # −[y ln σ(z) + (1−y) ln(1−σ(z))] = softplus(z) − y z, stable for any z
+            lambda z, a, y: _sum(jax.nn.softplus(z) - y * z),
+            None,
+            output="sigmoid",
+            fused_delta=lambda z, a, y: a - y,
+        ),
+        Loss(
+            "cross_entropy",
+            lambda z, a, y: -_sum(y * jax.nn.log_softmax(z, axis=-1)),
+            None,
+            output="softmax",
+            fused_delta=lambda z, a, y: a * _sum(y)[..., None] - y,
+        ),
+    ]
+}
+NAMES = tuple(LOSSES)
+
+
+def get(name: str) -> Loss:
+    """Look up a loss by name; raises ``ValueError`` naming the known losses."""
+    if not isinstance(name, str) or name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(NAMES)}")
+    return LOSSES[name]
