@@ -10,19 +10,31 @@ backpropagation equations (BP1–BP4), proven equal to ``jax.grad``::
 """
 
 from jaxnn.backprop import value_and_grad
+from jaxnn.checkpoint import load, save
 from jaxnn.gradcheck import gradcheck
 from jaxnn.init import init
 from jaxnn.network import Cache, Network, accuracy, forward, loss, predict
+from jaxnn.optim import nielsen_l2, sgd
+from jaxnn.parallel import per_example_grads
+from jaxnn.train import TrainingDiverged, evaluate, fit
 
 __all__ = [
     "Cache",
     "Network",
+    "TrainingDiverged",
     "accuracy",
+    "evaluate",
+    "fit",
     "forward",
     "gradcheck",
     "init",
+    "load",
     "loss",
+    "nielsen_l2",
+    "per_example_grads",
     "predict",
+    "save",
+    "sgd",
     "value_and_grad",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,149 @@
+"""Checkpoints: one ``.npz`` file (seed 003 uses ``numpy.savez``) from which the network is rebuilt.
+
+The file holds the network structure, the parameters, the optimiser state, the PRNG key and a JSON
+``meta`` dict (epoch, history, anything else). It is written atomically: to a temporary file in the
+same folder, flushed and fsync'ed, then renamed over the old file, so a crash mid-write never
+destroys the previous checkpoint. Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from jaxnn.network import Network, Params, check_params
+
+FORMAT = "jaxnn-checkpoint-1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message says why and what to do."""
+
+
+class Checkpoint(NamedTuple):
+    """What :func:`load` returns.
+
+    Attributes:
+        net: the rebuilt :class:`jaxnn.Network`.
+        params: ``[{"W", "b"}, ...]`` as NumPy arrays.
+        opt_state: the optimiser state's leaves (a list), or ``None``; see :func:`restore_opt_state`.
+        key: the saved PRNG key (same kind as was saved), or ``None``.
+        meta: the JSON ``meta`` dict.
+    """
+
+    net: Network
+    params: Params
+    opt_state: list[np.ndarray] | None
+    key: jax.Array | None
+    meta: dict[str, Any]
+
+
+def _key_arrays(key) -> dict[str, np.ndarray]:
+    if key is None:
+        return {}
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return {"key/data": np.asarray(jax.random.key_data(key)),
+                "key/impl": np.array(str(jax.random.key_impl(key)))}
+    return {"key/data": np.asarray(key), "key/impl": np.array("raw")}
+
+
+def save(path, net: Network, params: Params, opt_state=None, *, key=None,
+         meta: dict | None = None) -> Path:
+    """Write a checkpoint atomically to ``path`` (any name; ``.npz`` recommended). Returns the path.
+
+    Args:
+        opt_state: any optax state (stored as its leaves).
+        key: a PRNG key to store (e.g. the training key, for resuming).
+        meta: JSON-serialisable extras, e.g. ``{"epoch": 3, "history": {...}}``.
+    """
+    check_params(net, params)
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {"__jaxnn__": np.array(FORMAT),
+                                     "network": np.array(json.dumps(net.to_dict())),
+                                     "meta": np.array(json.dumps(meta or {}))}
+    for l, p in enumerate(params):
+        arrays[f"params/{l}/W"], arrays[f"params/{l}/b"] = np.asarray(p["W"]), np.asarray(p["b"])
+    if opt_state is not None:
+        leaves = jax.tree.leaves(opt_state)
+        arrays["opt_state/count"] = np.array(len(leaves))
+        arrays.update({f"opt_state/{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)})
+    arrays.update(_key_arrays(key))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load(path) -> Checkpoint:
+    """Read a checkpoint written by :func:`save` and rebuild the network from it alone.
+
+    Raises:
+        CheckpointError: missing, truncated/corrupt, foreign (not written by jaxnn) or inconsistent.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path} is truncated or corrupt ({type(e).__name__}: {e}); "
+                              "use an earlier checkpoint or retrain") from None
+    if files.get("__jaxnn__") is None or str(files["__jaxnn__"]) != FORMAT:
+        raise CheckpointError(f"{path} is not a jaxnn checkpoint (expected format {FORMAT}, "
+                              f"found keys {sorted(files)[:5]}); was it written by jaxnn.save?")
+    try:
+        net = Network(**json.loads(str(files["network"])))
+        meta = json.loads(str(files["meta"]))
+        params = [{"W": files[f"params/{l}/W"], "b": files[f"params/{l}/b"]}
+                  for l in range(net.depth)]
+        check_params(net, params)
+        opt_state = None
+        if "opt_state/count" in files:
+            opt_state = [files[f"opt_state/{i}"] for i in range(int(files["opt_state/count"]))]
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} is inconsistent: {e}") from None
+    key = None
+    if "key/data" in files:
+        impl = str(files["key/impl"])
+        key = files["key/data"] if impl == "raw" else jax.random.wrap_key_data(files["key/data"],
+                                                                                impl=impl)
+    return Checkpoint(net, params, opt_state, key, meta)
+
+
+def restore_opt_state(optimizer, params: Params, leaves: list[np.ndarray]):
+    """Rebuild an optax state from saved leaves, using ``optimizer.init(params)`` for its structure.
+
+    Raises:
+        CheckpointError: if the saved state does not fit this optimiser (a different optimiser).
+    """
+    template = optimizer.init(params)
+    want = jax.tree.leaves(template)
+    if len(want) != len(leaves) or any(np.shape(a) != np.shape(b) for a, b in zip(want, leaves)):
+        raise CheckpointError(
+            f"the checkpoint's optimizer state ({len(leaves)} arrays) does not fit this optimizer "
+            f"({len(want)} arrays); resume with the optimizer the run was started with")
+    return jax.tree.unflatten(jax.tree.structure(template),
+                              [jax.numpy.asarray(b, dtype=jax.numpy.result_type(a))
+                               for a, b in zip(want, leaves)])

@@ -1,0 +1,62 @@
+"""Optimisers: the seeds' plain gradient descent as an optax transformation, and named presets.
+
+Any ``optax.GradientTransformation`` works with :func:`jaxnn.fit`: the hand-derived gradients are an
+ordinary pytree shaped like the parameters.
+"""
+
+from __future__ import annotations
+
+import jax
+import optax
+
+
+def sgd(learning_rate: float) -> optax.GradientTransformation:
+    """Gradient descent exactly as the seeds write it: ``W ← W − η ∂C/∂W``, ``b ← b − η ∂C/∂b``.
+
+    ``∂C/∂W`` is the mean over the mini-batch (that is what :func:`jaxnn.value_and_grad` returns).
+
+    Example:
+        >>> opt = sgd(3.0)                       # Nielsen's η = 3.0
+        >>> updates, state = opt.update(grads, opt.init(params))
+        >>> params = optax.apply_updates(params, updates)
+    """
+
+    def init(params):
+        del params
+        return optax.EmptyState()
+
+    def update(grads, state, params=None):
+        del params
+        return jax.tree.map(lambda g: -learning_rate * g, grads), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def _weights_only(params):
+    return [{"W": True, "b": False} for _ in params]
+
+
+def nielsen_l2(learning_rate: float, lmbda: float, n: int) -> optax.GradientTransformation:
+    """Nielsen's L2-regularised rule ``W ← (1 − ηλ/n) W − η ∂C/∂W`` (biases not decayed).
+
+    Built from optax: weight decay ``λ/n`` on the weights, then :func:`sgd`.
+    ``n`` is the size of the whole training set, as in Nielsen's ``network2.py``.
+    """
+    return optax.chain(optax.add_decayed_weights(lmbda / n, mask=_weights_only), sgd(learning_rate))
+
+
+OPTIMIZERS = {
+    "sgd": sgd,
+    "momentum": lambda lr: optax.sgd(lr, momentum=0.9),
+    "nesterov": lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True),
+    "rmsprop": optax.rmsprop,
+    "adam": optax.adam,
+    "adamw": optax.adamw,
+}
+
+
+def get(name: str, learning_rate: float) -> optax.GradientTransformation:
+    """An optimiser by name (``sgd, momentum, nesterov, rmsprop, adam, adamw``)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](learning_rate)

@@ -1,0 +1,167 @@
+"""Batching with ``vmap`` and data parallelism across devices and hosts. The math is not forked:
+every path calls the same hand-derived :func:`jaxnn.value_and_grad`.
+
+- :func:`per_example_grads`: the backward pass ``vmap``-ed over examples (Nielsen's per-example
+  ``backprop(x, y)``, all at once); its mean is the mini-batch gradient.
+- Data-parallel training, the default path (used by ``fit(..., devices=N)``): a 1-D device mesh
+  with axis ``"data"``, parameters and optimiser state replicated, each mini-batch sharded along its
+  first axis with ``NamedSharding``; ``jax.jit`` partitions the step and inserts the gradient
+  all-reduce itself.
+- :func:`shard_map_step`: the same step written explicitly with ``jax.shard_map``, each device
+  running the hand-derived backward on its shard and averaging with ``lax.pmean``. (The hand
+  backward returns per-shard *means*, so exactly one ``pmean`` is right; ``jax.grad`` inside
+  ``shard_map`` would already sum the gradients of replicated parameters across devices, which is
+  why the autodiff variant differentiates a ``pmean``-ed loss instead of averaging gradients.)
+  ``jax.pmap`` is in maintenance mode (now built on ``shard_map``) and is not offered.
+- Multi-host (TPU pod slices, multi-node GPU): start every host with
+  ``jax.distributed.initialize()``, let each host load only its slice of each global batch
+  (:func:`process_slice`) and assemble the global array with :func:`global_batch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxnn.backprop import value_and_grad
+from jaxnn.network import Network, Params, loss
+
+AXIS = "data"
+
+
+# ------------------------------------------------------------------------------------- vmap
+def per_example_grads(net: Network, params: Params, x, y) -> Params:
+    """Gradients of each example's own cost: a pytree like ``params`` with a leading axis ``m``.
+
+    ``per_example_grads(...)[l]["W"][i]`` is ``∂C_{x_i}/∂W^{l+1}``; the mean over the leading axis
+    equals :func:`jaxnn.value_and_grad`'s gradient.
+
+    Args:
+        x: ``(m, n_0)``; y: ``(m, n_L)`` or integer labels ``(m,)``.
+    """
+    return _per_example(net, params, x, y)[1]
+
+
+def per_example_losses(net: Network, params: Params, x, y) -> jax.Array:
+    """Each example's cost ``C_x``: ``(m,)``."""
+    return _per_example(net, params, x, y)[0]
+
+
+def _per_example(net, params, x, y):
+    one = lambda xi, yi: value_and_grad(net, params, xi[None], yi[None])  # noqa: E731
+    return jax.vmap(one)(jnp.asarray(x), jnp.asarray(y))
+
+
+def grad_norms(per_example: Params) -> jax.Array:
+    """The L2 norm of each example's whole gradient (all layers): ``(m,)``."""
+    squares = [jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=1) for g in jax.tree.leaves(per_example)]
+    return jnp.sqrt(sum(squares))
+
+
+# --------------------------------------------------------------------------- devices and meshes
+def data_mesh(devices: int | Sequence | None = None) -> Mesh:
+    """A 1-D mesh with axis ``"data"``: over all local devices (``None``), the first ``n`` (int),
+    or the given devices."""
+    available = jax.local_devices()
+    if devices is None:
+        devs = available
+    elif isinstance(devices, int):
+        if not 1 <= devices <= len(available):
+            raise ValueError(f"asked for {devices} devices but {len(available)} are available "
+                             f"({available[0].platform}); pass a number from 1 to {len(available)}")
+        devs = available[:devices]
+    else:
+        devs = list(devices)
+    return Mesh(np.array(devs), (AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Split the leading (batch) axis across the mesh's ``"data"`` axis."""
+    return NamedSharding(mesh, P(AXIS))
+
+
+def replicate(tree, mesh: Mesh):
+    """Put a full copy of every array of ``tree`` on every device of ``mesh``."""
+    return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def shard_batch(x, mesh: Mesh) -> jax.Array:
+    """Place a global batch with its first axis split across the mesh (must divide evenly)."""
+    x = jnp.asarray(x)
+    if x.shape[0] % mesh.size:
+        raise ValueError(f"global batch of {x.shape[0]} examples cannot be split evenly across "
+                         f"{mesh.size} devices; use a batch size that is a multiple of {mesh.size}")
+    return jax.device_put(x, batch_sharding(mesh))
+
+
+# --------------------------------------------------------------------------------- train steps
+def train_step(net: Network, optimizer: optax.GradientTransformation):
+    """One optimiser step ``(params, opt_state, x, y) -> (params, opt_state, loss)``, jitted.
+
+    Called with replicated params and a batch placed by :func:`shard_batch`, it runs data-parallel
+    (XLA all-reduces the gradients); with ordinary arrays it runs on one device.
+    """
+
+    @jax.jit
+    def step(params, opt_state, x, y):
+        value, grads = value_and_grad(net, params, x, y)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    return step
+
+
+def shard_map_step(net: Network, optimizer: optax.GradientTransformation, mesh: Mesh,
+                   backward: str = "hand"):
+    """The data-parallel step written explicitly with ``jax.shard_map`` (see the module docstring).
+
+    Returns a jitted ``(params, opt_state, x, y) -> (params, opt_state, loss)``; ``x``/``y`` are the
+    global batch, whose size must be a multiple of the device count.
+    """
+    if backward not in ("hand", "autodiff"):
+        raise ValueError(f"backward must be 'hand' or 'autodiff', got {backward!r}")
+
+    def local(params, opt_state, x, y):
+        if backward == "hand":  # per-shard mean gradients: average them once across devices
+            value, grads = jax.lax.pmean(value_and_grad(net, params, x, y), AXIS)
+        else:                   # differentiate the global mean; no extra averaging
+            global_loss = lambda p: jax.lax.pmean(loss(net, p, x, y), AXIS)  # noqa: E731
+            value, grads = jax.value_and_grad(global_loss)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    mapped = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(AXIS), P(AXIS)),
+                           out_specs=(P(), P(), P()))
+
+    @jax.jit
+    def step(params, opt_state, x, y):
+        if x.shape[0] % mesh.size:
+            raise ValueError(f"global batch of {x.shape[0]} examples cannot be split evenly across "
+                             f"{mesh.size} devices; use a multiple of {mesh.size}")
+        return mapped(params, opt_state, x, y)
+
+    return step
+
+
+# ---------------------------------------------------------------------------------- multi-host
+def process_slice(global_batch_size: int, process_index: int | None = None,
+                  process_count: int | None = None) -> slice:
+    """The rows of each global batch that this host loads (contiguous, equal shares)."""
+    index = jax.process_index() if process_index is None else process_index
+    count = jax.process_count() if process_count is None else process_count
+    if global_batch_size % count:
+        raise ValueError(f"global batch size {global_batch_size} is not divisible by the "
+                         f"{count} processes")
+    share = global_batch_size // count
+    return slice(index * share, (index + 1) * share)
+
+
+def global_batch(local_rows, mesh: Mesh) -> jax.Array:
+    """Assemble the global batch from each host's rows (``process_slice``), sharded over ``mesh``."""
+    return jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(local_rows))

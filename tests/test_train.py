@@ -1,0 +1,212 @@
+"""fit, optimisers, checkpoints, resume, divergence."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnn
+from jaxnn import checkpoint, data
+from jaxnn.checkpoint import CheckpointError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """scikit-learn's 8x8 digits (shipped with the package): small, real, fast."""
+    tr, te = data.load("digits", "train"), data.load("digits", "test")
+    return (tr.x, tr.y), (te.x, te.y)
+
+
+NET = jaxnn.Network([64, 32, 10], hidden="relu", output="softmax", loss="cross_entropy")
+
+
+def _fit(train, epochs=3, key=0, net=NET, **kw):
+    kw.setdefault("optimizer", optax.adam(1e-2))
+    params = jaxnn.init(jax.random.key(1), net, "he", dtype=jnp.float32)
+    return jaxnn.fit(net, params, train, epochs=epochs, batch_size=32, key=jax.random.key(key),
+                     progress=False, **kw)
+
+
+def test_fit_lowers_the_loss_and_reaches_accuracy_on_real_digits(digits):
+    train, test = digits
+    params, hist = _fit(train, epochs=10, eval_data=test)
+    assert hist["epoch"] == list(range(1, 11))
+    assert hist["train_loss"][-1] < 0.3 * hist["train_loss"][0]
+    assert hist["eval_accuracy"][-1] >= 0.95          # stated: ≥ 95% on held-out 8x8 digits
+    assert all(s > 0 for s in hist["seconds"])
+    again = jaxnn.evaluate(NET, params, *test)
+    assert again["accuracy"] == pytest.approx(hist["eval_accuracy"][-1])
+
+
+def test_nielsen_sgd_and_random_sampling_train(digits):
+    train, test = digits
+    net = jaxnn.Network([64, 30, 10])   # sigmoid, quadratic: labels become one-hot targets
+    params = jaxnn.init(jax.random.key(0), net, "normal", dtype=jnp.float32)
+    _, hist = jaxnn.fit(net, params, train, optimizer=jaxnn.sgd(3.0), epochs=8, batch_size=10,
+                        key=jax.random.key(0), eval_data=test, progress=False)
+    assert hist["eval_accuracy"][-1] >= 0.85
+    _, hist = jaxnn.fit(net, params, train, optimizer=jaxnn.sgd(3.0), epochs=8, batch_size=10,
+                        key=jax.random.key(0), eval_data=test, sampling="random",
+                        steps_per_epoch=100, progress=False)
+    assert hist["eval_accuracy"][-1] >= 0.8
+
+
+def test_sgd_is_exactly_the_seed_update():
+    params = [{"W": jnp.array([[1.0, 2.0]]), "b": jnp.array([0.5])}]
+    grads = [{"W": jnp.array([[0.1, -0.2]]), "b": jnp.array([1.0])}]
+    opt = jaxnn.sgd(0.5)
+    updates, _ = opt.update(grads, opt.init(params))
+    new = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(new[0]["W"], [[0.95, 2.1]])
+    np.testing.assert_allclose(new[0]["b"], [0.0])
+    l2 = jaxnn.nielsen_l2(0.5, lmbda=5.0, n=10)          # (1 − ηλ/n) W − η g, biases untouched
+    updates, _ = l2.update(grads, l2.init(params), params)
+    new = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(new[0]["W"], 0.75 * np.array([[1.0, 2.0]]) - 0.5 * np.array([[0.1, -0.2]]))
+    np.testing.assert_allclose(new[0]["b"], [0.0])
+
+
+def test_hand_and_autodiff_training_give_the_same_parameters_float64(digits):
+    train, _ = digits
+    x, y = train[0][:256].astype(np.float64), train[1][:256]
+    net = jaxnn.Network([64, 16, 10], hidden="tanh", output="softmax", loss="cross_entropy")
+    p0 = jaxnn.init(jax.random.key(0), net, "glorot", dtype=jnp.float64)
+    kw = dict(optimizer=optax.adam(1e-2), epochs=3, batch_size=16, key=jax.random.key(0),
+              progress=False)
+    hand, _ = jaxnn.fit(net, p0, (x, y), backward="hand", **kw)
+    auto, _ = jaxnn.fit(net, p0, (x, y), backward="autodiff", **kw)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12), hand, auto)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
+def test_every_named_optimizer_trains(digits, name):
+    from jaxnn import optim
+
+    lr = {"sgd": 0.5, "momentum": 0.05, "nesterov": 0.05}.get(name, 3e-3)
+    _, hist = _fit(digits[0], epochs=3, optimizer=optim.get(name, lr))
+    assert hist["train_loss"][-1] < hist["train_loss"][0]
+
+
+def test_optax_schedules_and_chains_are_accepted(digits):
+    opt = optax.chain(optax.clip_by_global_norm(1.0),
+                      optax.sgd(optax.exponential_decay(0.5, 10, 0.9)))
+    _, hist = _fit(digits[0], epochs=3, optimizer=opt)
+    assert hist["train_loss"][-1] < hist["train_loss"][0]
+
+
+def test_same_key_gives_bit_identical_parameters(digits):
+    a, _ = _fit(digits[0], epochs=2)
+    b, _ = _fit(digits[0], epochs=2)
+    c, _ = _fit(digits[0], epochs=2, key=5)
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+    assert not np.array_equal(a[0]["W"], c[0]["W"])
+
+
+def test_divergence_stops_with_a_named_epoch(digits, tmp_path):
+    path = tmp_path / "run.npz"
+    net = jaxnn.Network([64, 32, 10], hidden="relu", output="identity", loss="quadratic")
+    with pytest.raises(jaxnn.TrainingDiverged, match=r"epoch \d+; .*smaller") as info:
+        _fit(digits[0], epochs=20, net=net, optimizer=jaxnn.sgd(50.0), checkpoint=path)
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(info.value.params))
+    if path.exists():   # the last good checkpoint is intact and finite
+        saved = jaxnn.load(path)
+        assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(saved.params))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    net = jaxnn.Network([4, 3, 2], hidden="leaky_relu(0.2)", output="softmax", loss="cross_entropy")
+    params = jaxnn.init(jax.random.key(0), net, "he")
+    opt = optax.adam(1e-3)
+    state = opt.init(params)
+    key = jax.random.key(42)
+    path = jaxnn.save(tmp_path / "c.npz", net, params, state, key=key, meta={"epoch": 3})
+    c = jaxnn.load(path)
+    assert c.net == net and c.meta == {"epoch": 3}
+    jax.tree.map(np.testing.assert_array_equal, c.params, params)
+    np.testing.assert_array_equal(jax.random.key_data(c.key), jax.random.key_data(key))
+    restored = checkpoint.restore_opt_state(opt, params, c.opt_state)
+    jax.tree.map(np.testing.assert_array_equal, restored, state)
+    with pytest.raises(CheckpointError, match="does not fit this optimizer"):
+        checkpoint.restore_opt_state(optax.sgd(0.1), params, c.opt_state)
+    raw = jaxnn.save(tmp_path / "raw.npz", net, params, key=jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(jaxnn.load(raw).key, jax.random.PRNGKey(1))
+
+
+def test_interrupted_and_resumed_training_is_bit_identical(digits, tmp_path):
+    path = tmp_path / "run.npz"
+    full, hist_full = _fit(digits[0], epochs=4)
+    _fit(digits[0], epochs=2, checkpoint=path)                     # "interrupted" after 2
+    resumed, hist = _fit(digits[0], epochs=4, checkpoint=path, resume=True)
+    jax.tree.map(np.testing.assert_array_equal, full, resumed)
+    assert hist["epoch"] == [1, 2, 3, 4]
+    assert hist["train_loss"] == hist_full["train_loss"]
+    assert jaxnn.load(path).meta["epoch"] == 4
+
+
+def test_a_crash_between_write_and_rename_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    net = jaxnn.Network([3, 2])
+    old = jaxnn.init(jax.random.key(0), net)
+    path = jaxnn.save(tmp_path / "c.npz", net, old)
+
+    def crash(src, dst):
+        raise OSError("simulated power loss")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="simulated"):
+        jaxnn.save(path, net, jaxnn.init(jax.random.key(1), net))
+    monkeypatch.undo()
+    jax.tree.map(np.testing.assert_array_equal, jaxnn.load(path).params, old)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]     # no temp file left behind
+
+
+def test_bad_checkpoints_are_named(tmp_path):
+    net = jaxnn.Network([3, 2])
+    good = jaxnn.save(tmp_path / "good.npz", net, jaxnn.init(jax.random.key(0), net))
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        jaxnn.load(tmp_path / "missing.npz")
+    (tmp_path / "trunc.npz").write_bytes(good.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        jaxnn.load(tmp_path / "trunc.npz")
+    np.savez(tmp_path / "foreign.npz", weights=np.ones(3))
+    with pytest.raises(CheckpointError, match="not a jaxnn checkpoint"):
+        jaxnn.load(tmp_path / "foreign.npz")
+    with pytest.raises(ValueError, match="expected"):
+        jaxnn.save(tmp_path / "bad.npz", net, jaxnn.init(jax.random.key(0), jaxnn.Network([4, 2])))
+
+
+def test_resume_with_another_network_is_refused(digits, tmp_path):
+    path = tmp_path / "run.npz"
+    _fit(digits[0], epochs=1, checkpoint=path)
+    other = jaxnn.Network([64, 16, 10], hidden="relu", output="softmax", loss="cross_entropy")
+    with pytest.raises(CheckpointError, match="was written for"):
+        _fit(digits[0], epochs=2, checkpoint=path, resume=True, net=other)
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"batch_size": 0}, "batch_size must be a positive int"),
+    ({"batch_size": 10_000}, "larger than the"),
+    ({"sampling": "stratified"}, "sampling must be"),
+    ({"backward": "numeric"}, "backward must be one of"),
+])
+def test_bad_fit_arguments(digits, kw, match):
+    params = jaxnn.init(jax.random.key(0), NET)
+    args = dict(optimizer=jaxnn.sgd(0.1), epochs=1, batch_size=8, key=jax.random.key(0))
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        jaxnn.fit(NET, params, digits[0], **args)
+
+
+def test_bad_training_data_is_named(digits):
+    x, y = digits[0]
+    params = jaxnn.init(jax.random.key(0), NET)
+    bad = x.copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(data.DataError, match="train: x contains 1 NaN"):
+        jaxnn.fit(NET, params, (bad, y), optimizer=jaxnn.sgd(0.1), epochs=1, batch_size=8,
+                  key=jax.random.key(0))
+    with pytest.raises(data.DataError, match="eval data: labels must lie in 0..9"):
+        jaxnn.fit(NET, params, (x, y), optimizer=jaxnn.sgd(0.1), epochs=1, batch_size=8,
+                  key=jax.random.key(0), eval_data=(x[:5], np.array([0, 1, 2, 3, 12])))
