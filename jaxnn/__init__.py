@@ -11,8 +11,8 @@ backpropagation equations (BP1–BP4), proven equal to ``jax.grad``::
 
 from jaxnn.backprop import value_and_grad
 from jaxnn.checkpoint import load, save
-from jaxnn.gradcheck import gradcheck
-from jaxnn.init import init
+from jaxnn.gradient_check import gradcheck
+from jaxnn.initializers import init
 from jaxnn.network import Cache, Network, accuracy, forward, loss, predict
 from jaxnn.optim import nielsen_l2, sgd
 from jaxnn.parallel import per_example_grads

@@ -10,7 +10,7 @@ from helpers import make_batch, make_params
 
 import jaxnn
 from jaxnn import activations
-from jaxnn.gradcheck import rel_error
+from jaxnn.gradient_check import rel_error
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "leaky_relu(0.2)", "identity", "softplus",
           "elu", "elu(0.5)", "gelu", "softmax"]

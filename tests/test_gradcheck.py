@@ -9,7 +9,7 @@ from helpers import make_batch, make_params
 
 import jaxnn
 from jaxnn import bias_neuron
-from jaxnn.gradcheck import format_table
+from jaxnn.gradient_check import format_table
 
 
 def test_gradcheck_agrees_in_float64():
@@ -41,7 +41,7 @@ def test_gradcheck_detects_a_wrong_gradient(monkeypatch):
     net = jaxnn.Network([3, 4, 2], hidden="sigmoid", output="sigmoid", loss="quadratic")
     x, y = make_batch(net, 5)
     params = make_params(net)
-    gc = importlib.import_module("jaxnn.gradcheck")
+    gc = importlib.import_module("jaxnn.gradient_check")
 
     def broken(net, params, x, y):
         v, g = jaxnn.value_and_grad(net, params, x, y)

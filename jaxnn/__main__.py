@@ -1,0 +1,6 @@
+"""``python -m jaxnn`` is the ``jaxnn`` command."""
+
+from jaxnn.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""The jaxnn command end to end, on the shipped 8x8 digits and on IDX files written here."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_data import write_idx
+
+from jaxnn import cli
+
+
+def test_train_eval_predict_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = cli.main(["train", "--dataset", "digits", "--epochs", "3", "--layers", "32",
+                   "--out", str(out), "--lr", "0.01"])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "data: shipped: scikit-learn's 8x8 digits" in text
+    assert "epoch  train loss" in text and "test accuracy:" in text
+    assert "not comparable to full MNIST" in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.85 and metrics["source"] == "shipped"
+    assert len(metrics["history"]["epoch"]) == 3
+    assert (out / "curves.png").stat().st_size > 1000 and (out / "checkpoint.npz").exists()
+
+    assert cli.main(["eval", str(out / "checkpoint.npz"), "--dataset", "digits"]) == 0
+    assert "accuracy" in capsys.readouterr().out
+
+    from jaxnn import data
+    test = data.load("digits", "test")
+    np.save(tmp_path / "some.npy", test.x[:3].reshape(3, 8, 8))
+    assert cli.main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "some.npy")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith(str(tmp_path / "some.npy") + "[0]: ")
+
+
+def test_resume_continues_a_run(tmp_path, capsys):
+    args = ["train", "--dataset", "digits", "--layers", "16", "--out", str(tmp_path), "--quiet",
+            "--no-plot"]
+    assert cli.main([*args, "--epochs", "2"]) == 0
+    assert cli.main([*args, "--epochs", "3", "--resume"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["history"]["epoch"] == [1, 2, 3]
+
+
+def test_train_on_idx_files_and_predict_an_image(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 10
+    images = np.zeros((60, 28, 28))
+    for i, c in enumerate(labels):               # a learnable toy: class c lights row block c
+        images[i, 2 * c: 2 * c + 3, 4:24] = 200 + rng.integers(0, 55)
+    for stem in ("train", "t10k"):
+        write_idx(tmp_path / f"{stem}-images-idx3-ubyte.gz", images)
+        write_idx(tmp_path / f"{stem}-labels-idx1-ubyte.gz", labels)
+    out = tmp_path / "run"
+    rc = cli.main(["train", "--data-dir", str(tmp_path), "--source", "idx", "--epochs", "30",
+                   "--batch-size", "10", "--lr", "0.01", "--out", str(out), "--no-plot"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "[idx]" in text and "IDX files" in text
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] == 1.0
+
+    from PIL import Image
+    img = np.full((56, 56), 255, np.uint8)        # black on white, twice the size: inverted, resized
+    img[2 * 7 * 2: 2 * (7 * 2 + 3), 8:48] = 0
+    Image.fromarray(img).save(tmp_path / "seven.png")
+    assert cli.main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "seven.png")]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'seven.png'}: 7")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "--epochs", "0"], "argument --epochs: must be positive"),
+    (["train", "--layers", "12,x"], "comma-separated ints"),
+    (["train", "--hidden", "sigmoidd"], "unknown activation 'sigmoidd'"),
+    (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+    (["train", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
+])
+def test_wrong_flags_get_argparse_messages(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_errors_are_one_line_not_tracebacks(tmp_path, capsys):
+    assert cli.main(["eval", str(tmp_path / "missing.npz")]) == 2
+    assert capsys.readouterr().err.strip() == f"jaxnn eval: error: no checkpoint at {tmp_path}/missing.npz"
+    assert cli.main(["train", "--dataset", "digits", "--output", "sigmoid", "--quiet",
+                     "--out", str(tmp_path)]) == 2
+    assert "needs output='softmax'" in capsys.readouterr().err
+
+
+def test_python_dash_m_and_help():
+    result = subprocess.run([sys.executable, "-m", "jaxnn", "--help"], capture_output=True,
+                            text=True, check=True)
+    assert "train" in result.stdout and "predict" in result.stdout
