@@ -24,7 +24,7 @@ def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints like 128,64, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints like 128,64, got {text!r}") from None
     if any(s <= 0 for s in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
     return sizes

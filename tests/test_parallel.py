@@ -1,0 +1,131 @@
+"""vmap (per-example gradients) and data parallelism across 1, 2, 4, 8 forced CPU devices."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import make_batch, make_params
+
+import jaxnn
+from jaxnn import data, nielsen, parallel
+
+NET = jaxnn.Network([6, 10, 4], hidden="tanh", output="softmax", loss="cross_entropy")
+
+
+def test_forced_devices_are_there():
+    assert jax.local_device_count() == 8, "tests/conftest.py forces 8 host devices"
+
+
+def test_per_example_grads_equal_a_python_loop_and_average_to_the_batch_gradient():
+    x, y = make_batch(NET, 9, labels=True)
+    params = make_params(NET)
+    per = jaxnn.per_example_grads(NET, params, x, y)
+    assert per[0]["W"].shape == (9, 10, 6) and per[1]["b"].shape == (9, 4)
+    for i in range(9):
+        _, g = jaxnn.value_and_grad(NET, params, x[i:i + 1], y[i:i + 1])
+        jax.tree.map(lambda a, b, i=i: np.testing.assert_allclose(a[i], b, rtol=1e-13), per, g)
+    _, batch = jaxnn.value_and_grad(NET, params, x, y)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a.mean(0), b, rtol=1e-12, atol=1e-16),
+                 per, batch)
+    losses = parallel.per_example_losses(NET, params, x, y)
+    np.testing.assert_allclose(losses.mean(), jaxnn.loss(NET, params, x, y), rtol=1e-14)
+    norms = parallel.grad_norms(per)
+    want = [np.sqrt(sum(float(jnp.sum(leaf[i] ** 2)) for leaf in jax.tree.leaves(per)))
+            for i in range(9)]
+    np.testing.assert_allclose(norms, want, rtol=1e-12)
+
+
+def test_per_example_slices_equal_nielsens_backprop():
+    net = jaxnn.Network([5, 7, 3])            # sigmoid + quadratic, as network.py
+    x, y = make_batch(net, 4)
+    params = make_params(net, scheme="normal")
+    per = jaxnn.per_example_grads(net, params, x, y)
+    np_params = jax.tree.map(np.asarray, params)
+    for i in range(4):
+        ref = nielsen.backprop(np_params, np.asarray(x[i]), np.asarray(y[i]))
+        jax.tree.map(lambda a, b, i=i: np.testing.assert_allclose(a[i], b, rtol=1e-12, atol=1e-15),
+                     per, ref)
+
+
+def _single_step(optimizer, params, x, y):
+    step = parallel.train_step(NET, optimizer)
+    return step(params, optimizer.init(params), x, y)
+
+
+@pytest.mark.parametrize("n_devices", [1, 2, 4, 8])
+def test_data_parallel_step_equals_single_device(n_devices):
+    x, y = make_batch(NET, 16, labels=True, seed=n_devices)
+    params = make_params(NET)
+    opt = optax.adam(1e-2)
+    want_params, _, want_loss = _single_step(opt, params, x, y)
+
+    mesh = parallel.data_mesh(n_devices)
+    p_rep, s_rep = parallel.replicate((params, opt.init(params)), mesh)
+    xs, ys = parallel.shard_batch(x, mesh), parallel.shard_batch(y, mesh)
+    assert len(xs.sharding.device_set) == n_devices
+    got_params, _, got_loss = parallel.train_step(NET, opt)(p_rep, s_rep, xs, ys)
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-13)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14),
+                 got_params, want_params)
+
+    for backward in ("hand", "autodiff"):   # the explicit shard_map variant: value, not just shape
+        step = parallel.shard_map_step(NET, opt, mesh, backward=backward)
+        got_params, _, got_loss = step(params, opt.init(params), x, y)
+        np.testing.assert_allclose(got_loss, want_loss, rtol=1e-13)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14),
+                     got_params, want_params)
+
+
+def test_shard_map_gradient_is_not_multiplied_by_the_device_count():
+    """One SGD step moves the parameters by exactly η·(mean gradient), on 8 devices."""
+    x, y = make_batch(NET, 16, labels=True)
+    params = make_params(NET)
+    _, grads = jaxnn.value_and_grad(NET, params, x, y)
+    step = parallel.shard_map_step(NET, jaxnn.sgd(1.0), parallel.data_mesh(8))
+    new, _, _ = step(params, optax.EmptyState(), x, y)
+    jax.tree.map(lambda p, n, g: np.testing.assert_allclose(p - n, g, rtol=1e-11, atol=1e-15),
+                 params, new, grads)
+
+
+@pytest.mark.parametrize("n_devices", [2, 4, 8])
+def test_fit_on_several_devices_matches_one_device(n_devices):
+    tr = data.load("digits", "train")
+    x, y = tr.x[:320].astype(np.float64), tr.y[:320]
+    net = jaxnn.Network([64, 16, 10], hidden="relu", output="softmax", loss="cross_entropy")
+    p0 = jaxnn.init(jax.random.key(0), net, "he", dtype=jnp.float64)
+    kw = dict(optimizer=optax.adam(1e-2), epochs=3, batch_size=32, key=jax.random.key(1),
+              progress=False)
+    one, h1 = jaxnn.fit(net, p0, (x, y), **kw)
+    many, hn = jaxnn.fit(net, p0, (x, y), devices=n_devices, **kw)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12), one, many)
+    np.testing.assert_allclose(h1["train_loss"], hn["train_loss"], rtol=1e-10)
+
+
+def test_uneven_batches_get_a_clear_error():
+    mesh = parallel.data_mesh(4)
+    x, y = make_batch(NET, 10, labels=True)
+    with pytest.raises(ValueError, match="10 examples cannot be split evenly across 4 devices"):
+        parallel.shard_batch(x, mesh)
+    with pytest.raises(ValueError, match="10 examples cannot be split evenly across 4 devices"):
+        parallel.shard_map_step(NET, jaxnn.sgd(0.1), mesh)(make_params(NET), optax.EmptyState(), x, y)
+    tr = data.load("digits", "train")
+    with pytest.raises(ValueError, match="batch_size 30 is not divisible by the 4 devices"):
+        jaxnn.fit(jaxnn.Network([64, 10], output="softmax", loss="cross_entropy"),
+                  jaxnn.init(jax.random.key(0), jaxnn.Network([64, 10])), (tr.x, tr.y),
+                  optimizer=jaxnn.sgd(0.1), epochs=1, batch_size=30, key=jax.random.key(0),
+                  devices=4)
+    with pytest.raises(ValueError, match="asked for 9 devices but 8 are available"):
+        parallel.data_mesh(9)
+
+
+def test_process_local_batching_on_one_host():
+    assert parallel.process_slice(64) == slice(0, 64)              # one process: everything
+    assert parallel.process_slice(64, process_index=2, process_count=4) == slice(32, 48)
+    with pytest.raises(ValueError, match="not divisible by the 3 processes"):
+        parallel.process_slice(64, process_count=3)
+    mesh = parallel.data_mesh(8)
+    rows = np.arange(32.0).reshape(16, 2)
+    g = parallel.global_batch(rows[parallel.process_slice(16)], mesh)
+    assert g.shape == (16, 2) and len(g.sharding.device_set) == 8
+    np.testing.assert_array_equal(g, rows)
