@@ -78,6 +78,11 @@ def evaluate(net: Network, params: Params, x, y, *, batch_size: int = 10_000) ->
     Returns ``{"loss": float, "accuracy": float}`` (accuracy ``nan`` for a regression network).
     """
     x, y = prepare(net, x, y, jnp.result_type(params[0]["W"]), name="eval data")
+    return _evaluate(net, params, x, y, batch_size)
+
+
+def _evaluate(net, params, x, y, batch_size=10_000):
+    """:func:`evaluate` on arrays already validated and on the device."""
     total_loss, correct = 0.0, 0.0
     for part in data_lib.chunks(len(x), batch_size):
         l_sum, c_sum = _eval_chunk(net, params, x[part], y[part])
@@ -142,7 +147,7 @@ def fit(net: Network, params: Params, train, *, optimizer: optax.GradientTransfo
         steps_per_epoch: int | None = None, backward: str = "hand", checkpoint=None,
         checkpoint_every: int = 1, resume: bool = False, progress: bool | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
-        devices: int | list | None = None) -> tuple[Params, dict[str, list]]:
+        devices: int | list | None = None, eval_train: bool = False) -> tuple[Params, dict[str, list]]:
     """Train ``net`` from ``params`` on ``train = (x, y)``; return ``(params, history)``.
 
     Args:
@@ -160,9 +165,11 @@ def fit(net: Network, params: Params, train, *, optimizer: optax.GradientTransfo
         checkpoint: path of a checkpoint written every ``checkpoint_every`` epochs and at the end.
         resume: continue from ``checkpoint`` if it exists (params, optimiser state, key, history).
         progress: a progress bar over epochs: ``None`` shows it only on a terminal, ``False`` never.
-        on_epoch: called with each epoch's record ``{"epoch", "train_loss", "eval_loss",
-            "eval_accuracy", "seconds"}`` (the CLI prints its table with it).
+        on_epoch: called with each epoch's record ``{"epoch", "train_loss", "train_accuracy",
+            "eval_loss", "eval_accuracy", "seconds"}`` (the CLI prints its table with it).
         devices: train data-parallel on this many local devices (or these devices); ``None`` = 1.
+        eval_train: also measure accuracy on the whole training set after every epoch
+            (``history["train_accuracy"]``; ``nan`` when off).
 
     Returns:
         ``(params, history)``; ``history`` maps each record field to a list, one entry per epoch.
@@ -193,7 +200,8 @@ def fit(net: Network, params: Params, train, *, optimizer: optax.GradientTransfo
     params = jax.tree.map(jnp.asarray, params)
     opt_state = optimizer.init(params)
     history: dict[str, list] = {k: [] for k in
-                                ("epoch", "train_loss", "eval_loss", "eval_accuracy", "seconds")}
+                                ("epoch", "train_loss", "train_accuracy", "eval_loss",
+                                 "eval_accuracy", "seconds")}
     start = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         params, opt_state, key, history, start = _resume(checkpoint, net, optimizer, dtype)
@@ -225,10 +233,12 @@ def fit(net: Network, params: Params, train, *, optimizer: optax.GradientTransfo
                     + (f"; the last good checkpoint is {checkpoint}" if checkpoint else ""),
                     params, history)
             params, opt_state = new_params, new_state
-            record = {"epoch": epoch, "train_loss": train_loss, "eval_loss": math.nan,
-                      "eval_accuracy": math.nan}
+            record = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": math.nan,
+                      "eval_loss": math.nan, "eval_accuracy": math.nan}
+            if eval_train:
+                record["train_accuracy"] = _evaluate(net, params, x, y)["accuracy"]
             if evals is not None:
-                metrics = evaluate(net, params, *evals)
+                metrics = _evaluate(net, params, *evals)
                 record.update(eval_loss=metrics["loss"], eval_accuracy=metrics["accuracy"])
             record["seconds"] = time.perf_counter() - t0
             for k, v in record.items():

@@ -1,0 +1,64 @@
+"""Shared plumbing for the experiment scripts: arguments, output folder, JSON, data choice."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def parser(doc: str, name: str, data: bool = False) -> argparse.ArgumentParser:
+    """An argparse parser with ``--out``, ``--full`` and (for MNIST runs) ``--data-dir``."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("runs") / name,
+                   help="folder for the JSON results and the PNG")
+    p.add_argument("--full", action="store_true", help="the seed's full setting (slower)")
+    if data:
+        p.add_argument("--data-dir", type=Path, default=None,
+                       help="folder with the MNIST IDX files (default: tfds, else shipped subset)")
+    return p
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if hasattr(v, "tolist"):
+        return _jsonable(np.asarray(v).tolist())
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def write_json(out: Path, name: str, results: dict) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(_jsonable(results), indent=2))
+    return path
+
+
+def load_mnist(data_dir, limit_train=None):
+    """Train/test digits from the best source; prints which one."""
+    from jaxnn import data
+
+    train = data.load("mnist", "train", data_dir=data_dir)
+    test = data.load("mnist", "test", data_dir=data_dir)
+    print(f"data: {train.description}")
+    x, y = train.x, train.y
+    if limit_train:
+        x, y = x[:limit_train], y[:limit_train]
+    return (x, y), (test.x, test.y), train
+
+
+class Timer:
+    def __enter__(self):
+        self.t = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t

@@ -1,0 +1,89 @@
+"""Every experiment in its quick mode, asserting the result it reports."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+
+
+def test_worked_example_equals_the_chain_rule(tmp_path):
+    import worked_example
+
+    res = worked_example.main(["--out", str(tmp_path)])
+    for reading in ("linear", "sigmoid"):
+        r = res[reading]
+        for k in worked_example.NAMES_W + worked_example.NAMES_B:
+            assert r["hand"][k] == pytest.approx(r["chain_rule"][k], rel=1e-12, abs=1e-15)
+            assert r["jax_grad"][k] == pytest.approx(r["chain_rule"][k], rel=1e-12, abs=1e-15)
+    # independently recomputed by hand here: linear reading, output weight w5
+    lin = res["linear"]
+    a3 = lin["forward"]["A3"]
+    assert lin["hand"]["w5"] == pytest.approx((a3 - 0.01) * a3 * (1 - a3) * 1.1625, rel=1e-12)
+    assert lin["updated"]["w5"] == pytest.approx(0.05 - 0.5 * lin["hand"]["w5"], rel=1e-12)
+    nb = res["notebook"]["chain_rule"]
+    assert nb["w5"] == lin["chain_rule"]["w5"] and nb["w1"] != lin["chain_rule"]["w1"]
+    assert (tmp_path / "worked_example.png").exists()
+    assert json.loads((tmp_path / "worked_example.json").read_text())["sigmoid"]["loss"] > 0
+
+
+def test_binary_to_decimal_fits_the_seven_patterns(tmp_path):
+    import binary_to_decimal
+
+    res = binary_to_decimal.main(["--out", str(tmp_path)])
+    seed003, wide, linear = res.values()
+    assert 0.3 < seed003["fraction_fitting_training_set"] < 1.0       # seed 003: often, not always
+    assert wide["fraction_fitting_training_set"] == 1.0
+    assert linear["fraction_within_0.5_of_5"] == 1.0
+    assert (tmp_path / "binary_to_decimal.png").exists()
+
+
+def test_xor_is_solved_by_two_hidden_neurons(tmp_path):
+    import xor
+
+    res = xor.main(["--out", str(tmp_path)])
+    assert res["[2,1]"]["solved"] == 0
+    assert res["[2,2,1]"]["accuracy"] == 1.0 and res["[2,2,1]"]["solved"] >= 10
+    out = res["[2,2,1]"]["outputs"]
+    assert out[0] < 0.5 < out[1] and out[2] > 0.5 > out[3]
+    assert (tmp_path / "xor.png").exists()
+
+
+def test_gradient_check_table(tmp_path):
+    import gradient_check
+
+    res = gradient_check.main(["--out", str(tmp_path)])
+    assert res["worst_vs_autodiff"] < 1e-12 and res["worst_vs_finite_diff"] < 1e-6
+    at_zero = next(r for r in res["relu_kink"] if r["z"] == 0.0)
+    assert at_zero["central_quotient"] == pytest.approx(0.5) and at_zero["derivative_used"] == 0.0
+    assert res["kink_case"][0]["at_kink"] > 0
+
+
+def test_activations_plot(tmp_path):
+    import activations
+
+    res = activations.main(["--out", str(tmp_path)])
+    assert all(v["max_abs_diff_vs_jax_grad"] < 1e-6 for k, v in res.items() if k != "softmax")
+    assert (tmp_path / "activations.png").stat().st_size > 10_000
+
+
+def test_nielsen_mnist_quick_on_shipped_digits(tmp_path):
+    import nielsen_mnist
+
+    res = nielsen_mnist.main(["--out", str(tmp_path), "--epochs", "6"])
+    assert res["source"] in ("shipped", "tfds", "idx")
+    assert res["best_test_accuracy"] >= 0.70      # stated: ≥ 70% on the shipped 1,000 after 6 epochs
+    assert np.all(np.diff(json.loads((tmp_path / "nielsen_mnist.json").read_text())
+                          ["history"]["epoch"]) == 1)
+
+
+def test_mnist_mlp_quick_on_shipped_digits(tmp_path):
+    import mnist_mlp
+
+    res = mnist_mlp.main(["--out", str(tmp_path), "--epochs", "3"])
+    for run in res["runs"].values():
+        assert run["final_test_accuracy"] >= 0.90  # stated: ≥ 90% on the shipped 1,000 after 3
+        assert run["final_train_accuracy"] >= run["final_test_accuracy"] - 0.05
