@@ -129,3 +129,40 @@ def test_process_local_batching_on_one_host():
     g = parallel.global_batch(rows[parallel.process_slice(16)], mesh)
     assert g.shape == (16, 2) and len(g.sharding.device_set) == 8
     np.testing.assert_array_equal(g, rows)
+
+
+def _run_multihost(extra, env_devices=None, process_id=None, port=None):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    if env_devices:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={env_devices}"
+    script = Path(__file__).parents[1] / "experiments" / "multihost_train.py"
+    cmd = [sys.executable, str(script), "--epochs", "1", *extra]
+    if process_id is not None:
+        cmd += ["--distributed", "--coordinator", f"localhost:{port}", "--num-processes", "2",
+                "--process-id", str(process_id)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def test_two_processes_train_like_one_process_with_two_devices():
+    """A real multi-process run (JAX distributed runtime on localhost, CPU collectives over gloo):
+    two processes with one device each reproduce one process with two devices."""
+    import re
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    procs = [_run_multihost([], process_id=i, port=port) for i in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    single = _run_multihost([], env_devices=2).communicate(timeout=300)[0]
+    multi_line = re.search(r"epoch 1: loss ([\d.]+).*\(2 process\(es\), 2 devices", outs[0])
+    single_line = re.search(r"epoch 1: loss ([\d.]+).*\(1 process\(es\), 2 devices", single)
+    assert multi_line and single_line, (outs, single)
+    assert float(multi_line.group(1)) == pytest.approx(float(single_line.group(1)), rel=1e-5)
