@@ -1,6 +1,5 @@
 """Every notebook runs top to bottom (quick setting), so they never rot."""
 
-import os
 from pathlib import Path
 
 import nbformat

@@ -9,19 +9,27 @@ CELLS = [
 
 Run top to bottom (Colab: *Runtime → Run all*). Set `QUICK = False` below for the full settings."""),
     ("code", """# Install: on Colab, clone or upload the jaxnn repository first; locally, `pip install -e .`
-import importlib.util, os, subprocess, sys
+import importlib.util
+import os
+import subprocess
+import sys
+
 if importlib.util.find_spec("jaxnn") is None:
     REPO = os.environ.get("JAXNN_REPO", "jaxnn")   # path to the repository checkout
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", REPO], check=True)
 QUICK = os.environ.get("JAXNN_NOTEBOOK_QUICK", "0") == "1\""""),
     ("code", """# Runtime check: which devices does JAX see?
-import jax, jax.numpy as jnp
+import jax
+import jax.numpy as jnp
+
 import jaxnn
+
 print("jax", jax.__version__, "| backend:", jax.default_backend(), "| devices:", jax.devices())"""),
     ("md", """## Seed 001's worked example
 2 inputs, 2 hidden (sigmoid reading), 2 outputs, the notebook's weights; every partial derivative
 from the hand-derived backward (BP1–BP4) beside `jax.grad`, and the updated weights (η = 0.5)."""),
     ("code", """from jaxnn import data
+
 jax.config.update("jax_enable_x64", True)
 ex = data.worked_example()
 net = jaxnn.Network([2, 2, 2], hidden="sigmoid", output="sigmoid", loss="quadratic")
@@ -35,6 +43,7 @@ for l in range(2):
         print(f"{next(names)}: hand {h:+.9f}  jax.grad {a:+.9f}  updated {w - 0.5 * h:.6f}")"""),
     ("md", "## Gradient check: hand vs `jax.grad` vs finite differences (float64)"),
     ("code", """from jaxnn.gradient_check import format_table
+
 net = jaxnn.Network([64, 32, 10], hidden="relu", output="softmax", loss="cross_entropy")
 params = jaxnn.init(jax.random.key(0), net, "he", dtype=jnp.float64)
 x = jax.random.uniform(jax.random.key(1), (16, 64), jnp.float64)
@@ -44,8 +53,8 @@ jax.config.update("jax_enable_x64", False)"""),
     ("md", """## MNIST with live curves
 Uses tfds MNIST where it is prepared (Colab), otherwise IDX files in `$JAXNN_DATA_DIR`, otherwise
 the shipped 5,000-digit subset (the printed line says which)."""),
-    ("code", """import optax
-import matplotlib.pyplot as plt
+    ("code", """import matplotlib.pyplot as plt
+import optax
 from IPython.display import clear_output, display
 
 train, test = data.load("mnist", "train"), data.load("mnist", "test")
@@ -60,9 +69,13 @@ def live(record):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
     ep = [r["epoch"] for r in records]
     ax1.plot(ep, [r["train_loss"] for r in records], "o-", label="train")
-    ax1.plot(ep, [r["eval_loss"] for r in records], "s-", label="test"); ax1.set_title("loss"); ax1.legend()
-    ax2.plot(ep, [100 * r["eval_accuracy"] for r in records], "s-", color="C1"); ax2.set_title("test accuracy (%)")
-    display(fig); plt.close(fig)
+    ax1.plot(ep, [r["eval_loss"] for r in records], "s-", label="test")
+    ax1.set_title("loss")
+    ax1.legend()
+    ax2.plot(ep, [100 * r["eval_accuracy"] for r in records], "s-", color="C1")
+    ax2.set_title("test accuracy (%)")
+    display(fig)
+    plt.close(fig)
 
 params, history = jaxnn.fit(net, params, (train.x, train.y), optimizer=optax.adam(1e-3),
                             epochs=2 if QUICK else 10, batch_size=64, key=jax.random.key(1),
