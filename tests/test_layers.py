@@ -1,0 +1,141 @@
+"""Every layer's hand-derived backward equals autodiff (float64, ≤ 1e-10), models too."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnn import layers as L
+from jaxnn.gradient_check import rel_error
+
+
+def assert_backward_matches_vjp(layer, in_shape, m=3, seed=0, tol=1e-10):
+    """layer.backward(g) == jax.vjp(layer.forward)(g) for the params and the input."""
+    kp, kx, kg = jax.random.split(jax.random.key(seed), 3)
+    params, out_shape = layer.init(kp, in_shape, jnp.float64)
+    x = jax.random.normal(kx, (m, *in_shape), jnp.float64)
+    y, cache = layer.forward(params, x)
+    assert y.shape == (m, *out_shape)
+    g = jax.random.normal(kg, y.shape, jnp.float64)
+    grads, g_x = layer.backward(params, cache, g)
+    _, vjp = jax.vjp(lambda p, x: layer.forward(p, x)[0], params, x)
+    want_params, want_x = vjp(g)
+    assert rel_error(g_x, want_x) <= tol
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(want_params), strict=True):
+        assert rel_error(a, b) <= tol
+    return max([rel_error(g_x, want_x)] + [rel_error(a, b) for a, b in
+                                           zip(jax.tree.leaves(grads), jax.tree.leaves(want_params))])
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("kernel", [1, 3, (3, 2), 5])
+@pytest.mark.parametrize(("size", "channels"), [((7, 9), (1, 2)), ((8, 8), (3, 4)), ((5, 6), (2, 1))])
+def test_conv2d_backward(stride, padding, kernel, size, channels):
+    layer = L.Conv2D(channels[1], kernel, stride, padding)
+    assert_backward_matches_vjp(layer, (*size, channels[0]))
+
+
+@pytest.mark.parametrize("layer_cls", [L.MaxPool2D, L.AvgPool2D])
+@pytest.mark.parametrize(("pool", "size"), [(2, (6, 6)), (2, (7, 5)), (3, (9, 10))])
+def test_pool_backward(layer_cls, pool, size):
+    assert_backward_matches_vjp(layer_cls(pool), (*size, 3))
+
+
+def test_maxpool_ties_share_the_gradient_equally():
+    layer = L.MaxPool2D(2)
+    x = jnp.array([[1.0, 1.0], [0.0, 1.0]]).reshape(1, 2, 2, 1)          # three tied maxima
+    y, cache = layer.forward({}, x)
+    _, g_x = layer.backward({}, cache, jnp.ones_like(y) * 3.0)
+    np.testing.assert_allclose(g_x[0, :, :, 0], [[1.0, 1.0], [0.0, 1.0]])
+    auto = jax.grad(lambda x: layer.forward({}, x)[0].sum() * 3.0)(x)
+    np.testing.assert_allclose(g_x, auto)
+
+
+@pytest.mark.parametrize("T", [1, 2, 5, 17, 50])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_rnn_backward_through_time(T, return_sequences):
+    assert_backward_matches_vjp(L.SimpleRNN(6, return_sequences), (T, 4), m=2, seed=T)
+
+
+@pytest.mark.parametrize("layer", [L.Dense(5), L.Activation("tanh"), L.Activation("softmax"),
+                                   L.Flatten()])
+def test_dense_activation_flatten_backward(layer):
+    assert_backward_matches_vjp(layer, (4, 3) if isinstance(layer, L.Flatten) else (7,))
+
+
+MODELS = {
+    "cnn": (L.Model([L.Conv2D(4, 3, padding="same"), L.Activation("relu"), L.MaxPool2D(2),
+                     L.Conv2D(6, 3, stride=2), L.Activation("tanh"), L.AvgPool2D(1), L.Flatten(),
+                     L.Dense(10), L.Activation("softmax")], (12, 12, 1)), (12, 12, 1)),
+    "rnn many-to-one": (L.Model([L.SimpleRNN(8), L.Dense(3), L.Activation("softmax")], (9, 4)),
+                        (9, 4)),
+    "rnn many-to-many": (L.Model([L.SimpleRNN(8, True), L.Dense(2), L.Activation("sigmoid")],
+                                 (6, 3), loss="binary_cross_entropy"), (6, 3)),
+    "mlp mse": (L.Model([L.Dense(8), L.Activation("gelu"), L.Dense(3)], (5,), loss="mse"), (5,)),
+}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_value_and_grad_equals_jax_grad(name):
+    model, in_shape = MODELS[name]
+    params = L.init(jax.random.key(0), model, jnp.float64)
+    kx, ky = jax.random.split(jax.random.key(1))
+    x = jax.random.normal(kx, (5, *in_shape), jnp.float64)
+    out, _ = L.forward(model, params, x)
+    if model.loss == "cross_entropy":
+        y = jax.random.randint(ky, out.shape[:-1], 0, out.shape[-1])
+    else:
+        y = jax.random.uniform(ky, out.shape, jnp.float64).round()
+    v, g = L.value_and_grad(model, params, x, y)
+    v2, g2 = jax.value_and_grad(L.loss, argnums=1)(model, params, x, y)
+    assert rel_error(v, v2) <= 1e-12
+    errors = [rel_error(a, b) for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g2), strict=True)]
+    assert max(errors) <= 1e-10
+
+
+def test_model_gradcheck_with_finite_differences():
+    model, in_shape = MODELS["cnn"]
+    params = L.init(jax.random.key(0), model, jnp.float64)
+    x = jax.random.normal(jax.random.key(1), (2, *in_shape), jnp.float64)
+    y = jnp.array([1, 7])
+    _, g = L.value_and_grad(model, params, x, y)
+    eps = 1e-6
+    for i in (0, 3, 7):                          # one entry of each parameterised layer
+        leaf = "k" if i < 7 else "W"
+        idx = (0,) * params[i][leaf].ndim
+        bump = lambda s, i=i, leaf=leaf, idx=idx: [  # noqa: E731
+            {k: (v.at[idx].add(s) if k == leaf and j == i else v) for k, v in p.items()}
+            for j, p in enumerate(params)]
+        fd = (L.loss(model, bump(eps), x, y) - L.loss(model, bump(-eps), x, y)) / (2 * eps)
+        assert float(fd) == pytest.approx(float(g[i][leaf][idx]), rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: L.Model([L.Conv2D(2, 5), L.Flatten(), L.Dense(2)], (3, 3, 1), "mse"),
+     r"layer 0 \(Conv2D.*kernel \(5, 5\) is larger than the padded input \(3, 3\)"),
+    (lambda: L.Model([L.Conv2D(2, 3)], (28, 28), "mse"), "add a channel axis"),
+    (lambda: L.Model([L.SimpleRNN(3)], (0, 4), "mse"), "T ≥ 1"),
+    (lambda: L.Model([L.Dense(3)], (4,), "cross_entropy"), r"Activation\('softmax'\)"),
+    (lambda: L.Model([L.MaxPool2D(4)], (3, 3, 1), "mse"), "at least 4 wide"),
+    (lambda: L.Conv2D(2, 3, padding="full"), "padding must be"),
+    (lambda: L.Dense(0), "positive int"),
+])
+def test_bad_models_name_the_layer_and_shapes(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_bad_inputs_at_trace_time():
+    model, in_shape = MODELS["cnn"]
+    params = L.init(jax.random.key(0), model)
+    with pytest.raises(ValueError, match=r"x has shape \(2, 12, 12, 3\), expected \(batch, 12, 12, 1\)"):
+        L.forward(model, params, jnp.ones((2, 12, 12, 3)))
+    with pytest.raises(ValueError, match="input has 3 channels, the kernel expects 1"):
+        L.Conv2D(4, 3).forward(params[0], jnp.ones((2, 12, 12, 3)))
+    rnn = L.SimpleRNN(3)
+    p, _ = rnn.init(jax.random.key(0), (4, 2))
+    with pytest.raises(ValueError, match="length 0"):
+        rnn.forward(p, jnp.ones((2, 0, 2)))
+    with pytest.raises(ValueError, match="rank 3"):
+        rnn.forward(p, jnp.ones((2, 2)))
