@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxnn.network import Network, Params, check_params
+from jaxnn.network import Network, Params
+from jaxnn.protocol import from_dict, model_ops, to_dict
 
 FORMAT = "jaxnn-checkpoint-1"
 
@@ -31,8 +32,8 @@ class Checkpoint(NamedTuple):
     """What :func:`load` returns.
 
     Attributes:
-        net: the rebuilt :class:`jaxnn.Network`.
-        params: ``[{"W", "b"}, ...]`` as NumPy arrays.
+        net: the rebuilt :class:`jaxnn.Network` (or :class:`jaxnn.layers.Model`).
+        params: ``[{"W", "b"}, ...]`` (a Model: one dict per layer) as NumPy arrays.
         opt_state: the optimiser state's leaves (a list), or ``None``; see :func:`restore_opt_state`.
         key: the saved PRNG key (same kind as was saved), or ``None``.
         meta: the JSON ``meta`` dict.
@@ -54,7 +55,7 @@ def _key_arrays(key) -> dict[str, np.ndarray]:
     return {"key/data": np.asarray(key), "key/impl": np.array("raw")}
 
 
-def save(path, net: Network, params: Params, opt_state=None, *, key=None,
+def save(path, net, params: Params, opt_state=None, *, key=None,
          meta: dict | None = None) -> Path:
     """Write a checkpoint atomically to ``path`` (any name; ``.npz`` recommended). Returns the path.
 
@@ -63,13 +64,13 @@ def save(path, net: Network, params: Params, opt_state=None, *, key=None,
         key: a PRNG key to store (e.g. the training key, for resuming).
         meta: JSON-serialisable extras, e.g. ``{"epoch": 3, "history": {...}}``.
     """
-    check_params(net, params)
+    model_ops(net).check_params(net, params)
     path = Path(path)
     arrays: dict[str, np.ndarray] = {"__jaxnn__": np.array(FORMAT),
-                                     "network": np.array(json.dumps(net.to_dict())),
+                                     "network": np.array(json.dumps(to_dict(net))),
                                      "meta": np.array(json.dumps(meta or {}))}
     for l, p in enumerate(params):
-        arrays[f"params/{l}/W"], arrays[f"params/{l}/b"] = np.asarray(p["W"]), np.asarray(p["b"])
+        arrays.update({f"params/{l}/{name}": np.asarray(v) for name, v in p.items()})
     if opt_state is not None:
         leaves = jax.tree.leaves(opt_state)
         arrays["opt_state/count"] = np.array(len(leaves))
@@ -114,11 +115,12 @@ def load(path) -> Checkpoint:
         raise CheckpointError(f"{path} is not a jaxnn checkpoint (expected format {FORMAT}, "
                               f"found keys {sorted(files)[:5]}); was it written by jaxnn.save?")
     try:
-        net = Network(**json.loads(str(files["network"])))
+        net = from_dict(json.loads(str(files["network"])))
         meta = json.loads(str(files["meta"]))
-        params = [{"W": files[f"params/{l}/W"], "b": files[f"params/{l}/b"]}
-                  for l in range(net.depth)]
-        check_params(net, params)
+        n_layers = net.depth if isinstance(net, Network) else len(net.layers)
+        params = [{k.split("/")[2]: v for k, v in files.items() if k.startswith(f"params/{l}/")}
+                  for l in range(n_layers)]
+        model_ops(net).check_params(net, params)
         opt_state = None
         if "opt_state/count" in files:
             opt_state = [files[f"opt_state/{i}"] for i in range(int(files["opt_state/count"]))]

@@ -259,24 +259,32 @@ def _finish(images, labels, desc, flatten, one_hot):
     return x, y
 
 
-def check_arrays(x, y, *, n_features: int | None = None, n_classes: int | None = None,
+def check_arrays(x, y, *, input_shape: tuple[int, ...] | None = None, n_classes: int | None = None,
                  name: str = "data") -> tuple[np.ndarray, np.ndarray]:
-    """Validate user-supplied arrays: ``x`` ``(n, n_features)`` finite numbers, ``y`` ``(n,)`` ints
-    in ``[0, n_classes)`` or ``(n, n_outputs)`` finite targets. Returns them as NumPy arrays.
+    """Validate user-supplied arrays: ``x`` ``(n, *input_shape)`` finite numbers (flattened images
+    ``(n, H·W·C)`` are reshaped to ``input_shape`` when the sizes agree), ``y`` ``(n,)`` ints in
+    ``[0, n_classes)`` or ``(n, n_outputs)`` finite targets. Returns them as NumPy arrays.
 
     Raises:
         DataError: naming ``name`` and the problem (rank, dtype, length, NaN/inf, label range, empty).
     """
     x, y = np.asarray(x), np.asarray(y)
-    if x.ndim != 2:
+    if x.ndim < 2:
+        raise DataError(f"{name}: x must have one row per example, got shape {x.shape}")
+    if input_shape is None and x.ndim != 2:
         raise DataError(f"{name}: x must be 2-D (examples, features), got shape {x.shape}; "
                         "flatten images with x.reshape(len(x), -1)")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataError(f"{name}: x must hold numbers, got dtype {x.dtype}")
     if len(x) == 0:
         raise DataError(f"{name}: no examples (x has shape {x.shape})")
-    if n_features is not None and x.shape[1] != n_features:
-        raise DataError(f"{name}: x has {x.shape[1]} features but the network expects {n_features}")
+    if input_shape is not None and x.shape[1:] != tuple(input_shape):
+        if int(np.prod(x.shape[1:])) != int(np.prod(input_shape)):
+            what = (f"{x.shape[1]} features but the network expects {input_shape[0]}"
+                    if x.ndim == 2 and len(input_shape) == 1 else
+                    f"examples of shape {x.shape[1:]} but the network expects {tuple(input_shape)}")
+            raise DataError(f"{name}: x has {what}")
+        x = x.reshape(len(x), *input_shape)
     if len(y) != len(x):
         raise DataError(f"{name}: x has {len(x)} examples but y has {len(y)}; they must match")
     if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):

@@ -35,13 +35,10 @@ import optax
 
 from jaxnn import checkpoint as ckpt
 from jaxnn import data as data_lib
-from jaxnn.backprop import value_and_grad
-from jaxnn.network import Network, Params, check_params, cost, forward, loss
+from jaxnn.network import Params
+from jaxnn.protocol import model_ops
 
-GRADIENTS = {
-    "hand": value_and_grad,
-    "autodiff": jax.value_and_grad(loss, argnums=1),
-}
+BACKWARDS = ("hand", "autodiff")
 """The two backward passes ``fit`` can train with: hand-derived (BP1–BP4) or ``jax.grad``."""
 
 
@@ -53,31 +50,28 @@ class TrainingDiverged(FloatingPointError):
         self.params, self.history = params, history
 
 
-def is_classifier(net: Network) -> bool:
-    """Whether accuracy means something: several outputs, or a single sigmoid output."""
-    return net.sizes[-1] > 1 or net.loss == "binary_cross_entropy"
-
-
-def prepare(net: Network, x, y, dtype, name: str = "data") -> tuple[jax.Array, jax.Array]:
-    """Validate ``(x, y)`` and put them on the device: ``x`` as ``dtype``; integer labels stay
-    labels for ``cross_entropy`` and become one-hot targets for the other losses."""
-    x, y = data_lib.check_arrays(x, y, n_features=net.sizes[0],
-                                 n_classes=net.sizes[-1] if is_classifier(net) else None, name=name)
+def prepare(net, x, y, dtype, name: str = "data") -> tuple[jax.Array, jax.Array]:
+    """Validate ``(x, y)`` and put them on the device: ``x`` as ``dtype`` (flat images reshaped to
+    the model's input shape); integer labels stay labels for ``cross_entropy`` and become one-hot
+    targets for the other losses."""
+    ops = model_ops(net)
+    x, y = data_lib.check_arrays(x, y, input_shape=ops.input_shape,
+                                 n_classes=ops.n_outputs if ops.classifier else None, name=name)
     if y.ndim == 1 and net.loss != "cross_entropy":
-        y = np.eye(net.sizes[-1], dtype=np.float32)[y] if net.sizes[-1] > 1 else y[:, None]
-    if y.ndim == 2 and y.shape[1] != net.sizes[-1]:
+        y = np.eye(ops.n_outputs, dtype=np.float32)[y] if ops.n_outputs > 1 else y[:, None]
+    if y.ndim == 2 and y.shape[1] != ops.n_outputs:
         raise data_lib.DataError(f"{name}: y has {y.shape[1]} columns but the network has "
-                                 f"{net.sizes[-1]} outputs")
+                                 f"{ops.n_outputs} outputs")
     y = jnp.asarray(y, jnp.int32) if y.ndim == 1 else jnp.asarray(y, dtype)
     return jnp.asarray(x, dtype), y
 
 
-def evaluate(net: Network, params: Params, x, y, *, batch_size: int = 10_000) -> dict[str, float]:
+def evaluate(net, params: Params, x, y, *, batch_size: int = 10_000) -> dict[str, float]:
     """Mean loss and accuracy on ``(x, y)``, in jitted chunks of ``batch_size`` examples.
 
     Returns ``{"loss": float, "accuracy": float}`` (accuracy ``nan`` for a regression network).
     """
-    x, y = prepare(net, x, y, jnp.result_type(params[0]["W"]), name="eval data")
+    x, y = prepare(net, x, y, _dtype(params), name="eval data")
     return _evaluate(net, params, x, y, batch_size)
 
 
@@ -87,31 +81,39 @@ def _evaluate(net, params, x, y, batch_size=10_000):
     for part in data_lib.chunks(len(x), batch_size):
         l_sum, c_sum = _eval_chunk(net, params, x[part], y[part])
         total_loss, correct = total_loss + float(l_sum), correct + float(c_sum)
-    acc = correct / len(x) if is_classifier(net) else math.nan
+    acc = correct / len(x) if model_ops(net).classifier else math.nan
     return {"loss": total_loss / len(x), "accuracy": acc}
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _eval_chunk(net, params, x, y):
-    a_out, cache = forward(net, params, x)
+    ops = model_ops(net)
+    z_out, a_out = ops.output(net, params, x)
     labels = y if y.ndim == 1 else jnp.argmax(y, axis=-1)
     pred = jnp.argmax(a_out, -1) if a_out.shape[-1] > 1 else (a_out[:, 0] > 0.5).astype(jnp.int32)
-    return cost(net, cache.zs[-1], a_out, y) * x.shape[0], jnp.sum(pred == labels)
+    return ops.cost(net, z_out, a_out, y) * x.shape[0], jnp.sum(pred == labels)
 
 
-def make_epoch(net: Network, optimizer: optax.GradientTransformation, *, batch_size: int,
+def _dtype(params):
+    return jnp.result_type(*jax.tree.leaves(params)[:1])
+
+
+def make_epoch(net, optimizer: optax.GradientTransformation, *, batch_size: int,
                sampling: str = "shuffle", steps: int | None = None, backward: str = "hand",
-               batch_sharding=None) -> Callable:
+               batch_sharding=None, augment: Callable | None = None) -> Callable:
     """Build the compiled epoch ``(params, opt_state, key, x, y) -> (params, opt_state, mean_loss)``.
 
     ``batch_sharding`` (a ``jax.sharding.Sharding``) splits each mini-batch across devices; the
-    gradient all-reduce is then inserted by XLA (see :mod:`jaxnn.parallel`).
+    gradient all-reduce is then inserted by XLA (see :mod:`jaxnn.parallel`). ``augment(key, xb)``
+    transforms each mini-batch inside the compiled epoch (e.g. :func:`jaxnn.augment.random_affine`).
     """
-    grad_fn = GRADIENTS[backward]
+    grad_fn = model_ops(net).gradients[backward]
 
-    def step(carry, idx, x, y):
+    def step(carry, idx, key, x, y):
         params, opt_state = carry
         xb, yb = x[idx], y[idx]
+        if augment is not None:
+            xb = augment(key, xb)
         if batch_sharding is not None:
             xb = jax.lax.with_sharding_constraint(xb, batch_sharding)
             yb = jax.lax.with_sharding_constraint(yb, batch_sharding)
@@ -122,13 +124,15 @@ def make_epoch(net: Network, optimizer: optax.GradientTransformation, *, batch_s
     @jax.jit
     def epoch(params, opt_state, key, x, y):
         n = x.shape[0]
+        key_rows, key_steps = jax.random.split(key)
         if sampling == "shuffle":
-            rows = data_lib.shuffled_batches(key, n, batch_size)
-            body = lambda carry, idx: step(carry, idx, x, y)  # noqa: E731
+            rows = data_lib.shuffled_batches(key_rows, n, batch_size)
         else:
-            rows = jax.random.split(key, steps or n // batch_size)
-            body = lambda carry, k: step(carry, data_lib.random_batch(k, n, batch_size), x, y)  # noqa: E731
-        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), rows)
+            rows = jax.vmap(lambda k: data_lib.random_batch(k, n, batch_size))(
+                jax.random.split(key_rows, steps or n // batch_size))
+        keys = jax.random.split(key_steps, rows.shape[0])
+        body = lambda carry, r: step(carry, r[0], r[1], x, y)  # noqa: E731
+        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (rows, keys))
         return params, opt_state, jnp.mean(losses)
 
     return epoch
@@ -142,13 +146,16 @@ def _progress(epochs: int, start: int, enabled: bool | None):
                 dynamic_ncols=True, leave=False)
 
 
-def fit(net: Network, params: Params, train, *, optimizer: optax.GradientTransformation,
+def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
         epochs: int, batch_size: int, key: jax.Array, eval_data=None, sampling: str = "shuffle",
         steps_per_epoch: int | None = None, backward: str = "hand", checkpoint=None,
         checkpoint_every: int = 1, resume: bool = False, progress: bool | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
-        devices: int | list | None = None, eval_train: bool = False) -> tuple[Params, dict[str, list]]:
+        devices: int | list | None = None, eval_train: bool = False,
+        augment: Callable | None = None) -> tuple[Params, dict[str, list]]:
     """Train ``net`` from ``params`` on ``train = (x, y)``; return ``(params, history)``.
+
+    ``net`` is a :class:`jaxnn.Network` or a :class:`jaxnn.layers.Model`.
 
     Args:
         train: ``(x (n, n_0), y)`` with ``y`` integer labels ``(n,)`` or targets ``(n, n_L)``
@@ -170,6 +177,8 @@ def fit(net: Network, params: Params, train, *, optimizer: optax.GradientTransfo
         devices: train data-parallel on this many local devices (or these devices); ``None`` = 1.
         eval_train: also measure accuracy on the whole training set after every epoch
             (``history["train_accuracy"]``; ``nan`` when off).
+        augment: ``(key, x_batch) -> x_batch``, applied to every mini-batch inside the compiled
+            epoch (e.g. ``functools.partial(jaxnn.augment.random_affine, image_shape=(28, 28, 1))``).
 
     Returns:
         ``(params, history)``; ``history`` maps each record field to a list, one entry per epoch.
@@ -182,16 +191,17 @@ def fit(net: Network, params: Params, train, *, optimizer: optax.GradientTransfo
         >>> params, hist = fit(net, params, (x, y), optimizer=jaxnn.sgd(3.0), epochs=30,
         ...                    batch_size=10, key=jax.random.key(0), eval_data=(x_test, y_test))
     """
-    check_params(net, params)
+    ops = model_ops(net)
+    ops.check_params(net, params)
     for name, value in (("epochs", epochs), ("batch_size", batch_size),
                         ("checkpoint_every", checkpoint_every)):
         if not isinstance(value, int) or value < (0 if name == "epochs" else 1):
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if sampling not in ("shuffle", "random"):
         raise ValueError(f"sampling must be 'shuffle' or 'random', got {sampling!r}")
-    if backward not in GRADIENTS:
-        raise ValueError(f"backward must be one of {', '.join(GRADIENTS)}, got {backward!r}")
-    dtype = jnp.result_type(params[0]["W"])
+    if backward not in BACKWARDS:
+        raise ValueError(f"backward must be one of {', '.join(BACKWARDS)}, got {backward!r}")
+    dtype = _dtype(params)
     x, y = prepare(net, train[0], train[1], dtype, name="train")
     if batch_size > len(x):
         raise ValueError(f"batch_size {batch_size} is larger than the {len(x)} training examples")
@@ -217,7 +227,8 @@ def fit(net: Network, params: Params, train, *, optimizer: optax.GradientTransfo
                              f"use a multiple of {mesh.size}")
         params, opt_state, x, y = parallel.replicate((params, opt_state, x, y), mesh)
     epoch_fn = make_epoch(net, optimizer, batch_size=batch_size, sampling=sampling,
-                          steps=steps_per_epoch, backward=backward, batch_sharding=batch_sharding)
+                          steps=steps_per_epoch, backward=backward, batch_sharding=batch_sharding,
+                          augment=augment)
 
     bar = _progress(epochs, start, progress)
     try:

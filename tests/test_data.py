@@ -136,7 +136,8 @@ def test_bad_names():
 
 
 @pytest.mark.parametrize(("x", "y", "match"), [
-    (np.ones((3, 2, 2)), np.zeros(3, int), "must be 2-D"),
+    (np.ones((3, 2, 3)), np.zeros(3, int), r"examples of shape \(2, 3\) but the network expects \(4,\)"),
+    (np.ones(3), np.zeros(3, int), "one row per example"),
     (np.ones((0, 4)), np.zeros(0, int), "no examples"),
     (np.ones((3, 4)), np.zeros(2, int), "3 examples but y has 2"),
     (np.array([[np.nan, 1, 1, 1]] * 3), np.zeros(3, int), "NaN/inf"),
@@ -147,7 +148,14 @@ def test_bad_names():
 ])
 def test_check_arrays(x, y, match):
     with pytest.raises(DataError, match=match):
-        data.check_arrays(x, y, n_features=4, n_classes=10, name="train")
+        data.check_arrays(x, y, input_shape=(4,), n_classes=10, name="train")
+
+
+def test_check_arrays_reshapes_flat_images_to_the_input_shape():
+    x, _ = data.check_arrays(np.ones((2, 12)), np.zeros(2, int), input_shape=(2, 2, 3))
+    assert x.shape == (2, 2, 2, 3)
+    with pytest.raises(DataError, match="must be 2-D"):
+        data.check_arrays(np.ones((2, 2, 2)), np.zeros(2, int))
 
 
 def test_batching_helpers():

@@ -139,3 +139,55 @@ def test_bad_inputs_at_trace_time():
         rnn.forward(p, jnp.ones((2, 0, 2)))
     with pytest.raises(ValueError, match="rank 3"):
         rnn.forward(p, jnp.ones((2, 2)))
+
+
+def _digits_cnn():
+    return L.Model([L.Conv2D(8, 3, padding="same"), L.Activation("relu"), L.MaxPool2D(2),
+                    L.Flatten(), L.Dense(32), L.Activation("relu"), L.Dense(10),
+                    L.Activation("softmax")], (8, 8, 1))
+
+
+def test_fit_trains_a_cnn_with_the_same_api(tmp_path):
+    import optax
+
+    import jaxnn
+    from jaxnn import data
+
+    tr, te = data.load("digits", "train"), data.load("digits", "test")   # flat (n, 64): reshaped
+    model = _digits_cnn()
+    params = L.init(jax.random.key(0), model)
+    path = tmp_path / "cnn.npz"
+    params, hist = jaxnn.fit(model, params, (tr.x, tr.y), optimizer=optax.adam(3e-3), epochs=5,
+                             batch_size=32, key=jax.random.key(1), eval_data=(te.x, te.y),
+                             checkpoint=path, progress=False)
+    assert hist["eval_accuracy"][-1] >= 0.93
+    c = jaxnn.load(path)                                  # the model is rebuilt from the file
+    assert c.net == model
+    assert jaxnn.evaluate(c.net, c.params, te.x, te.y)["accuracy"] == hist["eval_accuracy"][-1]
+
+
+def test_cnn_hand_and_autodiff_training_agree_float64():
+    import optax
+
+    import jaxnn
+    from jaxnn import data
+
+    tr = data.load("digits", "train")
+    x, y = tr.x[:128].reshape(-1, 8, 8, 1).astype(np.float64), tr.y[:128]
+    model = _digits_cnn()
+    p0 = L.init(jax.random.key(0), model, jnp.float64)
+    kw = dict(optimizer=optax.adam(1e-2), epochs=2, batch_size=16, key=jax.random.key(0),
+              progress=False)
+    hand, _ = jaxnn.fit(model, p0, (x, y), backward="hand", **kw)
+    auto, _ = jaxnn.fit(model, p0, (x, y), backward="autodiff", **kw)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12), hand, auto)
+
+
+def test_mismatched_model_params_are_named():
+    import jaxnn
+
+    model = _digits_cnn()
+    params = L.init(jax.random.key(0), model)
+    params[4] = {"W": params[4]["W"].T, "b": params[4]["b"]}
+    with pytest.raises(ValueError, match=r"params\[4\]\['W'\] \(Dense\(units=32\)\) has shape"):
+        jaxnn.save("/tmp/never-written.npz", model, params)
