@@ -100,12 +100,18 @@ def _dtype(params):
 
 def make_epoch(net, optimizer: optax.GradientTransformation, *, batch_size: int,
                sampling: str = "shuffle", steps: int | None = None, backward: str = "hand",
-               batch_sharding=None, augment: Callable | None = None) -> Callable:
-    """Build the compiled epoch ``(params, opt_state, key, x, y) -> (params, opt_state, mean_loss)``.
+               batch_sharding=None, augment: Callable | None = None,
+               loop: str = "scan") -> Callable:
+    """Build the epoch ``(params, opt_state, key, x, y) -> (params, opt_state, mean_loss)``.
+
+    ``loop="scan"``: the whole epoch is one compiled call (``lax.scan`` over the mini-batches).
+    ``loop="python"``: the same steps, each one compiled call from a Python loop — on CPU,
+    convolutions inside a compiled loop body run several times slower (jax-ml/jax#12868), so
+    ``fit`` picks this for convolutional models there. Both give the same batches and updates.
 
     ``batch_sharding`` (a ``jax.sharding.Sharding``) splits each mini-batch across devices; the
     gradient all-reduce is then inserted by XLA (see :mod:`jaxnn.parallel`). ``augment(key, xb)``
-    transforms each mini-batch inside the compiled epoch (e.g. :func:`jaxnn.augment.random_affine`).
+    transforms each mini-batch inside the compiled step (e.g. :func:`jaxnn.augment.random_affine`).
     """
     grad_fn = model_ops(net).gradients[backward]
 
@@ -121,21 +127,45 @@ def make_epoch(net, optimizer: optax.GradientTransformation, *, batch_size: int,
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), value
 
-    @jax.jit
-    def epoch(params, opt_state, key, x, y):
-        n = x.shape[0]
+    def plan(key, n):
+        """The epoch's mini-batch index rows and one PRNG key per step."""
         key_rows, key_steps = jax.random.split(key)
         if sampling == "shuffle":
             rows = data_lib.shuffled_batches(key_rows, n, batch_size)
         else:
             rows = jax.vmap(lambda k: data_lib.random_batch(k, n, batch_size))(
                 jax.random.split(key_rows, steps or n // batch_size))
-        keys = jax.random.split(key_steps, rows.shape[0])
+        return rows, jax.random.split(key_steps, rows.shape[0])
+
+    if loop == "python":
+        plan_jit, step_jit = jax.jit(plan, static_argnums=1), jax.jit(step)
+
+        def epoch(params, opt_state, key, x, y):
+            rows, keys = plan_jit(key, x.shape[0])
+            carry, losses = (params, opt_state), []
+            for idx, k in zip(list(rows), list(keys)):
+                carry, value = step_jit(carry, idx, k, x, y)
+                losses.append(value)
+            return *carry, jnp.mean(jnp.stack(losses))
+
+        return epoch
+
+    @jax.jit
+    def epoch(params, opt_state, key, x, y):
+        rows, keys = plan(key, x.shape[0])
         body = lambda carry, r: step(carry, r[0], r[1], x, y)  # noqa: E731
         (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (rows, keys))
         return params, opt_state, jnp.mean(losses)
 
     return epoch
+
+
+def default_loop(net) -> str:
+    """``"python"`` for convolutional models on CPU (jax-ml/jax#12868), else ``"scan"``."""
+    from jaxnn.layers import Conv2D
+
+    has_conv = any(isinstance(layer, Conv2D) for layer in getattr(net, "layers", ()))
+    return "python" if has_conv and jax.default_backend() == "cpu" else "scan"
 
 
 def _progress(epochs: int, start: int, enabled: bool | None):
@@ -152,7 +182,7 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
         checkpoint_every: int = 1, resume: bool = False, progress: bool | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
         devices: int | list | None = None, eval_train: bool = False,
-        augment: Callable | None = None) -> tuple[Params, dict[str, list]]:
+        augment: Callable | None = None, loop: str = "auto") -> tuple[Params, dict[str, list]]:
     """Train ``net`` from ``params`` on ``train = (x, y)``; return ``(params, history)``.
 
     ``net`` is a :class:`jaxnn.Network` or a :class:`jaxnn.layers.Model`.
@@ -179,6 +209,9 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
             (``history["train_accuracy"]``; ``nan`` when off).
         augment: ``(key, x_batch) -> x_batch``, applied to every mini-batch inside the compiled
             epoch (e.g. ``functools.partial(jaxnn.augment.random_affine, image_shape=(28, 28, 1))``).
+        loop: ``"scan"`` (the epoch is one compiled call), ``"python"`` (one compiled call per
+            step) or ``"auto"`` (scan, except for convolutional models on CPU; see
+            :func:`make_epoch`).
 
     Returns:
         ``(params, history)``; ``history`` maps each record field to a list, one entry per epoch.
@@ -199,6 +232,8 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if sampling not in ("shuffle", "random"):
         raise ValueError(f"sampling must be 'shuffle' or 'random', got {sampling!r}")
+    if loop not in ("auto", "scan", "python"):
+        raise ValueError(f"loop must be 'auto', 'scan' or 'python', got {loop!r}")
     if backward not in BACKWARDS:
         raise ValueError(f"backward must be one of {', '.join(BACKWARDS)}, got {backward!r}")
     dtype = _dtype(params)
@@ -228,7 +263,7 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
         params, opt_state, x, y = parallel.replicate((params, opt_state, x, y), mesh)
     epoch_fn = make_epoch(net, optimizer, batch_size=batch_size, sampling=sampling,
                           steps=steps_per_epoch, backward=backward, batch_sharding=batch_sharding,
-                          augment=augment)
+                          augment=augment, loop=default_loop(net) if loop == "auto" else loop)
 
     bar = _progress(epochs, start, progress)
     try:

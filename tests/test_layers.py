@@ -191,3 +191,24 @@ def test_mismatched_model_params_are_named():
     params[4] = {"W": params[4]["W"].T, "b": params[4]["b"]}
     with pytest.raises(ValueError, match=r"params\[4\]\['W'\] \(Dense\(units=32\)\) has shape"):
         jaxnn.save("/tmp/never-written.npz", model, params)
+
+
+def test_python_loop_and_scan_epochs_give_the_same_parameters():
+    import optax
+
+    import jaxnn
+    from jaxnn import data
+    from jaxnn.train import default_loop
+
+    assert default_loop(_digits_cnn()) == "python"          # CPU + Conv2D (jax-ml/jax#12868)
+    assert default_loop(jaxnn.Network([2, 1])) == "scan"
+    tr = data.load("digits", "train")
+    x, y = tr.x[:96].astype(np.float64), tr.y[:96]
+    model = _digits_cnn()
+    p0 = L.init(jax.random.key(0), model, jnp.float64)
+    kw = dict(optimizer=optax.adam(1e-2), epochs=2, batch_size=16, key=jax.random.key(0),
+              progress=False)
+    a, ha = jaxnn.fit(model, p0, (x, y), loop="scan", **kw)
+    b, hb = jaxnn.fit(model, p0, (x, y), loop="python", **kw)
+    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14), a, b)
+    np.testing.assert_allclose(ha["train_loss"], hb["train_loss"], rtol=1e-12)
