@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from common import parser, write_json
 
-from jaxnn import activations
+from jaxnn import activations, plots
 
 SHOWN = ["sigmoid", "tanh", "relu", "leaky_relu(0.1)", "identity", "softplus", "elu", "gelu"]
 
@@ -20,12 +20,7 @@ def main(argv=None):
     args = parser(__doc__, "activations").parse_args(argv)
     z = jnp.linspace(-4, 4, 401)
     results = {}
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6))
+    fig, axes = plots.subplots(2, 4, figsize=(14, 6))
     for ax, name in zip(axes.ravel(), SHOWN):
         act = activations.get(name)
         a = act.fn(z)
@@ -43,10 +38,7 @@ def main(argv=None):
     results["softmax"] = {"sums_to_one": bool(np.allclose(sm.fn(jnp.array([[1.0, 2.0, 3.0]])).sum(),
                                                           1.0))}
     fig.suptitle("activation functions and their derivatives")
-    fig.tight_layout()
-    args.out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out / "activations.png", dpi=90)
-    plt.close(fig)
+    plots.save(fig, args.out / "activations.png", dpi=90)
     path = write_json(args.out, "activations", results)
     print(f"wrote {path} and {args.out / 'activations.png'}")
     return results

@@ -13,6 +13,7 @@ import statistics
 import time
 
 import jax
+import jax.numpy as jnp
 import optax
 from cnn_mnist import MODEL
 
@@ -25,7 +26,7 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--n", type=int, default=3200)
     args = p.parse_args(argv)
-    x = jax.random.uniform(jax.random.key(0), (args.n, 28, 28, 1))
+    x = jax.random.uniform(jax.random.key(0), (args.n, 28, 28, 1), jnp.float32)
     y = jax.random.randint(jax.random.key(1), (args.n,), 0, 10)
     opt = optax.adam(1e-3)
     params = L.init(jax.random.key(0), MODEL)

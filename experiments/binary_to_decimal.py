@@ -22,7 +22,7 @@ import numpy as np
 from common import parser, write_json
 
 import jaxnn
-from jaxnn import data
+from jaxnn import data, plots
 
 ARCHS = {
     "seed 003: [3,4,1] relu/relu, N(0,1)": (jaxnn.Network([3, 4, 1], hidden="relu", output="relu",
@@ -80,12 +80,7 @@ def main(argv=None):
 
 
 def _plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plots.subplots(figsize=(8, 4))
     bins = np.linspace(-0.5, 10, 43)
     for name, r in results.items():
         ax.hist(np.clip(r["predictions"], -0.5, 10), bins=bins, alpha=0.6, label=name)
@@ -93,9 +88,7 @@ def _plot(results, path):
     ax.set(xlabel="prediction for the unseen input 101", ylabel="seeds",
            title="binary → decimal: prediction for 101 across seeds")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
 if __name__ == "__main__":

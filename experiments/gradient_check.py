@@ -13,7 +13,7 @@ import numpy as np
 from common import parser, write_json
 
 import jaxnn
-from jaxnn import activations
+from jaxnn import activations, plots
 from jaxnn.gradient_check import format_table
 
 NETWORKS = {
@@ -86,12 +86,7 @@ def main(argv=None):
 
 
 def _plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plots.subplots(figsize=(9, 4))
     labels, auto, fd = [], [], []
     for name, rows in results["networks"].items():
         for r in rows:
@@ -105,10 +100,7 @@ def _plot(results, path):
     ax.set_xticks(idx, labels, rotation=90, fontsize=7)
     ax.set(ylabel="relative error", title="gradient check (float64)")
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
 if __name__ == "__main__":

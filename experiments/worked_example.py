@@ -26,7 +26,7 @@ import numpy as np
 from common import parser, write_json
 
 import jaxnn
-from jaxnn import data
+from jaxnn import data, plots
 
 NAMES_W = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8"]
 NAMES_B = ["b1", "b2", "b3", "b4"]
@@ -121,13 +121,8 @@ def main(argv=None):
 
 
 def _plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = NAMES_W + NAMES_B
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = plots.subplots(figsize=(10, 4))
     width = 0.27
     for i, (reading_name, res) in enumerate(results.items()):
         ax.bar(np.arange(len(names)) + (i - 1) * width, [res["chain_rule"][k] for k in names],
@@ -136,9 +131,7 @@ def _plot(results, path):
     ax.axhline(0, color="k", lw=0.5)
     ax.set(ylabel="∂E/∂param", title="seed 001 worked example: gradients under three readings")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
 if __name__ == "__main__":

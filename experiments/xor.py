@@ -17,7 +17,7 @@ import numpy as np
 from common import parser, write_json
 
 import jaxnn
-from jaxnn import data
+from jaxnn import data, plots
 
 
 def train(net, key, steps=2000, lr=2.0):
@@ -62,25 +62,17 @@ def main(argv=None):
 
 
 def _plot(net, params, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     g = np.linspace(-0.5, 1.5, 200)
     gx, gy = np.meshgrid(g, g)
     out, _ = jaxnn.forward(net, params, np.c_[gx.ravel(), gy.ravel()])
     x, y = data.xor()
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = plots.subplots(figsize=(5, 5))
     cs = ax.contourf(gx, gy, np.asarray(out).reshape(gx.shape), levels=20, cmap="coolwarm", alpha=0.8)
     ax.contour(gx, gy, np.asarray(out).reshape(gx.shape), levels=[0.5], colors="k")
     ax.scatter(x[:, 0], x[:, 1], c=y[:, 0], cmap="coolwarm", edgecolors="k", s=200)
     fig.colorbar(cs, ax=ax, label="network output")
     ax.set(title="XOR with [2, 2, 1]: decision boundary (output = 0.5)", xlabel="x1", ylabel="x2")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,24 @@ def _pyplot():
     return plt
 
 
+def subplots(*args, **kwargs):
+    """``matplotlib.pyplot.subplots`` on the file-only (Agg) backend."""
+    return _pyplot().subplots(*args, **kwargs)
+
+
+def save(fig, path, dpi: int = 100) -> Path:
+    """Lay out, write ``fig`` to ``path`` (creating its folder) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
+
+
 def plot_history(history: dict, path, title: str = "") -> Path:
     """Loss (train and eval) and eval accuracy per epoch, side by side, saved to ``path``."""
-    plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(10, 4))
     epochs = history["epoch"]
     ax_loss.plot(epochs, history["train_loss"], "o-", label="train")
     if any(not math.isnan(v) for v in history["eval_loss"]):
@@ -32,9 +46,4 @@ def plot_history(history: dict, path, title: str = "") -> Path:
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -87,3 +87,24 @@ def test_mnist_mlp_quick_on_shipped_digits(tmp_path):
     for run in res["runs"].values():
         assert run["final_test_accuracy"] >= 0.90  # stated: ≥ 90% on the shipped 1,000 after 3
         assert run["final_train_accuracy"] >= run["final_test_accuracy"] - 0.05
+
+
+def test_cnn_quick_on_shipped_digits(tmp_path):
+    import cnn_mnist
+
+    res = cnn_mnist.main(["--out", str(tmp_path), "--epochs", "1", "--augment", "off"])
+    assert res["runs"]["without augmentation"]["final_test_accuracy"] >= 0.88   # stated: ≥ 88%
+
+
+def test_rnn_quick_learns_mnist_rows(tmp_path):
+    import rnn_mnist
+
+    res = rnn_mnist.main(["--out", str(tmp_path), "--epochs", "2"])
+    assert res["final_test_accuracy"] >= 0.70                  # stated: ≥ 70% after 2 epochs
+
+
+def test_conv_benchmark_runs_and_reports_a_ratio():
+    import bench_conv
+
+    med = bench_conv.main(["--rounds", "1", "--n", "256"])
+    assert set(med) == {"hand", "autodiff"} and all(v > 0 for v in med.values())

@@ -212,3 +212,11 @@ def test_python_loop_and_scan_epochs_give_the_same_parameters():
     b, hb = jaxnn.fit(model, p0, (x, y), loop="python", **kw)
     jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14), a, b)
     np.testing.assert_allclose(ha["train_loss"], hb["train_loss"], rtol=1e-12)
+
+
+def test_conv_takes_inputs_of_another_dtype():
+    layer = L.Conv2D(2, 3)
+    params, _ = layer.init(jax.random.key(0), (5, 5, 1), jnp.float32)
+    for x in (jnp.ones((1, 5, 5, 1), jnp.float64), jnp.ones((1, 5, 5, 1), jnp.uint8)):
+        y, _ = layer.forward(params, x)
+        assert y.dtype == jnp.float32

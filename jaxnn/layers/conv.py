@@ -84,6 +84,7 @@ class Conv2D:
             raise ValueError(f"{self}: input has {x.shape[3]} channels, the kernel expects "
                              f"{params['k'].shape[2]} (input shape {x.shape})")
         pads, _ = self._geometry(x.shape[1:])
+        x = x.astype(params["k"].dtype)   # e.g. uint8 pixels or float64 data into float32 kernels
         y = lax.conv_general_dilated(x, params["k"], self.stride, pads, dimension_numbers=_NHWC)
         return y + params["b"], x
 
@@ -140,13 +141,13 @@ class MaxPool2D(_Pool2D):
     """
 
     def forward(self, params, x):
-        w = self._windows(x)
-        y = w.max(axis=(2, 4))
-        return y, x
+        y = self._windows(x).max(axis=(2, 4))
+        return y, (x, y)
 
-    def backward(self, params, x, g):
+    def backward(self, params, cache, g):
+        x, y = cache
         w = self._windows(x)
-        is_max = (w == w.max(axis=(2, 4), keepdims=True)).astype(g.dtype)
+        is_max = (w == y[:, :, None, :, None, :]).astype(g.dtype)
         share = is_max / is_max.sum(axis=(2, 4), keepdims=True)
         return {}, self._unwindow(share * g[:, :, None, :, None, :], x.shape)
 
