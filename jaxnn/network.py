@@ -215,12 +215,16 @@ def loss(net: Network, params: Params, x, y) -> Array:
     return cost(net, cache.zs[-1], a_out, y)
 
 
-def predict(net: Network, params: Params, x) -> Array:
-    """Class predictions ``(m,)``: ``argmax`` of ``a^L``, or ``a^L > 0.5`` for a single output."""
-    a_out, _ = forward(net, params, x)
+def to_classes(a_out: Array) -> Array:
+    """Outputs ``(m, n_L)`` → classes ``(m,)``: ``argmax``, or ``a > 0.5`` for a single output."""
     if a_out.shape[-1] == 1:
-        return (a_out[:, 0] > 0.5).astype(jnp.int32)
+        return (a_out[..., 0] > 0.5).astype(jnp.int32)
     return jnp.argmax(a_out, axis=-1)
+
+
+def predict(net: Network, params: Params, x) -> Array:
+    """Class predictions ``(m,)`` (see :func:`to_classes`)."""
+    return to_classes(forward(net, params, x)[0])
 
 
 def accuracy(net: Network, params: Params, x, labels) -> Array:

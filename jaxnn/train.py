@@ -35,7 +35,7 @@ import optax
 
 from jaxnn import checkpoint as ckpt
 from jaxnn import data as data_lib
-from jaxnn.network import Params
+from jaxnn.network import Params, to_classes
 from jaxnn.protocol import model_ops
 
 BACKWARDS = ("hand", "autodiff")
@@ -90,8 +90,7 @@ def _eval_chunk(net, params, x, y):
     ops = model_ops(net)
     z_out, a_out = ops.output(net, params, x)
     labels = y if y.ndim == 1 else jnp.argmax(y, axis=-1)
-    pred = jnp.argmax(a_out, -1) if a_out.shape[-1] > 1 else (a_out[:, 0] > 0.5).astype(jnp.int32)
-    return ops.cost(net, z_out, a_out, y) * x.shape[0], jnp.sum(pred == labels)
+    return ops.cost(net, z_out, a_out, y) * x.shape[0], jnp.sum(to_classes(a_out) == labels)
 
 
 def _dtype(params):

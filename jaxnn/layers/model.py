@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 
 from jaxnn import activations, losses
 from jaxnn.layers.dense import Activation
+from jaxnn.network import to_classes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,10 +133,5 @@ def value_and_grad(model: Model, params, x, y):
 
 
 def predict(model: Model, params, x):
-    """Class predictions: ``argmax`` over the last axis."""
-    return jnp.argmax(forward(model, params, x)[0], axis=-1)
-
-
-def sequential(layers: Sequence, input_shape, loss: str = "cross_entropy") -> Model:
-    """Shorthand for :class:`Model`."""
-    return Model(tuple(layers), tuple(input_shape), loss)
+    """Class predictions (see :func:`jaxnn.network.to_classes`)."""
+    return to_classes(forward(model, params, x)[0])
