@@ -24,10 +24,7 @@ from jaxnn import augment
 from jaxnn import layers as L
 from jaxnn.plots import plot_history
 
-MODEL = L.Model([L.Conv2D(32, 3), L.Activation("relu"), L.MaxPool2D(2),
-                 L.Conv2D(64, 3), L.Activation("relu"), L.MaxPool2D(2), L.Flatten(),
-                 L.Dense(128), L.Activation("relu"), L.Dense(10), L.Activation("softmax")],
-                input_shape=(28, 28, 1), loss="cross_entropy")
+MODEL = L.small_cnn((28, 28, 1))
 AUGMENT = functools.partial(augment.random_affine, image_shape=(28, 28, 1), max_angle=10.0,
                             scale=(0.9, 1.1), max_shift=2.0)
 

@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a network and report test accuracy",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp: a jaxnn.Network built from the flags below; cnn: "
+                        "jaxnn.layers.small_cnn (conv 32-64, pool, dense 128; ignores "
+                        "--layers/--hidden/--output/--loss/--init)")
     t.add_argument("--layers", type=_sizes, default=[128, 64],
                    help="hidden layer widths (input and output come from the data)")
     t.add_argument("--hidden", type=_activation, default="relu", help="hidden activation")
@@ -130,6 +134,7 @@ def cmd_train(args) -> int:
     import jax
 
     import jaxnn
+    from jaxnn.protocol import to_dict
 
     t_start = time.perf_counter()
     train = _load_split(args, "train")
@@ -138,14 +143,24 @@ def cmd_train(args) -> int:
     print(f"data: {train.description}")
     print(f"      {len(x):,} training / {len(test.x):,} test images")
 
-    sizes = [x.shape[1], *args.layers, 10]
-    net = jaxnn.Network(sizes, hidden=args.hidden, output=args.output, loss=args.loss)
     out = args.out or Path("runs") / f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     key_init, key_train = jax.random.split(jax.random.key(args.seed))
-    params = jaxnn.init(key_init, net, args.init)
+    if args.arch == "cnn":
+        from jaxnn import layers
+
+        side = math.isqrt(x.shape[1])
+        net = layers.small_cnn((side, side, 1), padding="same")
+        params = layers.init(key_init, net)
+        described = f"small CNN on {side}x{side}x1"
+    else:
+        sizes = [x.shape[1], *args.layers, 10]
+        net = jaxnn.Network(sizes, hidden=args.hidden, output=args.output, loss=args.loss)
+        params = jaxnn.init(key_init, net, args.init)
+        described = (f"{'-'.join(map(str, sizes))} {net.hidden[0] if net.hidden else ''}/"
+                     f"{net.output}")
     optimizer = optim.get(args.optimizer, args.lr)
-    print(f"network: {'-'.join(map(str, sizes))} {net.hidden[0] if net.hidden else ''}/{net.output}, "
+    print(f"network: {described}, "
           f"{net.loss}, {args.optimizer} lr={args.lr}, batch {args.batch_size}, "
           f"{args.epochs} epochs, backward={args.backward}, devices={jax.local_device_count()} "
           f"{jax.default_backend()}")
@@ -168,7 +183,7 @@ def cmd_train(args) -> int:
     acc = history["eval_accuracy"][-1]
     metrics = {"test_accuracy": acc, "test_loss": history["eval_loss"][-1],
                "seconds_total": total, "data": train.description, "source": train.source,
-               "network": net.to_dict(), "args": {k: str(v) for k, v in vars(args).items()},
+               "network": to_dict(net), "args": {k: str(v) for k, v in vars(args).items()},
                "history": history}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if not args.no_plot:
@@ -186,11 +201,13 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     import jaxnn
+    from jaxnn.protocol import model_ops
 
     c = jaxnn.load(args.checkpoint)
     d = _load_split(args, args.split)
-    if d.x.shape[1] != c.net.sizes[0]:
-        raise ValueError(f"{args.checkpoint} expects {c.net.sizes[0]} inputs but {args.dataset} "
+    n_inputs = math.prod(model_ops(c.net).input_shape)
+    if d.x.shape[1] != n_inputs:
+        raise ValueError(f"{args.checkpoint} expects {n_inputs} inputs but {args.dataset} "
                          f"images have {d.x.shape[1]}; evaluate on the dataset it was trained on")
     m = jaxnn.evaluate(c.net, c.params, d.x, d.y)
     print(f"data: {d.description}")
@@ -227,17 +244,20 @@ def cmd_predict(args) -> int:
     import jax
 
     import jaxnn
+    from jaxnn.protocol import model_ops
 
     c = jaxnn.load(args.checkpoint)
-    side = math.isqrt(c.net.sizes[0])
-    if side * side != c.net.sizes[0]:
-        raise ValueError(f"{args.checkpoint} takes {c.net.sizes[0]} inputs, not square images")
+    ops = model_ops(c.net)
+    n_inputs = math.prod(ops.input_shape)
+    side = math.isqrt(n_inputs)
+    if side * side != n_inputs:
+        raise ValueError(f"{args.checkpoint} takes {n_inputs} inputs, not square images")
     for path in args.inputs:
         x = read_images(path, side)
-        if x.shape[1] != c.net.sizes[0]:
+        if x.shape[1] != n_inputs:
             raise data.DataError(f"{path}: images have {x.shape[1]} pixels, the network takes "
-                                 f"{c.net.sizes[0]}")
-        out, _ = jaxnn.forward(c.net, c.params, x)
+                                 f"{n_inputs}")
+        _, out = ops.output(c.net, c.params, x.reshape(len(x), *ops.input_shape))
         probs = np.asarray(jax.nn.softmax(out, -1) if c.net.output != "softmax" else out)
         for i, p in enumerate(probs[:20]):
             top = np.argsort(-p)[: args.top]

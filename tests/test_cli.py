@@ -94,3 +94,18 @@ def test_python_dash_m_and_help():
     result = subprocess.run([sys.executable, "-m", "jaxnn", "--help"], capture_output=True,
                             text=True, check=True)
     assert "train" in result.stdout and "predict" in result.stdout
+
+
+def test_cnn_arch_trains_evaluates_and_predicts(tmp_path, capsys):
+    out = tmp_path / "cnn"
+    assert cli.main(["train", "--arch", "cnn", "--dataset", "digits", "--epochs", "2",
+                     "--out", str(out), "--no-plot", "--lr", "0.003"]) == 0
+    text = capsys.readouterr().out
+    assert "small CNN on 8x8x1" in text
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.85
+    assert cli.main(["eval", str(out / "checkpoint.npz"), "--dataset", "digits"]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    from jaxnn import data
+    np.save(tmp_path / "two.npy", data.load("digits", "test").x[:2])
+    assert cli.main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "two.npy")]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2

@@ -135,3 +135,16 @@ def value_and_grad(model: Model, params, x, y):
 def predict(model: Model, params, x):
     """Class predictions (see :func:`jaxnn.network.to_classes`)."""
     return to_classes(forward(model, params, x)[0])
+
+
+def small_cnn(input_shape=(28, 28, 1), n_classes: int = 10, padding: str = "valid") -> Model:
+    """Conv2D(32, 3×3) → ReLU → MaxPool 2 → Conv2D(64, 3×3) → ReLU → MaxPool 2 → Flatten →
+    Dense(128) → ReLU → Dense(n_classes) → softmax, with cross-entropy (``padding="same"`` keeps
+    small images such as 8×8 digits large enough for both pooling layers)."""
+    from jaxnn.layers.conv import Conv2D, MaxPool2D
+    from jaxnn.layers.dense import Dense, Flatten
+
+    return Model((Conv2D(32, 3, padding=padding), Activation("relu"), MaxPool2D(2),
+                  Conv2D(64, 3, padding=padding), Activation("relu"), MaxPool2D(2), Flatten(),
+                  Dense(128), Activation("relu"), Dense(n_classes), Activation("softmax")),
+                 tuple(input_shape), "cross_entropy")
