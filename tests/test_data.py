@@ -82,10 +82,11 @@ def test_mismatched_lengths_and_label_range(idx_dir):
         data.load("mnist", "train", source="idx", data_dir=idx_dir)
 
 
-def test_tfds_path_under_mock_data():
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_tfds_path_under_mock_data(name):
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=6):
-        d = data.load("mnist", "train", source="tfds")
+        d = data.load(name, "train", source="tfds")
     assert d.source == "tfds" and d.x.shape == (6, 784) and d.x.dtype == np.float32
     assert 0.0 <= d.x.min() and d.x.max() <= 1.0
     assert d.y.dtype == np.int32 and d.y.min() >= 0 and d.y.max() <= 9
