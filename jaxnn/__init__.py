@@ -9,6 +9,7 @@ backpropagation equations (BP1–BP4), proven equal to ``jax.grad``::
     value, grads = jaxnn.value_and_grad(net, params, x, y)
 """
 
+from jaxnn import augment, data, layers, optim, parallel  # submodules, as jaxnn.<name>
 from jaxnn.backprop import value_and_grad
 from jaxnn.checkpoint import load, save
 from jaxnn.gradient_check import gradcheck
@@ -19,6 +20,11 @@ from jaxnn.parallel import per_example_grads
 from jaxnn.train import TrainingDiverged, evaluate, fit
 
 __all__ = [
+    "augment",
+    "data",
+    "layers",
+    "optim",
+    "parallel",
     "Cache",
     "Network",
     "TrainingDiverged",

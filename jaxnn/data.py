@@ -260,10 +260,12 @@ def _finish(images, labels, desc, flatten, one_hot):
 
 
 def check_arrays(x, y, *, input_shape: tuple[int, ...] | None = None, n_classes: int | None = None,
+                 output_shape: tuple[int, ...] | None = None,
                  name: str = "data") -> tuple[np.ndarray, np.ndarray]:
     """Validate user-supplied arrays: ``x`` ``(n, *input_shape)`` finite numbers (flattened images
     ``(n, H·W·C)`` are reshaped to ``input_shape`` when the sizes agree), ``y`` ``(n,)`` ints in
     ``[0, n_classes)`` or ``(n, n_outputs)`` finite targets. Returns them as NumPy arrays.
+    For sequence outputs, ``output_shape=(T, k)``: labels ``(n, T)`` or targets ``(n, T, k)``.
 
     Raises:
         DataError: naming ``name`` and the problem (rank, dtype, length, NaN/inf, label range, empty).
@@ -290,17 +292,22 @@ def check_arrays(x, y, *, input_shape: tuple[int, ...] | None = None, n_classes:
     if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
         bad = int(np.sum(~np.isfinite(x)))
         raise DataError(f"{name}: x contains {bad} NaN/inf values; clean or impute them first")
-    if y.ndim == 1:
+    lead = tuple(output_shape[:-1]) if output_shape is not None else ()
+    if y.ndim == 1 + len(lead):
         if not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{name}: 1-D y must be integer class labels, got dtype {y.dtype}")
+            raise DataError(f"{name}: {y.ndim}-D y must be integer class labels, got dtype {y.dtype}")
+        if y.shape[1:] != lead:
+            raise DataError(f"{name}: labels have shape {y.shape}, expected (n, {', '.join(map(str, lead))})")
         if n_classes is not None and (y.min() < 0 or y.max() >= n_classes):
             raise DataError(f"{name}: labels must lie in 0..{n_classes - 1}, found "
                             f"{y.min()}..{y.max()}")
-    elif y.ndim == 2:
+    elif y.ndim == 2 + len(lead) and y.shape[1:-1] == lead:
         if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
             raise DataError(f"{name}: y must hold finite numbers")
     else:
-        raise DataError(f"{name}: y must be labels (n,) or targets (n, outputs), got {y.shape}")
+        want = ", ".join(map(str, lead))
+        raise DataError(f"{name}: y must be labels (n{', ' if lead else ''}{want}) or targets "
+                        f"(n, {want + ', ' if lead else ''}outputs), got {y.shape}")
     return x, y
 
 

@@ -21,6 +21,7 @@ class ModelOps(NamedTuple):
     :class:`jaxnn.layers.Model` alike."""
 
     input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]    # per example: (n_L,), or (T, k) for sequence outputs
     n_outputs: int
     classifier: bool
     gradients: dict[str, Callable]   # backward name -> (net, params, x, y) -> (cost, grads)
@@ -37,7 +38,7 @@ def model_ops(net) -> ModelOps:
             a, cache = forward(net, params, x)
             return cache.zs[-1], a
 
-        return ModelOps((net.sizes[0],), net.sizes[-1],
+        return ModelOps((net.sizes[0],), (net.sizes[-1],), net.sizes[-1],
                         net.sizes[-1] > 1 or net.loss == "binary_cross_entropy",
                         {"hand": value_and_grad, "autodiff": jax.value_and_grad(loss, argnums=1)},
                         output, cost, check_params)
@@ -56,7 +57,7 @@ def model_ops(net) -> ModelOps:
         _check_layer_params(net, params)
 
     n_out = net.output_shape[-1]
-    return ModelOps(net.input_shape, n_out, n_out > 1 or net.loss == "binary_cross_entropy",
+    return ModelOps(net.input_shape, net.output_shape, n_out, n_out > 1 or net.loss == "binary_cross_entropy",
                     {"hand": layers.value_and_grad,
                      "autodiff": jax.value_and_grad(layers.loss, argnums=1)},
                     output, layers.cost, check)

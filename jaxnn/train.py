@@ -55,14 +55,16 @@ def prepare(net, x, y, dtype, name: str = "data") -> tuple[jax.Array, jax.Array]
     the model's input shape); integer labels stay labels for ``cross_entropy`` and become one-hot
     targets for the other losses."""
     ops = model_ops(net)
-    x, y = data_lib.check_arrays(x, y, input_shape=ops.input_shape,
+    x, y = data_lib.check_arrays(x, y, input_shape=ops.input_shape, output_shape=ops.output_shape,
                                  n_classes=ops.n_outputs if ops.classifier else None, name=name)
-    if y.ndim == 1 and net.loss != "cross_entropy":
-        y = np.eye(ops.n_outputs, dtype=np.float32)[y] if ops.n_outputs > 1 else y[:, None]
-    if y.ndim == 2 and y.shape[1] != ops.n_outputs:
-        raise data_lib.DataError(f"{name}: y has {y.shape[1]} columns but the network has "
+    labels = y.ndim == len(ops.output_shape)          # (n,) or, for sequences, (n, T)
+    if labels and net.loss != "cross_entropy":
+        y = np.eye(ops.n_outputs, dtype=np.float32)[y] if ops.n_outputs > 1 else y[..., None]
+        labels = False
+    if not labels and y.shape[-1] != ops.n_outputs:
+        raise data_lib.DataError(f"{name}: y has {y.shape[-1]} columns but the network has "
                                  f"{ops.n_outputs} outputs")
-    y = jnp.asarray(y, jnp.int32) if y.ndim == 1 else jnp.asarray(y, dtype)
+    y = jnp.asarray(y, jnp.int32) if labels else jnp.asarray(y, dtype)
     return jnp.asarray(x, dtype), y
 
 
@@ -81,7 +83,9 @@ def _evaluate(net, params, x, y, batch_size=10_000):
     for part in data_lib.chunks(len(x), batch_size):
         l_sum, c_sum = _eval_chunk(net, params, x[part], y[part])
         total_loss, correct = total_loss + float(l_sum), correct + float(c_sum)
-    acc = correct / len(x) if model_ops(net).classifier else math.nan
+    ops = model_ops(net)
+    positions = len(x) * math.prod(ops.output_shape[:-1])   # examples (× time steps)
+    acc = correct / positions if ops.classifier else math.nan
     return {"loss": total_loss / len(x), "accuracy": acc}
 
 
@@ -89,7 +93,7 @@ def _evaluate(net, params, x, y, batch_size=10_000):
 def _eval_chunk(net, params, x, y):
     ops = model_ops(net)
     z_out, a_out = ops.output(net, params, x)
-    labels = y if y.ndim == 1 else jnp.argmax(y, axis=-1)
+    labels = y if y.ndim == a_out.ndim - 1 else jnp.argmax(y, axis=-1)
     return ops.cost(net, z_out, a_out, y) * x.shape[0], jnp.sum(to_classes(a_out) == labels)
 
 

@@ -220,3 +220,24 @@ def test_conv_takes_inputs_of_another_dtype():
     for x in (jnp.ones((1, 5, 5, 1), jnp.float64), jnp.ones((1, 5, 5, 1), jnp.uint8)):
         y, _ = layer.forward(params, x)
         assert y.dtype == jnp.float32
+
+
+def test_fit_trains_a_many_to_many_rnn_on_a_delayed_echo():
+    """Each step outputs the input bit from two steps earlier: needs memory, labels (n, T)."""
+    import optax
+
+    import jaxnn
+
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, (1200, 10))
+    y = np.concatenate([np.zeros((1200, 2), int), bits[:, :-2]], axis=1)
+    x = bits[..., None].astype(np.float32)
+    model = L.Model([L.SimpleRNN(16, return_sequences=True), L.Dense(2), L.Activation("softmax")],
+                    (10, 1))
+    params = L.init(jax.random.key(0), model)
+    _, hist = jaxnn.fit(model, params, (x[:1000], y[:1000]), optimizer=optax.adam(1e-2),
+                        epochs=15, batch_size=50, key=jax.random.key(1),
+                        eval_data=(x[1000:], y[1000:]), progress=False)
+    assert hist["eval_accuracy"][-1] >= 0.97               # per time step, on held-out sequences
+    with pytest.raises(ValueError, match=r"labels have shape \(5, 9\), expected \(n, 10\)"):
+        jaxnn.evaluate(model, params, x[:5], y[:5, :9])
