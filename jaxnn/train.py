@@ -232,7 +232,8 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
     for name, value in (("epochs", epochs), ("batch_size", batch_size),
                         ("checkpoint_every", checkpoint_every)):
         if not isinstance(value, int) or value < (0 if name == "epochs" else 1):
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+            kind = "non-negative" if name == "epochs" else "positive"
+            raise ValueError(f"{name} must be a {kind} int, got {value!r}")
     if sampling not in ("shuffle", "random"):
         raise ValueError(f"sampling must be 'shuffle' or 'random', got {sampling!r}")
     if loop not in ("auto", "scan", "python"):
@@ -279,7 +280,8 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
                 raise TrainingDiverged(
                     f"training loss became {train_loss} in epoch {epoch}; the learning rate is "
                     "probably too large: try a smaller one (e.g. 10x smaller)"
-                    + (f"; the last good checkpoint is {checkpoint}" if checkpoint else ""),
+                    + (f"; the last good checkpoint is {checkpoint}"
+                       if checkpoint is not None and Path(checkpoint).exists() else ""),
                     params, history)
             params, opt_state = new_params, new_state
             record = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": math.nan,
