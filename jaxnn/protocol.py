@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from jaxnn.backprop import value_and_grad
 from jaxnn.network import Network, check_params, cost, forward, loss
@@ -52,31 +51,13 @@ def model_ops(net) -> ModelOps:
         a, caches = layers.forward(net, params, x)
         return model_lib._output_z(net, a, caches), a
 
-    def check(net, params):
-        model_lib._check(net, params, jnp.zeros((1, *net.input_shape)))
-        _check_layer_params(net, params)
-
     n_out = net.output_shape[-1]
     return ModelOps(net.input_shape, net.output_shape, n_out, n_out > 1 or net.loss == "binary_cross_entropy",
                     {"hand": layers.value_and_grad,
                      "autodiff": jax.value_and_grad(layers.loss, argnums=1)},
-                    output, layers.cost, check)
+                    output, layers.cost, model_lib.check_params)
 
 
-
-
-def _check_layer_params(model, params):
-    """Each layer's params must have the shapes its ``init`` gives (checked without allocating)."""
-    from jaxnn import layers
-
-    want = jax.eval_shape(lambda: layers.init(jax.random.key(0), model))
-    for i, (w, p) in enumerate(zip(want, params)):
-        if not isinstance(p, dict) or set(p) != set(w):
-            raise ValueError(f"params[{i}] ({model.layers[i]}) must be a dict with keys {sorted(w)}")
-        for k in w:
-            if tuple(jnp.shape(p[k])) != w[k].shape:
-                raise ValueError(f"params[{i}]['{k}'] ({model.layers[i]}) has shape "
-                                 f"{tuple(jnp.shape(p[k]))}, expected {w[k].shape}")
 
 
 def to_dict(net) -> dict:

@@ -38,13 +38,8 @@ class Model:
         if cost.output is not None and self.output != cost.output:
             raise ValueError(f"loss {self.loss!r} needs the last layer to be "
                              f"Activation({cost.output!r}), got {self.layers[-1]}")
-        shape = self.input_shape
-        for i, layer in enumerate(self.layers):   # shapes and kernel sizes checked up front
-            try:
-                _, shape = layer.init(jax.random.key(0), shape)
-            except ValueError as e:
-                raise ValueError(f"layer {i} ({layer}) cannot take input shape {shape}: {e}") from None
-        object.__setattr__(self, "_output_shape", shape)
+        _, out_shape = _trace(self)   # shapes and kernel sizes checked up front
+        object.__setattr__(self, "_output_shape", out_shape)
 
     @property
     def output(self) -> str:
@@ -57,6 +52,38 @@ class Model:
         return self._output_shape
 
 
+def _trace(model: Model):
+    """Each layer's parameter shapes (``ShapeDtypeStruct``s, nothing allocated) and the model's
+    output shape; a layer that cannot take its input shape raises ``ValueError`` naming it."""
+    shapes, shape = [], model.input_shape
+    for i, layer in enumerate(model.layers):
+        out_shapes = []
+
+        def layer_init(layer=layer, shape=shape, out_shapes=out_shapes):
+            params, out_shape = layer.init(jax.random.key(0), shape)
+            out_shapes.append(out_shape)   # a plain tuple: read once eval_shape has traced
+            return params
+
+        try:
+            shapes.append(jax.eval_shape(layer_init))
+        except ValueError as e:
+            raise ValueError(f"layer {i} ({layer}) cannot take input shape {shape}: {e}") from None
+        shape = out_shapes[0]
+    return shapes, shape
+
+
+def check_params(model: Model, params) -> None:
+    """Raise ``ValueError`` unless ``params`` has one dict per layer with the shapes ``init`` gives."""
+    _check_count(model, params)
+    for i, (want, p) in enumerate(zip(_trace(model)[0], params)):
+        if not isinstance(p, dict) or set(p) != set(want):
+            raise ValueError(f"params[{i}] ({model.layers[i]}) must be a dict with keys {sorted(want)}")
+        for k, w in want.items():
+            if tuple(jnp.shape(p[k])) != w.shape:
+                raise ValueError(f"params[{i}]['{k}'] ({model.layers[i]}) has shape "
+                                 f"{tuple(jnp.shape(p[k]))}, expected {w.shape}")
+
+
 def init(key, model: Model, dtype=jnp.float32) -> list[dict]:
     """One params dict per layer (``{}`` for layers without parameters)."""
     params, shape = [], model.input_shape
@@ -66,10 +93,14 @@ def init(key, model: Model, dtype=jnp.float32) -> list[dict]:
     return params
 
 
-def _check(model, params, x):
+def _check_count(model, params):
     if not isinstance(params, (list, tuple)) or len(params) != len(model.layers):
         raise ValueError(f"params must be a list of {len(model.layers)} dicts, one per layer; "
                          "create them with jaxnn.layers.init(key, model)")
+
+
+def _check(model, params, x):
+    _check_count(model, params)
     x = jnp.asarray(x)
     if x.shape[1:] != model.input_shape:
         raise ValueError(f"x has shape {x.shape}, expected (batch, {', '.join(map(str, model.input_shape))})")
