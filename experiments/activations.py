@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import parser, write_json
+from common import finish, parser
 
 from jaxnn import activations, plots
 
@@ -39,9 +39,7 @@ def main(argv=None):
                                                           1.0))}
     fig.suptitle("activation functions and their derivatives")
     plots.save(fig, args.out / "activations.png", dpi=90)
-    path = write_json(args.out, "activations", results)
-    print(f"wrote {path} and {args.out / 'activations.png'}")
-    return results
+    return finish(args.out, "activations", results)
 
 
 if __name__ == "__main__":

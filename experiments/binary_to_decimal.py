@@ -19,7 +19,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import parser, write_json
+from common import finish, parser
 
 import jaxnn
 from jaxnn import data, plots
@@ -73,10 +73,7 @@ def main(argv=None):
               f"(IQR {r['quartiles'][0]:.2f}..{r['quartiles'][1]:.2f}); "
               f"{100 * r['fraction_within_0.5_of_5']:.0f}% within 0.5 of 5; "
               f"{100 * r['fraction_fitting_training_set']:.0f}% fit all 7 training patterns")
-    path = write_json(args.out, "binary_to_decimal", results)
-    _plot(results, args.out / "binary_to_decimal.png")
-    print(f"wrote {path} and {args.out / 'binary_to_decimal.png'}")
-    return results
+    return finish(args.out, "binary_to_decimal", results, _plot)
 
 
 def _plot(results, path):

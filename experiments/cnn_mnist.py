@@ -17,7 +17,7 @@ import functools
 
 import jax
 import optax
-from common import Timer, load_mnist, parser, write_json
+from common import Timer, finish, load_mnist, parser, run_summary
 
 import jaxnn
 from jaxnn import augment
@@ -49,16 +49,12 @@ def main(argv=None):
                                      progress=False, on_epoch=lambda r: print(
                                          f"{r['epoch']:>5} {r['train_loss']:>11.4f} "
                                          f"{100 * r['eval_accuracy']:>8.2f}% {r['seconds']:>8.1f}"))
-        results["runs"][name] = {"final_test_accuracy": hist["eval_accuracy"][-1],
-                                 "best_test_accuracy": max(hist["eval_accuracy"]),
-                                 "seconds": t.seconds, "history": hist}
+        results["runs"][name] = run_summary(hist, t.seconds)
         print(f"CNN {name}: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after {epochs} "
               f"epochs, {t.seconds:.0f} s [{info.source}]")
         plot_history(hist, args.out / f"cnn_mnist_{'aug' if use_aug else 'plain'}.png",
                      title=f"CNN {name} ({info.source})")
-    path = write_json(args.out, "cnn_mnist", results)
-    print(f"wrote {path} and the curves in {args.out}")
-    return results
+    return finish(args.out, "cnn_mnist", results)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,23 @@ def write_json(out: Path, name: str, results: dict) -> Path:
     return path
 
 
+def finish(out: Path, name: str, results: dict, plot=None) -> dict:
+    """Write ``out/name.json`` (and ``out/name.png`` via ``plot(results, path)``), say so, return
+    the results."""
+    path = write_json(out, name, results)
+    if plot is not None:
+        plot(results, out / f"{name}.png")
+    print(f"wrote {path} and the PNG(s) in {out}")
+    return results
+
+
+def run_summary(history: dict, seconds: float) -> dict:
+    """Final and best test accuracy, wall seconds and the per-epoch history of one ``fit``."""
+    return {"final_test_accuracy": history["eval_accuracy"][-1],
+            "best_test_accuracy": max(history["eval_accuracy"]), "seconds": seconds,
+            "history": history}
+
+
 def load_mnist(data_dir, limit_train=None):
     """Train/test digits from the best source; prints which one."""
     from jaxnn import data

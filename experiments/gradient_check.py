@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import parser, write_json
+from common import finish, parser
 
 import jaxnn
 from jaxnn import activations, plots
@@ -79,10 +79,7 @@ def main(argv=None):
     rows = jaxnn.gradcheck(net, params, jnp.array([[1.0, 1.0]]), jnp.array([[3.0]]))
     print(f"\na hidden pre-activation exactly at 0:\n{format_table(rows)}")
     results["kink_case"] = [r._asdict() for r in rows]
-    path = write_json(args.out, "gradient_check", results)
-    _plot(results, args.out / "gradient_check.png")
-    print(f"wrote {path} and {args.out / 'gradient_check.png'}")
-    return results
+    return finish(args.out, "gradient_check", results, _plot)
 
 
 def _plot(results, path):

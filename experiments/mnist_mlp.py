@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import jax
 import optax
-from common import Timer, load_mnist, parser, write_json
+from common import Timer, finish, load_mnist, parser, run_summary
 
 import jaxnn
 from jaxnn.plots import plot_history
@@ -37,16 +37,12 @@ def main(argv=None):
                                      eval_train=True, progress=False, on_epoch=lambda r: print(
                                          f"{r['epoch']:>5} {100 * r['train_accuracy']:>9.2f}% "
                                          f"{100 * r['eval_accuracy']:>8.2f}%"))
-        results["runs"][name] = {"final_test_accuracy": hist["eval_accuracy"][-1],
-                                 "best_test_accuracy": max(hist["eval_accuracy"]),
-                                 "final_train_accuracy": hist["train_accuracy"][-1],
-                                 "seconds": t.seconds, "history": hist}
+        results["runs"][name] = {**run_summary(hist, t.seconds),
+                                 "final_train_accuracy": hist["train_accuracy"][-1]}
         print(f"{name}: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after {epochs} "
               f"epochs in {t.seconds:.1f} s [{info.source}]")
         plot_history(hist, args.out / f"mnist_mlp_{name}.png", title=f"{name} ({info.source})")
-    path = write_json(args.out, "mnist_mlp", results)
-    print(f"wrote {path} and the curves in {args.out}")
-    return results
+    return finish(args.out, "mnist_mlp", results)
 
 
 if __name__ == "__main__":

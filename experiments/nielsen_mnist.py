@@ -11,7 +11,7 @@ Quick default: 10 epochs on the best digits available (offline: the shipped 4,00
 from __future__ import annotations
 
 import jax
-from common import Timer, load_mnist, parser, write_json
+from common import Timer, finish, load_mnist, parser, run_summary
 
 import jaxnn
 from jaxnn.plots import plot_history
@@ -31,16 +31,13 @@ def main(argv=None):
                                  batch_size=10, key=jax.random.key(1), eval_data=test,
                                  progress=False, on_epoch=lambda r: print(
                                      f"{r['epoch']:>5} {100 * r['eval_accuracy']:>8.2f}%"))
-    best = max(hist["eval_accuracy"])
     results = {"data": info.description, "source": info.source, "epochs": epochs,
-               "final_test_accuracy": hist["eval_accuracy"][-1], "best_test_accuracy": best,
-               "seconds": t.seconds, "history": hist, "reference": "Nielsen: ~95%, peak 95.42%"}
-    print(f"final test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% (best {100 * best:.2f}%) "
-          f"after {epochs} epochs in {t.seconds:.1f} s [{info.source}]")
-    path = write_json(args.out, "nielsen_mnist", results)
+               "reference": "Nielsen: ~95%, peak 95.42%", **run_summary(hist, t.seconds)}
+    print(f"final test accuracy {100 * results['final_test_accuracy']:.2f}% "
+          f"(best {100 * results['best_test_accuracy']:.2f}%) after {epochs} epochs in "
+          f"{t.seconds:.1f} s [{info.source}]")
     plot_history(hist, args.out / "nielsen_mnist.png", title=f"Nielsen [784,30,10] ({info.source})")
-    print(f"wrote {path} and {args.out / 'nielsen_mnist.png'}")
-    return results
+    return finish(args.out, "nielsen_mnist", results)
 
 
 if __name__ == "__main__":

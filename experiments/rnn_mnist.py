@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import jax
 import optax
-from common import Timer, load_mnist, parser, write_json
+from common import Timer, finish, load_mnist, parser, run_summary
 
 import jaxnn
 from jaxnn import layers as L
@@ -35,15 +35,11 @@ def main(argv=None):
                                      f"{r['epoch']:>5} {r['train_loss']:>11.4f} "
                                      f"{100 * r['eval_accuracy']:>8.2f}% {r['seconds']:>8.1f}"))
     results = {"data": info.description, "source": info.source, "epochs": epochs,
-               "final_test_accuracy": hist["eval_accuracy"][-1],
-               "best_test_accuracy": max(hist["eval_accuracy"]), "seconds": t.seconds,
-               "history": hist}
+               **run_summary(hist, t.seconds)}
     print(f"RNN on MNIST rows: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after "
           f"{epochs} epochs, {t.seconds:.0f} s [{info.source}]")
-    path = write_json(args.out, "rnn_mnist", results)
     plot_history(hist, args.out / "rnn_mnist.png", title=f"RNN on MNIST rows ({info.source})")
-    print(f"wrote {path} and {args.out / 'rnn_mnist.png'}")
-    return results
+    return finish(args.out, "rnn_mnist", results)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import parser, write_json
+from common import finish, parser
 
 import jaxnn
 from jaxnn import data, plots
@@ -114,10 +114,7 @@ def main(argv=None):
     print(f"\nnotebook path: output layer equals the linear reading: {same_out}; hidden layer "
           f"w1 = {nb['w1']:.6f} vs linear {lin['w1']:.6f} vs sigmoid "
           f"{results['sigmoid']['chain_rule']['w1']:.6f}")
-    path = write_json(args.out, "worked_example", results)
-    _plot(results, args.out / "worked_example.png")
-    print(f"wrote {path} and {args.out / 'worked_example.png'}")
-    return results
+    return finish(args.out, "worked_example", results, _plot)
 
 
 def _plot(results, path):

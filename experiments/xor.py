@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import parser, write_json
+from common import finish, parser
 
 import jaxnn
 from jaxnn import data, plots
@@ -56,9 +56,7 @@ def main(argv=None):
             print(f"seed {first}: outputs for 00, 01, 10, 11 = "
                   + ", ".join(f"{v:.3f}" for v in results[name]["outputs"]))
             _plot(net, best, args.out / "xor.png")
-    path = write_json(args.out, "xor", results)
-    print(f"wrote {path} and {args.out / 'xor.png'}")
-    return results
+    return finish(args.out, "xor", results)
 
 
 def _plot(net, params, path):
