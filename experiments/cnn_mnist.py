@@ -31,7 +31,6 @@ AUGMENT = functools.partial(augment.random_affine, image_shape=(28, 28, 1), max_
 
 def main(argv=None):
     p = parser(__doc__, "cnn_mnist", data=True)
-    p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--augment", choices=("both", "on", "off"), default="both")
     args = p.parse_args(argv)
     epochs = args.epochs or (6 if args.full else 3)

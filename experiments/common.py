@@ -20,6 +20,8 @@ def parser(doc: str, name: str, data: bool = False) -> argparse.ArgumentParser:
     if data:
         p.add_argument("--data-dir", type=Path, default=None,
                        help="folder with the MNIST IDX files (default: tfds, else shipped subset)")
+        p.add_argument("--epochs", type=int, default=None,
+                       help="override the number of epochs of the quick or --full setting")
     return p
 
 

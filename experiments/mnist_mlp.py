@@ -21,9 +21,7 @@ ARCHS = {"784-128-64-10": [784, 128, 64, 10], "784-256-256-10": [784, 256, 256, 
 
 
 def main(argv=None):
-    p = parser(__doc__, "mnist_mlp", data=True)
-    p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
-    args = p.parse_args(argv)
+    args = parser(__doc__, "mnist_mlp", data=True).parse_args(argv)
     epochs = args.epochs or (20 if args.full else 5)
     train, test, info = load_mnist(args.data_dir)
     results = {"data": info.description, "source": info.source, "epochs": epochs, "runs": {}}

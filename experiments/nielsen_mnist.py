@@ -18,9 +18,7 @@ from jaxnn.plots import plot_history
 
 
 def main(argv=None):
-    p = parser(__doc__, "nielsen_mnist", data=True)
-    p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
-    args = p.parse_args(argv)
+    args = parser(__doc__, "nielsen_mnist", data=True).parse_args(argv)
     epochs = args.epochs or (30 if args.full else 10)
     train, test, info = load_mnist(args.data_dir)
     net = jaxnn.Network([784, 30, 10], hidden="sigmoid", output="sigmoid", loss="quadratic")

@@ -21,9 +21,7 @@ MODEL = L.Model([L.SimpleRNN(128), L.Dense(10), L.Activation("softmax")], input_
 
 
 def main(argv=None):
-    p = parser(__doc__, "rnn_mnist", data=True)
-    p.add_argument("--epochs", type=int, default=None)
-    args = p.parse_args(argv)
+    args = parser(__doc__, "rnn_mnist", data=True).parse_args(argv)
     epochs = args.epochs or (8 if args.full else 3)
     train, test, info = load_mnist(args.data_dir)
     params = L.init(jax.random.key(0), MODEL)

@@ -166,20 +166,25 @@ def test_fit_trains_a_cnn_with_the_same_api(tmp_path):
     assert jaxnn.evaluate(c.net, c.params, te.x, te.y)["accuracy"] == hist["eval_accuracy"][-1]
 
 
-def test_cnn_hand_and_autodiff_training_agree_float64():
+def _fit_digits_cnn_f64(n, **variant):
+    """Two epochs of the digits CNN in float64 on the first ``n`` images; ``variant`` picks
+    ``backward=`` or ``loop=``."""
     import optax
 
     import jaxnn
     from jaxnn import data
 
     tr = data.load("digits", "train")
-    x, y = tr.x[:128].reshape(-1, 8, 8, 1).astype(np.float64), tr.y[:128]
     model = _digits_cnn()
     p0 = L.init(jax.random.key(0), model, jnp.float64)
-    kw = dict(optimizer=optax.adam(1e-2), epochs=2, batch_size=16, key=jax.random.key(0),
-              progress=False)
-    hand, _ = jaxnn.fit(model, p0, (x, y), backward="hand", **kw)
-    auto, _ = jaxnn.fit(model, p0, (x, y), backward="autodiff", **kw)
+    return jaxnn.fit(model, p0, (tr.x[:n].astype(np.float64), tr.y[:n]),
+                     optimizer=optax.adam(1e-2), epochs=2, batch_size=16, key=jax.random.key(0),
+                     progress=False, **variant)
+
+
+def test_cnn_hand_and_autodiff_training_agree_float64():
+    hand, _ = _fit_digits_cnn_f64(128, backward="hand")
+    auto, _ = _fit_digits_cnn_f64(128, backward="autodiff")
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12), hand, auto)
 
 
@@ -194,22 +199,13 @@ def test_mismatched_model_params_are_named():
 
 
 def test_python_loop_and_scan_epochs_give_the_same_parameters():
-    import optax
-
     import jaxnn
-    from jaxnn import data
     from jaxnn.train import default_loop
 
     assert default_loop(_digits_cnn()) == "python"          # CPU + Conv2D (jax-ml/jax#12868)
     assert default_loop(jaxnn.Network([2, 1])) == "scan"
-    tr = data.load("digits", "train")
-    x, y = tr.x[:96].astype(np.float64), tr.y[:96]
-    model = _digits_cnn()
-    p0 = L.init(jax.random.key(0), model, jnp.float64)
-    kw = dict(optimizer=optax.adam(1e-2), epochs=2, batch_size=16, key=jax.random.key(0),
-              progress=False)
-    a, ha = jaxnn.fit(model, p0, (x, y), loop="scan", **kw)
-    b, hb = jaxnn.fit(model, p0, (x, y), loop="python", **kw)
+    a, ha = _fit_digits_cnn_f64(96, loop="scan")
+    b, hb = _fit_digits_cnn_f64(96, loop="python")
     jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14), a, b)
     np.testing.assert_allclose(ha["train_loss"], hb["train_loss"], rtol=1e-12)
 
