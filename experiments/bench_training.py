@@ -7,6 +7,9 @@ hits them alike), and the median over the rounds is reported with ratios:
 - ``hand (scan epoch)``: ``jaxnn.fit``'s compiled epoch (``lax.scan``) with the BP1-BP4 backward.
 - ``jax.grad (scan epoch)``: the same epoch with ``jax.value_and_grad(jaxnn.loss)``.
 - ``hand (jitted step, Python loop)``: one jitted step per mini-batch, called from Python.
+- ``hand (scan epoch, fit devices=1)``: the scan epoch as ``fit(devices=1)`` builds it (batch
+  sharding constraint on a one-device mesh), to show it costs nothing.
+- ``PyTorch`` (config B, only when ``torch`` is importable): the same MLP, Adam, data on the device.
 - ``Nielsen network.py (NumPy)``: the per-example loop of seed 002 (config A only; timed on a slice
   and scaled to 60,000 examples).
 
@@ -30,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import torch_baseline
 
 import jaxnn
 from jaxnn import nielsen, parallel
@@ -101,6 +105,25 @@ def variants(name: str, x, labels):
 
     _block(step(params, opt.init(params), xb[0], yb[0]))  # compile
     out["hand (jitted step, Python loop)"] = python_loop
+
+    # fit(devices=1): the same scan epoch with the batch sharding constraint of a 1-device mesh
+    mesh = parallel.data_mesh(1)
+    sharded = make_epoch(net, opt, batch_size=bs, batch_sharding=parallel.batch_sharding(mesh))
+    sh_state = {"p": params, "s": opt.init(params), "e": 0}
+    xs, ys = parallel.replicate((xd, yd), mesh)
+
+    def sharded_epoch():
+        sh_state["e"] += 1
+        t = time.perf_counter()
+        sh_state["p"], sh_state["s"], _ = _block(
+            sharded(sh_state["p"], sh_state["s"], jax.random.key(sh_state["e"]), xs, ys))
+        return time.perf_counter() - t
+
+    sharded_epoch()  # compile
+    out["hand (scan epoch, fit devices=1)"] = sharded_epoch
+
+    if name == "B" and torch_baseline.available():
+        out[torch_baseline.label()] = torch_baseline.mlp_epoch(x, labels, cfg["sizes"], bs)
 
     if name == "A":
         np_params = jax.tree.map(np.asarray, params)

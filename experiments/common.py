@@ -67,6 +67,8 @@ def load_mnist(data_dir, limit_train=None):
 
     train = data.load("mnist", "train", data_dir=data_dir)
     test = data.load("mnist", "test", data_dir=data_dir)
+    if train.note:
+        print(f"data: {train.note}")
     print(f"data: {train.description}")
     x, y = train.x, train.y
     if limit_train:

@@ -59,6 +59,9 @@ def save(path, net, params: Params, opt_state=None, *, key=None,
          meta: dict | None = None) -> Path:
     """Write a checkpoint atomically to ``path`` (any name; ``.npz`` recommended). Returns the path.
 
+    Temporary files of the same checkpoint left by a process killed mid-write are removed first
+    (one writer per checkpoint path: the CLI locks its run folder, see :mod:`jaxnn.run_dir`).
+
     Args:
         opt_state: any optax state (stored as its leaves).
         key: a PRNG key to store (e.g. the training key, for resuming).
@@ -78,6 +81,8 @@ def save(path, net, params: Params, opt_state=None, *, key=None,
     arrays.update(_key_arrays(key))
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a run killed mid-write
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -108,27 +113,49 @@ def load(path) -> Checkpoint:
     try:
         with np.load(path, allow_pickle=False) as z:
             files = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):     # numpy's message would advise loading it unsafely: never
+            raise CheckpointError(f"{path} holds pickled Python objects, which jaxnn never loads; "
+                                  "it is not a jaxnn checkpoint") from None
+        raise CheckpointError(f"{path} is truncated or corrupt ({e}); use an earlier checkpoint "
+                              "or retrain") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
         raise CheckpointError(f"{path} is truncated or corrupt ({type(e).__name__}: {e}); "
                               "use an earlier checkpoint or retrain") from None
     if files.get("__jaxnn__") is None or str(files["__jaxnn__"]) != FORMAT:
         raise CheckpointError(f"{path} is not a jaxnn checkpoint (expected format {FORMAT}, "
                               f"found keys {sorted(files)[:5]}); was it written by jaxnn.save?")
+
+    def entry(name):
+        if name not in files:
+            raise CheckpointError(f"{path} lacks the entry {name!r}; the file is incomplete: use "
+                                  "an earlier checkpoint or retrain")
+        return files[name]
+
     try:
-        net = from_dict(json.loads(str(files["network"])))
-        meta = json.loads(str(files["meta"]))
+        net = from_dict(json.loads(str(entry("network"))))
+        meta = json.loads(str(entry("meta")))
         n_layers = net.depth if isinstance(net, Network) else len(net.layers)
         params = [{k.split("/")[2]: v for k, v in files.items() if k.startswith(f"params/{l}/")}
                   for l in range(n_layers)]
         model_ops(net).check_params(net, params)
         opt_state = None
         if "opt_state/count" in files:
-            opt_state = [files[f"opt_state/{i}"] for i in range(int(files["opt_state/count"]))]
+            opt_state = [entry(f"opt_state/{i}") for i in range(int(files["opt_state/count"]))]
     except (KeyError, ValueError, TypeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
         raise CheckpointError(f"{path} is inconsistent: {e}") from None
+    for l, p in enumerate(params):
+        for name, v in p.items():
+            bad = int(np.size(v) - np.count_nonzero(np.isfinite(v)))
+            if bad:
+                raise CheckpointError(f"{path}: parameter params/{l}/{name} holds {bad} NaN/inf "
+                                      "values, so every output would be meaningless; use an "
+                                      "earlier checkpoint or retrain")
     key = None
     if "key/data" in files:
-        impl = str(files["key/impl"])
+        impl = str(entry("key/impl"))
         key = files["key/data"] if impl == "raw" else jax.random.wrap_key_data(files["key/data"],
                                                                                 impl=impl)
     return Checkpoint(net, params, opt_state, key, meta)

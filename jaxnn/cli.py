@@ -31,16 +31,27 @@ def _sizes(text: str) -> list[int]:
 
 
 def _positive(kind):
+    what = {int: "a positive integer", float: "a positive finite number"}[kind]
+
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
     return parse
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: …)`` only where there is a default worth showing."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or action.help is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _activation(text: str) -> str:
@@ -51,20 +62,22 @@ def _activation(text: str) -> str:
 
 
 def _data_args(p: argparse.ArgumentParser, split_default: str = "test"):
-    p.add_argument("--dataset", default="mnist", choices=data.DATASETS)
+    p.add_argument("--dataset", default="mnist", choices=data.DATASETS, help="which digits")
     p.add_argument("--source", default="auto", choices=("auto",) + data.SOURCES,
-                   help="where to load from (auto: tfds, then IDX files, then shipped digits)")
+                   help="where to load from (auto: the IDX files or prepared tfds data in "
+                        "--data-dir; with no --data-dir, tfds's folder, else the shipped subset)")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help=f"folder with the IDX .gz files or prepared tfds data (or ${data.ENV_DATA_DIR})")
+                   help=f"folder with the IDX .gz files or prepared tfds data (default: "
+                        f"${data.ENV_DATA_DIR}; tfds's own folder is $TFDS_DATA_DIR)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxnn", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=_HelpFormatter)
     sub = parser.add_subparsers(dest="command")
 
     t = sub.add_parser("train", help="train a network and report test accuracy",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=_HelpFormatter)
     t.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
                    help="mlp: a jaxnn.Network built from the flags below; cnn: "
                         "jaxnn.layers.small_cnn (conv 32-64, pool, dense 128; ignores "
@@ -73,37 +86,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hidden layer widths (input and output come from the data)")
     t.add_argument("--hidden", type=_activation, default="relu", help="hidden activation")
     t.add_argument("--output", type=_activation, default="softmax", help="output activation")
-    t.add_argument("--loss", default="cross_entropy", choices=losses.NAMES)
-    t.add_argument("--init", default="he", choices=initializers.NAMES)
-    t.add_argument("--optimizer", default="adam", choices=tuple(optim.OPTIMIZERS))
+    t.add_argument("--loss", default="cross_entropy", choices=losses.NAMES, help="cost function")
+    t.add_argument("--init", default="he", choices=initializers.NAMES, help="weight initialisation")
+    t.add_argument("--optimizer", default="adam", choices=tuple(optim.OPTIMIZERS), help="optimiser")
     t.add_argument("--lr", type=_positive(float), default=1e-3, help="learning rate η")
-    t.add_argument("--batch-size", type=_positive(int), default=64)
-    t.add_argument("--epochs", type=_positive(int), default=10)
-    t.add_argument("--sampling", default="shuffle", choices=("shuffle", "random"))
+    t.add_argument("--batch-size", type=_positive(int), default=64, help="mini-batch size m")
+    t.add_argument("--epochs", type=_positive(int), default=10, help="epochs in all (with --resume: "
+                   "the total, not the number still to run)")
+    t.add_argument("--sampling", default="shuffle", choices=("shuffle", "random"),
+                   help="shuffle: a permutation per epoch (Nielsen); random: each batch drawn anew")
     t.add_argument("--backward", default="hand", choices=("hand", "autodiff"),
                    help="hand-derived BP1-BP4 or jax.grad")
     t.add_argument("--devices", type=_positive(int), default=None,
                    help="train data-parallel on this many local devices")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of the initial weights and batch order")
     _data_args(t)
     t.add_argument("--limit", type=_positive(int), default=None,
-                   help="use only the first N training images (quick runs)")
+                   help="train on a class-stratified subset of N images (quick runs; fixed by --seed)")
     t.add_argument("--out", type=Path, default=None,
-                   help="output folder (default runs/<dataset>-<time>)")
-    t.add_argument("--checkpoint-every", type=_positive(int), default=1)
+                   help="output folder (default: a new runs/<dataset>-<date>-<time>)")
+    t.add_argument("--checkpoint-every", type=_positive(int), default=1,
+                   help="write OUT/checkpoint.npz every N epochs (and after the last)")
     t.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint.npz if it exists")
+                   help="continue the run in --out from its checkpoint.npz")
+    t.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an --out that already holds a checkpoint, replacing it")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch table")
     t.add_argument("--no-plot", action="store_true", help="do not write curves.png")
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=_HelpFormatter)
     e.add_argument("checkpoint", type=Path)
-    e.add_argument("--split", default="test", choices=("train", "test"))
+    e.add_argument("--split", default="test", choices=("train", "test"), help="which split")
     _data_args(e)
 
     pr = sub.add_parser("predict", help="classify images with a checkpoint",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        formatter_class=_HelpFormatter)
     pr.add_argument("checkpoint", type=Path)
     pr.add_argument("inputs", nargs="+", type=Path,
                     help="image files (PNG/JPEG...), IDX image files, or .npy arrays")
@@ -119,32 +137,69 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict}[args.command](args)
+    except KeyboardInterrupt:
+        print(f"jaxnn {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (data.DataError, ValueError, FloatingPointError) as e:
         print(f"jaxnn {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        where = f" {e.filename}" if e.filename else ""
+        print(f"jaxnn {args.command}: error: cannot access{where}: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
 
 
-def _load_split(args, split, verbose=True):
-    d = data.load(args.dataset, split, source=args.source, data_dir=args.data_dir,
-                  verbose=verbose)
-    return d
+def _load_splits(args, splits, limit=None):
+    """The splits, all from the one source ``data.resolve_source`` picks; prints its note once."""
+    loaded = [data.load(args.dataset, split, source=args.source, data_dir=args.data_dir,
+                        limit=limit if split == "train" else None, seed=getattr(args, "seed", 0))
+              for split in splits]
+    if loaded[0].note:
+        print(f"data: {loaded[0].note}")
+    return loaded
+
+
+def _checkpoint_state(path: Path) -> str:
+    """'the last checkpoint (epoch M) is PATH' or that none was written, for messages."""
+    from jaxnn.checkpoint import CheckpointError, load
+
+    try:
+        return f"the last checkpoint (epoch {load(path).meta.get('epoch', '?')}) is {path}"
+    except CheckpointError:
+        return f"no usable checkpoint was written to {path}"
 
 
 def cmd_train(args) -> int:
+    from jaxnn.run_dir import RunDirError, open_run_dir
+
+    if args.resume and args.out is None:
+        raise ValueError("--resume needs --out, the folder of the run to continue "
+                         "(e.g. --out runs/mnist-20260101-120000 --resume)")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite contradict each other; choose one")
+    out = args.out or Path("runs") / f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.resume and not (out / "checkpoint.npz").exists():
+        print(f"note: {out} holds no checkpoint yet; --resume starts a new run there")
+    try:
+        with open_run_dir(out, resume=args.resume, overwrite=args.overwrite):
+            return _train(args, out)
+    except RunDirError as e:
+        raise ValueError(str(e)) from None
+
+
+def _train(args, out: Path) -> int:
     import jax
 
     import jaxnn
     from jaxnn.protocol import to_dict
 
     t_start = time.perf_counter()
-    train = _load_split(args, "train")
-    test = _load_split(args, "test", verbose=False)
-    x, y = (train.x[: args.limit], train.y[: args.limit]) if args.limit else (train.x, train.y)
+    train, test = _load_splits(args, ("train", "test"), limit=args.limit)
+    x, y = train.x, train.y
     print(f"data: {train.description}")
     print(f"      {len(x):,} training / {len(test.x):,} test images")
 
-    out = args.out or Path("runs") / f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
     key_init, key_train = jax.random.split(jax.random.key(args.seed))
     if args.arch == "cnn":
         from jaxnn import layers
@@ -167,22 +222,35 @@ def cmd_train(args) -> int:
 
     if not args.quiet:
         print(f"{'epoch':>5} {'train loss':>11} {'test loss':>10} {'test acc':>9} {'seconds':>8}")
+    done = {"epoch": 0}
 
     def row(r):
+        done["epoch"] = r["epoch"]
         if not args.quiet:
             print(f"{r['epoch']:>5} {r['train_loss']:>11.4f} {r['eval_loss']:>10.4f} "
                   f"{100 * r['eval_accuracy']:>8.2f}% {r['seconds']:>8.2f}", flush=True)
 
-    params, history = jaxnn.fit(
-        net, params, (x, y), optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size,
-        key=key_train, eval_data=(test.x, test.y), sampling=args.sampling, backward=args.backward,
-        checkpoint=out / "checkpoint.npz", checkpoint_every=args.checkpoint_every,
-        resume=args.resume, progress=False if args.quiet else None, on_epoch=row,
-        devices=args.devices)
+    checkpoint = out / "checkpoint.npz"
+    try:
+        params, history = jaxnn.fit(
+            net, params, (x, y), optimizer=optimizer, epochs=args.epochs,
+            batch_size=args.batch_size, key=key_train, eval_data=(test.x, test.y),
+            sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
+            checkpoint_every=args.checkpoint_every, resume=args.resume,
+            progress=False if args.quiet else None, on_epoch=row, devices=args.devices)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted in epoch {done['epoch'] + 1}; {_checkpoint_state(checkpoint)}; "
+              f"continue with: jaxnn train --out {out} --resume (and the same flags)",
+              file=sys.stderr)
+        return 130
+    except OSError as e:
+        raise ValueError(f"cannot write {e.filename or checkpoint}: {e.strerror or e}; "
+                         f"{_checkpoint_state(checkpoint)}") from None
     total = time.perf_counter() - t_start
     acc = history["eval_accuracy"][-1]
     metrics = {"test_accuracy": acc, "test_loss": history["eval_loss"][-1],
                "seconds_total": total, "data": train.description, "source": train.source,
+               "data_note": train.note, "train_examples": len(x), "test_examples": len(test.x),
                "network": to_dict(net), "args": {k: str(v) for k, v in vars(args).items()},
                "history": history}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -192,7 +260,7 @@ def cmd_train(args) -> int:
         plot_history(history, out / "curves.png", title=f"{args.dataset} ({train.source})")
     print(f"test accuracy: {100 * acc:.2f}% on {len(test.x):,} {args.dataset} test images "
           f"[{train.source}] after {len(history['epoch'])} epochs, {total:.1f} s in all")
-    if train.source == "shipped":
+    if train.source == "shipped" and args.dataset == "mnist":
         print("note: trained on the shipped subset; accuracy is not comparable to full MNIST "
               "(point --data-dir at the IDX files for that)")
     print(f"wrote {out}/metrics.json, checkpoint.npz" + ("" if args.no_plot else ", curves.png"))
@@ -204,7 +272,7 @@ def cmd_eval(args) -> int:
     from jaxnn.protocol import model_ops
 
     c = jaxnn.load(args.checkpoint)
-    d = _load_split(args, args.split)
+    (d,) = _load_splits(args, (args.split,))
     n_inputs = math.prod(model_ops(c.net).input_shape)
     if d.x.shape[1] != n_inputs:
         raise ValueError(f"{args.checkpoint} expects {n_inputs} inputs but {args.dataset} "
@@ -218,26 +286,72 @@ def cmd_eval(args) -> int:
 
 def read_images(path: Path, side: int) -> np.ndarray:
     """Images from an image file, an IDX file or a ``.npy`` array as float32 ``(n, side²)`` in
-    [0, 1]. Photos are converted to grayscale, resized to ``side × side`` and, when their background
-    is light (mean > 0.5), inverted to MNIST's white-on-black."""
+    [0, 1]. Photos are converted to grayscale (a transparent background is first filled with the
+    colour opposite to the ink), resized to ``side × side`` and, when their background is light
+    (mean > 0.5), inverted to MNIST's white-on-black.
+
+    Raises:
+        DataError: naming ``path`` and the expected format: a folder, an unreadable or truncated
+            file, an array of the wrong shape, an empty array, or NaN/inf values.
+    """
+    expected = (f"expected images of shape ({side}, {side}), (n, {side}, {side}) or "
+                f"(n, {side * side}), pixels 0..1 or 0..255")
+    if path.is_dir():
+        raise data.DataError(f"{path} is a folder; give image files (PNG/JPEG...), IDX image files "
+                             "or .npy arrays")
+    if not path.exists():
+        raise data.DataError(f"{path} does not exist")
     name = path.name.lower()
     if "idx" in name or name.endswith("-ubyte"):
         images = data.read_idx(path).astype(np.float32) / 255.0
     elif name.endswith(".npy"):
-        images = np.load(path, allow_pickle=False).astype(np.float32)
+        try:
+            images = np.load(path, allow_pickle=False)
+        except ValueError as e:
+            reason = "it holds pickled Python objects" if "pickle" in str(e) else str(e)
+            raise data.DataError(f"cannot read {path}: {reason}; {expected}") from None
+        if not np.issubdtype(images.dtype, np.number):
+            raise data.DataError(f"{path} holds {images.dtype} values, not numbers; {expected}")
+        images = images.astype(np.float32)
+        if images.size == 0:
+            raise data.DataError(f"{path} holds an empty array (shape {images.shape}); {expected}")
+        if not np.all(np.isfinite(images)):
+            raise data.DataError(f"{path} holds {int(np.sum(~np.isfinite(images)))} NaN/inf values; "
+                                 "clean them first")
         images = images / 255.0 if images.max() > 1.0 else images
     else:
-        from PIL import Image, UnidentifiedImageError
+        images = _read_photo(path, side)[None]
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim == 2 and images.shape == (side, side):
+        images = images[None]
+    if not (images.ndim == 3 and images.shape[1:] == (side, side)
+            or images.ndim == 2 and images.shape[1] == side * side):
+        raise data.DataError(f"{path} holds an array of shape {images.shape}; {expected}")
+    return images.reshape(len(images), side * side)
 
-        try:
-            img = Image.open(path).convert("L").resize((side, side))
-        except (FileNotFoundError, UnidentifiedImageError) as e:
-            raise data.DataError(f"cannot read image {path}: {e}") from None
-        images = np.asarray(img, np.float32)[None] / 255.0
-        if images.mean() > 0.5:
-            images = 1.0 - images
-    images = images.reshape(-1, side * side) if images.ndim >= 2 else images[None]
-    return images
+
+def _read_photo(path: Path, side: int) -> np.ndarray:
+    """One image file as grayscale ``(side, side)`` in [0, 1], white ink on black."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+            rgba = np.asarray(img.convert("RGBA"), np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise data.DataError(f"cannot read image {path}: {e}; is it a complete PNG/JPEG file?") \
+            from None
+    gray = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    if has_alpha:
+        alpha = rgba[..., 3]
+        ink = float((gray * alpha).sum() / max(alpha.sum(), 1e-6))
+        background = 1.0 if ink < 0.5 else 0.0   # dark ink goes on white, light ink on black
+        gray = gray * alpha + background * (1.0 - alpha)
+    resized = Image.fromarray((gray * 255).round().astype(np.uint8)).resize((side, side))
+    images = np.asarray(resized, np.float32) / 255.0
+    return 1.0 - images if images.mean() > 0.5 else images
 
 
 def cmd_predict(args) -> int:
@@ -254,15 +368,14 @@ def cmd_predict(args) -> int:
         raise ValueError(f"{args.checkpoint} takes {n_inputs} inputs, not square images")
     for path in args.inputs:
         x = read_images(path, side)
-        if x.shape[1] != n_inputs:
-            raise data.DataError(f"{path}: images have {x.shape[1]} pixels, the network takes "
-                                 f"{n_inputs}")
         _, out = ops.output(c.net, c.params, x.reshape(len(x), *ops.input_shape))
         probs = np.asarray(jax.nn.softmax(out, -1) if c.net.output != "softmax" else out)
+        blank = np.ptp(x, axis=1) < 1e-3
         for i, p in enumerate(probs[:20]):
             top = np.argsort(-p)[: args.top]
             label = f"{path}" + (f"[{i}]" if len(probs) > 1 else "")
-            print(f"{label}: {top[0]}  (" + ", ".join(f"{k}: {p[k]:.3f}" for k in top) + ")")
+            print(f"{label}: {top[0]}  (" + ", ".join(f"{k}: {p[k]:.3f}" for k in top) + ")"
+                  + ("  [blank image: the prediction means nothing]" if blank[i] else ""))
         if len(probs) > 20:
             counts = np.bincount(probs.argmax(1), minlength=probs.shape[1])
             print(f"{path}: {len(probs)} images; predicted class counts {counts.tolist()}")

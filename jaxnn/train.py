@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -229,11 +230,11 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
     """
     ops = model_ops(net)
     ops.check_params(net, params)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size),
-                        ("checkpoint_every", checkpoint_every)):
-        if not isinstance(value, int) or value < (0 if name == "epochs" else 1):
-            kind = "non-negative" if name == "epochs" else "positive"
-            raise ValueError(f"{name} must be a {kind} int, got {value!r}")
+    epochs, batch_size, checkpoint_every = (
+        _count(name, value, minimum) for name, value, minimum in
+        (("epochs", epochs, 0), ("batch_size", batch_size, 1), ("checkpoint_every", checkpoint_every, 1)))
+    if not (isinstance(key, jax.Array) or isinstance(key, np.ndarray) and key.dtype == np.uint32):
+        raise ValueError(f"key must be a PRNG key such as jax.random.key(0), got {key!r}")
     if sampling not in ("shuffle", "random"):
         raise ValueError(f"sampling must be 'shuffle' or 'random', got {sampling!r}")
     if loop not in ("auto", "scan", "python"):
@@ -306,6 +307,14 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
     return params, history
 
 
+def _count(name: str, value, minimum: int) -> int:
+    """``value`` as an ``int`` ≥ ``minimum`` (NumPy integers welcome; bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = "non-negative" if minimum == 0 else "positive"
+        raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
+    return int(value)
+
+
 def _resume(path, net, optimizer, dtype):
     c = ckpt.load(path)
     if c.net != net:
@@ -314,6 +323,10 @@ def _resume(path, net, optimizer, dtype):
     if c.opt_state is None or c.key is None:
         raise ckpt.CheckpointError(f"{path} holds no optimizer state or key to resume from "
                                    "(written by jaxnn.save without them?)")
+    for entry in ("epoch", "history"):
+        if entry not in c.meta:
+            raise ckpt.CheckpointError(f"{path} lacks meta[{entry!r}], which resuming needs "
+                                       "(written by jaxnn.save, not by fit?)")
     params = jax.tree.map(lambda a: jnp.asarray(a, dtype), c.params)
     opt_state = ckpt.restore_opt_state(optimizer, params, c.opt_state)
     return params, opt_state, c.key, c.meta["history"], int(c.meta["epoch"])

@@ -107,23 +107,27 @@ def test_shipped_digits_shapes_balance_and_split():
     assert digits.x.shape == (1438, 64) and digits.source == "shipped"
 
 
-def test_auto_falls_through_in_order(idx_dir, monkeypatch, capsys):
-    def fail(*a, **k):
-        raise RuntimeError("no network\nlong trace")
-
-    monkeypatch.setattr(data, "_load_tfds", fail)
-    d = data.load("mnist", "test", data_dir=idx_dir, verbose=True)
-    assert d.source == "idx"
-    assert "tfds unavailable for mnist/test: RuntimeError: no network" in capsys.readouterr().out
-    d = data.load("mnist", "test", data_dir=idx_dir / "nothing-here")
-    assert d.source == "shipped"
-    monkeypatch.setattr(data, "_load_shipped", fail)
-    with pytest.raises(DataError, match=r"(?s)any source.*tfds: RuntimeError.*idx: .*shipped"):
-        data.load("mnist", "test", data_dir=idx_dir / "nothing-here")
+def test_auto_picks_one_source_from_what_is_on_disk(idx_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "no-tfds-here"))
+    monkeypatch.delenv(data.ENV_DATA_DIR, raising=False)
+    assert data.resolve_source("mnist", "auto", idx_dir) == ("idx", "")
+    src, note = data.resolve_source("mnist")
+    assert src == "shipped" and "no --data-dir and no MNIST prepared for tfds" in note
+    assert data.load("mnist", "test").note == note
+    prepared = tmp_path / "tfds" / "mnist" / "3.0.1"
+    prepared.mkdir(parents=True)
+    (prepared / "dataset_info.json").write_text("{}")
+    assert data.resolve_source("mnist", "auto", tmp_path / "tfds") == ("tfds", "")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    assert data.resolve_source("mnist") == ("tfds", "")
+    assert data.resolve_source("digits", "auto", idx_dir) == ("shipped", "")  # never MNIST's IDX
+    with pytest.raises(DataError, match="no fashion_mnist found"):
+        data.resolve_source("fashion_mnist")
 
 
 def test_tfds_without_tensorflow_explains_itself(tmp_path):
-    with pytest.raises(DataError, match="preparing it needs TensorFlow"):
+    pytest.importorskip("tensorflow_datasets")
+    with pytest.raises(DataError, match=r"preparing it needs TensorFlow \(not installed\); use the IDX"):
         data.load("mnist", "train", source="tfds", data_dir=tmp_path)
 
 
