@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 
 def available() -> bool:
     try:
@@ -29,7 +31,7 @@ def _epoch_runner(model, x, labels, batch_size: int, lr: float = 1e-3):
 
     dev = _device()
     model = model.to(dev)
-    xd = torch.as_tensor(x).to(dev)
+    xd = torch.as_tensor(np.array(x)).to(dev)   # a writable copy
     yd = torch.as_tensor(labels).long().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -65,7 +67,6 @@ def mlp_epoch(x, labels, sizes, batch_size: int):
 
 def cnn_epoch(x_nhwc, labels, batch_size: int = 64):
     """jaxnn.layers.small_cnn((28, 28, 1)) in PyTorch: conv 32 → pool → conv 64 → pool → 128 → 10."""
-    import numpy as np
     import torch
 
     nn = torch.nn

@@ -106,5 +106,5 @@ def test_rnn_quick_learns_mnist_rows(tmp_path):
 def test_conv_benchmark_runs_and_reports_a_ratio():
     import bench_conv
 
-    med = bench_conv.main(["--rounds", "1", "--n", "256"])
+    med = bench_conv.main(["--rounds", "1", "--n", "256", "--no-torch"])
     assert set(med) == {"hand", "autodiff"} and all(v > 0 for v in med.values())

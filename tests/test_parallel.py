@@ -13,6 +13,7 @@ from jaxnn import data, nielsen, parallel
 NET = jaxnn.Network([6, 10, 4], hidden="tanh", output="softmax", loss="cross_entropy")
 
 
+@pytest.mark.forced_cpu_devices
 def test_forced_devices_are_there():
     assert jax.local_device_count() == 8, "tests/conftest.py forces 8 host devices"
 
@@ -53,6 +54,7 @@ def _single_step(optimizer, params, x, y):
     return step(params, optimizer.init(params), x, y)
 
 
+@pytest.mark.forced_cpu_devices
 @pytest.mark.parametrize("n_devices", [1, 2, 4, 8])
 def test_data_parallel_step_equals_single_device(n_devices):
     x, y = make_batch(NET, 16, labels=True, seed=n_devices)
@@ -77,6 +79,7 @@ def test_data_parallel_step_equals_single_device(n_devices):
                      got_params, want_params)
 
 
+@pytest.mark.forced_cpu_devices
 def test_shard_map_gradient_is_not_multiplied_by_the_device_count():
     """One SGD step moves the parameters by exactly η·(mean gradient), on 8 devices."""
     x, y = make_batch(NET, 16, labels=True)
@@ -88,6 +91,7 @@ def test_shard_map_gradient_is_not_multiplied_by_the_device_count():
                  params, new, grads)
 
 
+@pytest.mark.forced_cpu_devices
 @pytest.mark.parametrize("n_devices", [2, 4, 8])
 def test_fit_on_several_devices_matches_one_device(n_devices):
     tr = data.load("digits", "train")
@@ -102,6 +106,7 @@ def test_fit_on_several_devices_matches_one_device(n_devices):
     np.testing.assert_allclose(h1["train_loss"], hn["train_loss"], rtol=1e-10)
 
 
+@pytest.mark.forced_cpu_devices
 def test_uneven_batches_get_a_clear_error():
     mesh = parallel.data_mesh(4)
     x, y = make_batch(NET, 10, labels=True)
@@ -119,6 +124,7 @@ def test_uneven_batches_get_a_clear_error():
         parallel.data_mesh(9)
 
 
+@pytest.mark.forced_cpu_devices
 def test_process_local_batching_on_one_host():
     assert parallel.process_slice(64) == slice(0, 64)              # one process: everything
     assert parallel.process_slice(64, process_index=2, process_count=4) == slice(32, 48)
@@ -138,6 +144,7 @@ def _run_multihost(extra, env_devices=None, process_id=None, port=None):
     from pathlib import Path
 
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["JAX_PLATFORMS"] = "cpu"             # gloo CPU collectives, also on a GPU machine
     if env_devices:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={env_devices}"
     script = Path(__file__).parents[1] / "experiments" / "multihost_train.py"
