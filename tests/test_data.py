@@ -82,16 +82,6 @@ def test_mismatched_lengths_and_label_range(idx_dir):
         data.load("mnist", "train", source="idx", data_dir=idx_dir)
 
 
-@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
-def test_tfds_path_under_mock_data(name):
-    tfds = pytest.importorskip("tensorflow_datasets")
-    with tfds.testing.mock_data(num_examples=6):
-        d = data.load(name, "train", source="tfds")
-    assert d.source == "tfds" and d.x.shape == (6, 784) and d.x.dtype == np.float32
-    assert 0.0 <= d.x.min() and d.x.max() <= 1.0
-    assert d.y.dtype == np.int32 and d.y.min() >= 0 and d.y.max() <= 9
-
-
 def test_shipped_digits_shapes_balance_and_split():
     train = data.load("mnist", "train", source="shipped")
     test = data.load("mnist", "test", source="shipped")
@@ -112,7 +102,7 @@ def test_auto_picks_one_source_from_what_is_on_disk(idx_dir, tmp_path, monkeypat
     monkeypatch.delenv(data.ENV_DATA_DIR, raising=False)
     assert data.resolve_source("mnist", "auto", idx_dir) == ("idx", "")
     src, note = data.resolve_source("mnist")
-    assert src == "shipped" and "no --data-dir and no MNIST prepared for tfds" in note
+    assert src == "shipped" and "no --data-dir, no MNIST prepared for tfds" in note
     assert data.load("mnist", "test").note == note
     prepared = tmp_path / "tfds" / "mnist" / "3.0.1"
     prepared.mkdir(parents=True)
@@ -123,12 +113,6 @@ def test_auto_picks_one_source_from_what_is_on_disk(idx_dir, tmp_path, monkeypat
     assert data.resolve_source("digits", "auto", idx_dir) == ("shipped", "")  # never MNIST's IDX
     with pytest.raises(DataError, match="no fashion_mnist found"):
         data.resolve_source("fashion_mnist")
-
-
-def test_tfds_without_tensorflow_explains_itself(tmp_path):
-    pytest.importorskip("tensorflow_datasets")
-    with pytest.raises(DataError, match=r"preparing it needs TensorFlow \(not installed\); use the IDX"):
-        data.load("mnist", "train", source="tfds", data_dir=tmp_path)
 
 
 def test_bad_names():
