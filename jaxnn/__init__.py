@@ -12,9 +12,10 @@ backpropagation equations (BP1–BP4), proven equal to ``jax.grad``::
 from jaxnn import augment, data, layers, optim, parallel  # submodules, as jaxnn.<name>
 from jaxnn.backprop import value_and_grad
 from jaxnn.checkpoint import load, save
-from jaxnn.gradient_check import gradcheck
+from jaxnn.gradient_check import check_layer, gradcheck
 from jaxnn.initializers import init
-from jaxnn.network import Cache, Network, accuracy, forward, loss, predict
+from jaxnn.layers.model import accuracy, loss, predict
+from jaxnn.network import Cache, Network, forward
 from jaxnn.optim import nielsen_l2, sgd
 from jaxnn.parallel import per_example_grads
 from jaxnn.train import TrainingDiverged, evaluate, fit
@@ -29,6 +30,7 @@ __all__ = [
     "Network",
     "TrainingDiverged",
     "accuracy",
+    "check_layer",
     "evaluate",
     "fit",
     "forward",

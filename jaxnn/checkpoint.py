@@ -18,8 +18,11 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxnn.network import Network, Params
-from jaxnn.protocol import from_dict, model_ops, to_dict
+from jaxnn.layers import model as M
+from jaxnn.layers.model import Model
+from jaxnn.network import Network
+
+Params = list[dict[str, np.ndarray]]
 
 FORMAT = "jaxnn-checkpoint-1"
 
@@ -67,10 +70,10 @@ def save(path, net, params: Params, opt_state=None, *, key=None,
         key: a PRNG key to store (e.g. the training key, for resuming).
         meta: JSON-serialisable extras, e.g. ``{"epoch": 3, "history": {...}}``.
     """
-    model_ops(net).check_params(net, params)
+    M.check_params(net, params)
     path = Path(path)
     arrays: dict[str, np.ndarray] = {"__jaxnn__": np.array(FORMAT),
-                                     "network": np.array(json.dumps(to_dict(net))),
+                                     "network": np.array(json.dumps(net.to_dict())),
                                      "meta": np.array(json.dumps(meta or {}))}
     for l, p in enumerate(params):
         arrays.update({f"params/{l}/{name}": np.asarray(v) for name, v in p.items()})
@@ -135,10 +138,9 @@ def load(path) -> Checkpoint:
     try:
         net = from_dict(json.loads(str(entry("network"))))
         meta = json.loads(str(entry("meta")))
-        n_layers = net.depth if isinstance(net, Network) else len(net.layers)
         params = [{k.split("/")[2]: v for k, v in files.items() if k.startswith(f"params/{l}/")}
-                  for l in range(n_layers)]
-        model_ops(net).check_params(net, params)
+                  for l in range(len(net.layers))]
+        M.check_params(net, params)
         opt_state = None
         if "opt_state/count" in files:
             opt_state = [entry(f"opt_state/{i}") for i in range(int(files["opt_state/count"]))]
@@ -159,6 +161,11 @@ def load(path) -> Checkpoint:
         key = files["key/data"] if impl == "raw" else jax.random.wrap_key_data(files["key/data"],
                                                                                 impl=impl)
     return Checkpoint(net, params, opt_state, key, meta)
+
+
+def from_dict(d: dict):
+    """The model a checkpoint's ``network`` entry describes (``Network.to_dict``/``Model.to_dict``)."""
+    return Model.from_dict(d) if d.get("kind") == "Model" else Network(**d)
 
 
 def restore_opt_state(optimizer, params: Params, leaves: list[np.ndarray]):

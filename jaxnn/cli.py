@@ -9,9 +9,12 @@ subset), prints a per-epoch table and the final test accuracy, and writes ``metr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,9 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a network and report test accuracy",
                        formatter_class=_HelpFormatter)
-    t.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
+    t.add_argument("--arch", choices=("mlp", "cnn", "rnn"), default="mlp",
                    help="mlp: a jaxnn.Network built from the flags below; cnn: "
-                        "jaxnn.layers.small_cnn (conv 32-64, pool, dense 128; ignores "
+                        "jaxnn.layers.small_cnn (conv 32-64, pool, dense 128); rnn: SimpleRNN(128) "
+                        "over the image rows, then dense softmax (cnn and rnn ignore "
                         "--layers/--hidden/--output/--loss/--init)")
     t.add_argument("--layers", type=_sizes, default=[128, 64],
                    help="hidden layer widths (input and output come from the data)")
@@ -192,7 +196,6 @@ def _train(args, out: Path) -> int:
     import jax
 
     import jaxnn
-    from jaxnn.protocol import to_dict
 
     t_start = time.perf_counter()
     train, test = _load_splits(args, ("train", "test"), limit=args.limit)
@@ -201,19 +204,23 @@ def _train(args, out: Path) -> int:
     print(f"      {len(x):,} training / {len(test.x):,} test images")
 
     key_init, key_train = jax.random.split(jax.random.key(args.seed))
-    if args.arch == "cnn":
-        from jaxnn import layers
-
-        side = math.isqrt(x.shape[1])
-        net = layers.small_cnn((side, side, 1), padding="same")
-        params = layers.init(key_init, net)
-        described = f"small CNN on {side}x{side}x1"
-    else:
+    side = math.isqrt(x.shape[1])
+    if args.arch == "mlp":
         sizes = [x.shape[1], *args.layers, 10]
         net = jaxnn.Network(sizes, hidden=args.hidden, output=args.output, loss=args.loss)
         params = jaxnn.init(key_init, net, args.init)
         described = (f"{'-'.join(map(str, sizes))} {net.hidden[0] if net.hidden else ''}/"
                      f"{net.output}")
+    else:
+        from jaxnn import layers
+
+        if args.arch == "cnn":
+            net = layers.small_cnn((side, side, 1), padding="same")
+            described = f"small CNN on {side}x{side}x1"
+        else:
+            net = layers.Model([layers.SimpleRNN(128), layers.Dense(10, "softmax")], (side, side))
+            described = f"SimpleRNN(128) over {side} rows of {side} pixels"
+        params = jaxnn.init(key_init, net)
     optimizer = optim.get(args.optimizer, args.lr)
     print(f"network: {described}, "
           f"{net.loss}, {args.optimizer} lr={args.lr}, batch {args.batch_size}, "
@@ -222,26 +229,30 @@ def _train(args, out: Path) -> int:
 
     if not args.quiet:
         print(f"{'epoch':>5} {'train loss':>11} {'test loss':>10} {'test acc':>9} {'seconds':>8}")
-    done = {"epoch": 0}
+    done = {"epoch": 0, "stop": False}
 
     def row(r):
         done["epoch"] = r["epoch"]
         if not args.quiet:
             print(f"{r['epoch']:>5} {r['train_loss']:>11.4f} {r['eval_loss']:>10.4f} "
                   f"{100 * r['eval_accuracy']:>8.2f}% {r['seconds']:>8.2f}", flush=True)
+        if done["stop"]:                 # the epoch and its checkpoint are complete: stop here
+            raise KeyboardInterrupt
 
     checkpoint = out / "checkpoint.npz"
     try:
-        params, history = jaxnn.fit(
-            net, params, (x, y), optimizer=optimizer, epochs=args.epochs,
-            batch_size=args.batch_size, key=key_train, eval_data=(test.x, test.y),
-            sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
-            checkpoint_every=args.checkpoint_every, resume=args.resume,
-            progress=False if args.quiet else None, on_epoch=row, devices=args.devices)
+        with _stop_after_epoch_on_ctrl_c(done):
+            params, history = jaxnn.fit(
+                net, params, (x, y), optimizer=optimizer, epochs=args.epochs,
+                batch_size=args.batch_size, key=key_train, eval_data=(test.x, test.y),
+                sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
+                checkpoint_every=args.checkpoint_every, resume=args.resume,
+                progress=False if args.quiet else None, on_epoch=row, devices=args.devices)
     except KeyboardInterrupt:
-        print(f"\ninterrupted in epoch {done['epoch'] + 1}; {_checkpoint_state(checkpoint)}; "
-              f"continue with: jaxnn train --out {out} --resume (and the same flags)",
-              file=sys.stderr)
+        when = (f"after epoch {done['epoch']}" if done["stop"]
+                else f"in epoch {done['epoch'] + 1}")
+        print(f"\ninterrupted {when}; {_checkpoint_state(checkpoint)}; continue with: jaxnn train "
+              f"--out {out} --resume (and the same flags)", file=sys.stderr)
         return 130
     except OSError as e:
         raise ValueError(f"cannot write {e.filename or checkpoint}: {e.strerror or e}; "
@@ -251,7 +262,7 @@ def _train(args, out: Path) -> int:
     metrics = {"test_accuracy": acc, "test_loss": history["eval_loss"][-1],
                "seconds_total": total, "data": train.description, "source": train.source,
                "data_note": train.note, "train_examples": len(x), "test_examples": len(test.x),
-               "network": to_dict(net), "args": {k: str(v) for k, v in vars(args).items()},
+               "network": net.to_dict(), "args": {k: str(v) for k, v in vars(args).items()},
                "history": history}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if not args.no_plot:
@@ -267,13 +278,34 @@ def _train(args, out: Path) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _stop_after_epoch_on_ctrl_c(state: dict):
+    """The first Ctrl-C sets ``state["stop"]`` (training stops once the running epoch and its
+    checkpoint are done); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if state["stop"]:
+            raise KeyboardInterrupt
+        state["stop"] = True
+        print("\nCtrl-C: stopping after this epoch (press it again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cmd_eval(args) -> int:
     import jaxnn
-    from jaxnn.protocol import model_ops
 
     c = jaxnn.load(args.checkpoint)
     (d,) = _load_splits(args, (args.split,))
-    n_inputs = math.prod(model_ops(c.net).input_shape)
+    n_inputs = math.prod(c.net.input_shape)
     if d.x.shape[1] != n_inputs:
         raise ValueError(f"{args.checkpoint} expects {n_inputs} inputs but {args.dataset} "
                          f"images have {d.x.shape[1]}; evaluate on the dataset it was trained on")
@@ -358,18 +390,18 @@ def cmd_predict(args) -> int:
     import jax
 
     import jaxnn
-    from jaxnn.protocol import model_ops
+    from jaxnn.layers import model as M
 
     c = jaxnn.load(args.checkpoint)
-    ops = model_ops(c.net)
-    n_inputs = math.prod(ops.input_shape)
+    n_inputs = math.prod(c.net.input_shape)
     side = math.isqrt(n_inputs)
     if side * side != n_inputs:
         raise ValueError(f"{args.checkpoint} takes {n_inputs} inputs, not square images")
     for path in args.inputs:
         x = read_images(path, side)
-        _, out = ops.output(c.net, c.params, x.reshape(len(x), *ops.input_shape))
-        probs = np.asarray(jax.nn.softmax(out, -1) if c.net.output != "softmax" else out)
+        out = M.forward(c.net, c.params, x.reshape(len(x), *c.net.input_shape))[0]
+        probs = np.asarray(out if M.output_activation(c.net) == "softmax"
+                           else jax.nn.softmax(out, -1))
         blank = np.ptp(x, axis=1) < 1e-3
         for i, p in enumerate(probs[:20]):
             top = np.argsort(-p)[: args.top]

@@ -20,15 +20,16 @@ from jax.flatten_util import ravel_pytree
 
 from jaxnn import activations
 from jaxnn.backprop import value_and_grad
-from jaxnn.network import Network, Params, forward, loss
+from jaxnn.layers import model as M
 
 
 class GradcheckRow(NamedTuple):
     """One parameter array's comparison.
 
     Attributes:
-        layer: 1-based layer number ``l``; name: ``"W"`` or ``"b"``.
-        vs_autodiff: relative error of the hand-derived gradient against ``jax.grad``.
+        layer: 1-based layer number ``l`` (``0`` for the input ``x`` in :func:`check_layer`).
+        name: the parameter's name (``"W"``, ``"b"``, ``"k"`` …, or ``"x"``).
+        vs_autodiff: relative error of the hand-derived gradient against ``jax.grad``/``jax.vjp``.
         vs_finite_diff: relative error against central differences, over the checked entries not
             at a kink (``nan`` if every checked entry was at a kink).
         checked: entries compared with finite differences; at_kink: of those, how many crossed a kink.
@@ -50,9 +51,59 @@ def rel_error(g, ref) -> float:
     return float(np.max(np.abs(g - ref)) / max(np.max(np.abs(ref)), np.finfo(np.float64).tiny))
 
 
-def gradcheck(net: Network, params: Params, x, y, *, eps: float | None = None,
-              max_entries: int = 32, key: jax.Array | None = None) -> list[GradcheckRow]:
+def _kink_signs(layers, caches):
+    """For every layer whose activation has a kink (ReLU-type): the sign pattern of its ``z``."""
+    signs = []
+    for layer, cache in zip(layers, caches):
+        kink = activations.get(layer.activation).kink if hasattr(layer, "pre_activation") else None
+        if kink is not None:
+            signs.append(layer.pre_activation(cache) > kink)
+    return signs
+
+
+def _finite_differences(f, flat, leaves, eps, max_entries, key):
+    """Central differences of ``f(theta) -> (value, kink_signs)`` at a random sample of at most
+    ``max_entries`` entries of each leaf (all probed in one vectorised call).
+
+    Returns ``(picks, fd, ok)``: the flat indices per leaf, the quotients, and which were not at a
+    kink."""
+    def central(idx):
+        e = jnp.zeros_like(flat).at[idx].set(eps)
+        (c_plus, s_plus), (c_minus, s_minus) = f(flat + e), f(flat - e)
+        crossed = jnp.any(jnp.array([jnp.any(a != b) for a, b in zip(s_plus, s_minus)] or [False]))
+        return (c_plus - c_minus) / (2 * eps), crossed
+
+    picks, offset = [], 0
+    for leaf in leaves:
+        key, sub = jax.random.split(key)
+        picks.append(np.asarray(jax.random.permutation(sub, leaf.size))[:max_entries] + offset)
+        offset += leaf.size
+    fd, crossed = jax.jit(jax.vmap(central))(jnp.asarray(np.concatenate(picks)))
+    return picks, np.asarray(fd), ~np.asarray(crossed)
+
+
+def _rows(named, hand_flat, picks, fd, ok):
+    """One row per ``(layer, name, hand, autodiff)`` in ``named``, in the order of ``picks``."""
+    rows, start = [], 0
+    for (layer, name, hand, auto), pick in zip(named, picks):
+        part = slice(start, start + len(pick))
+        start += len(pick)
+        good = ok[part]
+        vs_fd = rel_error(fd[part][good], hand_flat[pick][good]) if good.any() else float("nan")
+        rows.append(GradcheckRow(layer, name, rel_error(hand, auto), vs_fd, len(pick),
+                                 int((~good).sum())))
+    return rows
+
+
+def _default_eps(dtype, eps):
+    return eps if eps is not None else (1e-6 if dtype == jnp.float64 else 1e-2)
+
+
+def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int = 32,
+              key: jax.Array | None = None) -> list[GradcheckRow]:
     """Compare the hand-derived gradient with ``jax.grad`` and with central finite differences.
+
+    Works for every model: a :class:`jaxnn.Network` or a :class:`jaxnn.layers.Model` (CNN, RNN).
 
     Args:
         eps: finite-difference step; default ``1e-6`` for float64 and ``1e-2`` for float32 params.
@@ -61,54 +112,70 @@ def gradcheck(net: Network, params: Params, x, y, *, eps: float | None = None,
         key: PRNG key for the sample (default ``jax.random.key(0)``).
 
     Returns:
-        One :class:`GradcheckRow` per parameter array, layer by layer (``W`` then ``b``).
+        One :class:`GradcheckRow` per parameter array, layer by layer (in each layer's key order;
+        a Network's ``W`` then ``b``).
 
     Example:
         >>> for row in gradcheck(net, params, x, y):
         ...     print(row.layer, row.name, row.vs_autodiff, row.vs_finite_diff)
     """
-    dtype = jnp.result_type(params[0]["W"])
-    if eps is None:
-        eps = 1e-6 if dtype == jnp.float64 else 1e-2
-    key = jax.random.key(0) if key is None else key
-    _, hand = value_and_grad(net, params, x, y)
-    auto = jax.grad(loss, argnums=1)(net, params, x, y)
-
     flat, unravel = ravel_pytree(params)
-    flat_hand, _ = ravel_pytree(hand)
-    kinked = [i for i, name in enumerate(net.activations) if activations.get(name).kink is not None]
+    eps = _default_eps(flat.dtype, eps)
+    key = jax.random.key(0) if key is None else key
+    _, hand = value_and_grad(model, params, x, y)
+    auto = jax.grad(M.loss, argnums=1)(model, params, x, y)
 
     def probe(theta):
-        _, cache = forward(net, unravel(theta), x)
-        signs = [cache.zs[i] > activations.get(net.activations[i]).kink for i in kinked]
-        return loss(net, unravel(theta), x, y), signs
+        p = unravel(theta)
+        out, caches = M.forward(model, p, x)
+        return M.cost(model, M.output_z(model, out, caches), out, y), _kink_signs(model.layers, caches)
 
-    def central(idx):
-        e = jnp.zeros_like(flat).at[idx].set(eps)
-        (c_plus, s_plus), (c_minus, s_minus) = probe(flat + e), probe(flat - e)
-        crossed = jnp.any(jnp.array([jnp.any(a != b) for a, b in zip(s_plus, s_minus)] or [False]))
-        return (c_plus - c_minus) / (2 * eps), crossed
+    named = [(l, name, p_hand[name], p_auto[name])
+             for l, (p_hand, p_auto) in enumerate(zip(hand, auto), start=1) for name in sorted(p_hand)]
+    picks, fd, ok = _finite_differences(probe, flat, [n[2] for n in named], eps, max_entries, key)
+    return _rows(named, ravel_pytree(hand)[0], picks, fd, ok)
 
-    # a random sample of entries of every parameter array, all probed in one vectorised call
-    picks, offset = [], 0
-    for leaf in jax.tree.leaves(hand):
-        key, sub = jax.random.split(key)
-        picks.append(np.asarray(jax.random.permutation(sub, leaf.size))[:max_entries] + offset)
-        offset += leaf.size
-    fd, crossed = jax.jit(jax.vmap(central))(jnp.asarray(np.concatenate(picks)))
-    fd, ok = np.asarray(fd), ~np.asarray(crossed)
 
-    rows, start = [], 0
-    for l, (p_hand, p_auto) in enumerate(zip(hand, auto), start=1):
-        for name, pick in zip(("W", "b"), picks[2 * l - 2: 2 * l]):
-            part = slice(start, start + len(pick))
-            start += len(pick)
-            good = ok[part]
-            vs_fd = (rel_error(fd[part][good], flat_hand[pick][good]) if good.any()
-                     else float("nan"))
-            rows.append(GradcheckRow(l, name, rel_error(p_hand[name], p_auto[name]), vs_fd,
-                                     len(pick), int((~good).sum())))
-    return rows
+def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None = None,
+                batch: int = 3, eps: float | None = None,
+                max_entries: int = 32) -> list[GradcheckRow]:
+    """Check a layer's hand-written ``backward`` — the tool for someone who just derived one.
+
+    Runs ``layer`` on a random batch ``(batch, *input_shape)``, draws a random output gradient
+    ``g``, and compares ``layer.backward`` (the input gradient and every parameter's) with
+    ``jax.vjp`` of ``layer.forward`` and with central finite differences of ``Σ g ⊙ forward``.
+    Use float64 (``jax_enable_x64``) for tight errors: ≲ 1e-10 against ``jax.vjp`` is exact.
+
+    Returns:
+        Rows like :func:`gradcheck`'s: ``x`` (layer 0) first, then each parameter (layer 1);
+        ``print(format_table(rows))`` shows them.
+    """
+    key = jax.random.key(0) if key is None else key
+    k_init, k_x, k_g, k_fd = jax.random.split(key, 4)
+    params, out_shape = layer.init(k_init, tuple(input_shape), dtype)
+    x = jax.random.normal(k_x, (batch, *input_shape), dtype)
+    y, cache = layer.forward(params, x)
+    g = jax.random.normal(k_g, y.shape, dtype)
+    grads, g_x = layer.backward(params, cache, g)
+    _, vjp = jax.vjp(lambda p, xx: layer.forward(p, xx)[0], params, x)
+    auto_p, auto_x = vjp(g)
+
+    both = {"x": x, "params": params}
+    flat, unravel = ravel_pytree(both)
+    hand_flat, _ = ravel_pytree({"x": g_x, "params": grads})
+
+    def probe(theta):
+        t = unravel(theta)
+        y_t, cache_t = layer.forward(t["params"], t["x"])
+        return jnp.sum(y_t * g), _kink_signs([layer], [cache_t])
+
+    # ravel_pytree orders dict keys: "params" entries (sorted names) come before "x"
+    named = [(1, name, grads[name], auto_p[name]) for name in sorted(params)]
+    named.append((0, "x", g_x, auto_x))
+    picks, fd, ok = _finite_differences(probe, flat, [n[2] for n in named],
+                                        _default_eps(flat.dtype, eps), max_entries, k_fd)
+    rows = _rows(named, hand_flat, picks, fd, ok)
+    return [rows[-1], *rows[:-1]]
 
 
 def format_table(rows: list[GradcheckRow]) -> str:

@@ -1,7 +1,9 @@
 """Initialisation schemes, by name. Deterministic: the same key gives the same parameters.
 
 Each scheme draws ``W^l`` of shape ``(n_l, n_{l-1})`` and ``b^l`` of shape ``(n_l,)``; ``n_in`` is
-``n_{l-1}`` and ``n_out`` is ``n_l``.
+``n_{l-1}`` and ``n_out`` is ``n_l``. In other layers every parameter with two or more axes is a
+weight (a convolution kernel ``(kh, kw, C_in, C_out)``: ``n_in = kh·kw·C_in``, ``n_out =
+kh·kw·C_out``; a matrix ``(out, in)`` as above) and every vector a bias.
 
 ==========  =================================  ===========================  ====================
 scheme      W                                  b                            from
@@ -27,23 +29,31 @@ Params = list[dict[str, jax.Array]]
 
 
 def _normal(scale_w: Callable[[int, int], float], bias: str):
-    def draw(kw, kb, n_out, n_in, dtype):
-        W = scale_w(n_in, n_out) * jax.random.normal(kw, (n_out, n_in), dtype)
-        b = jax.random.normal(kb, (n_out,), dtype) if bias == "normal" else jnp.zeros(n_out, dtype)
-        return W, b
+    def draw(kw, kb, shape, fans, dtype):
+        if kw is not None:
+            return scale_w(*fans) * jax.random.normal(kw, shape, dtype)
+        return jax.random.normal(kb, shape, dtype) if bias == "normal" else jnp.zeros(shape, dtype)
 
     return draw
 
 
-def _uniform_half(kw, kb, n_out, n_in, dtype):
-    U = lambda k, shape: jax.random.uniform(k, shape, dtype, minval=-0.5, maxval=0.5)  # noqa: E731
-    return U(kw, (n_out, n_in)), U(kb, (n_out,))
+def _uniform_half(kw, kb, shape, fans, dtype):
+    return jax.random.uniform(kw if kw is not None else kb, shape, dtype, minval=-0.5, maxval=0.5)
 
 
-def _glorot(kw, kb, n_out, n_in, dtype):
-    limit = math.sqrt(6.0 / (n_in + n_out))
-    W = jax.random.uniform(kw, (n_out, n_in), dtype, minval=-limit, maxval=limit)
-    return W, jnp.zeros(n_out, dtype)
+def _glorot(kw, kb, shape, fans, dtype):
+    if kw is None:
+        return jnp.zeros(shape, dtype)
+    limit = math.sqrt(6.0 / (fans[0] + fans[1]))
+    return jax.random.uniform(kw, shape, dtype, minval=-limit, maxval=limit)
+
+
+def fans(shape) -> tuple[int, int]:
+    """``(n_in, n_out)`` of a weight: ``(out, in)`` matrices and ``(..., in, out)`` kernels."""
+    if len(shape) == 2:
+        return shape[1], shape[0]
+    receptive = math.prod(shape[:-2])
+    return receptive * shape[-2], receptive * shape[-1]
 
 
 SCHEMES = {
@@ -57,13 +67,16 @@ SCHEMES = {
 NAMES = tuple(SCHEMES)
 
 
-def init(key: jax.Array, net, scheme: str = "normal", dtype=jnp.float32) -> Params:
-    """Draw parameters for ``net``: ``[{"W": (n_l, n_{l-1}), "b": (n_l,)} for l = 1..L]``.
+def init(key: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) -> Params:
+    """Draw parameters for ``model``: one dict per layer (a Network: ``[{"W": (n_l, n_{l-1}),
+    "b": (n_l,)} for l = 1..L]``).
 
     Args:
         key: a JAX PRNG key (``jax.random.key(0)`` or ``jax.random.PRNGKey(0)``).
-        net: the :class:`jaxnn.Network`.
-        scheme: one of ``normal, small, uniform, he, glorot, lecun`` (table above).
+        model: a :class:`jaxnn.Network` or :class:`jaxnn.layers.Model`.
+        scheme: one of ``normal, small, uniform, he, glorot, lecun`` (table above), applied to every
+            parameterised layer; ``None``: ``"normal"`` for a Network (Nielsen), each layer's own
+            ``init`` for a Model.
         dtype: floating dtype of the parameters (``jnp.float64`` needs ``jax_enable_x64``).
 
     Example:
@@ -71,13 +84,30 @@ def init(key: jax.Array, net, scheme: str = "normal", dtype=jnp.float32) -> Para
         >>> [p["W"].shape for p in params]
         [(30, 784), (10, 30)]
     """
+    from jaxnn.layers import model as M
+
+    if scheme is None:
+        if not hasattr(model, "sizes"):
+            return M.init(key, model, dtype)
+        scheme = "normal"
     if scheme not in SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; choose one of {', '.join(NAMES)}")
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"init dtype must be a floating type such as float32, got {dtype}")
-    keys = jax.random.split(key, 2 * (len(net.sizes) - 1))
+    shapes = M._trace(model)[0]          # per layer {name: ShapeDtypeStruct}, nothing allocated
+    keys = iter(jax.random.split(key, 2 * sum(1 for s in shapes if s)))
     params = []
-    for l, (n_in, n_out) in enumerate(zip(net.sizes[:-1], net.sizes[1:], strict=True)):
-        W, b = SCHEMES[scheme](keys[2 * l], keys[2 * l + 1], n_out, n_in, dtype)
-        params.append({"W": W, "b": b})
+    for layer_shapes in shapes:
+        if not layer_shapes:
+            params.append({})
+            continue
+        kw, kb = next(keys), next(keys)      # a Network: the same draws as jaxnn 0.1
+        weights = [n for n in layer_shapes if len(layer_shapes[n].shape) >= 2]
+        w_keys = dict(zip(weights, jax.random.split(kw, len(weights)) if len(weights) > 1 else [kw]))
+        p = {}
+        for name, spec in layer_shapes.items():
+            shape = tuple(spec.shape)
+            p[name] = (SCHEMES[scheme](w_keys[name], None, shape, fans(shape), dtype)
+                       if name in w_keys else SCHEMES[scheme](None, kb, shape, None, dtype))
+        params.append(p)
     return params

@@ -42,6 +42,8 @@ class Loss(NamedTuple):
         grad_a: ``(a, y) -> ∇ₐ C_x``, ``(m, n_L)``; ``None`` where only the fused delta exists.
         output: the output activation the loss requires (``None``: any).
         fused_delta: ``(z, a, y) -> δ^L`` when the output activation is ``output``.
+        labels: ``y`` may be integer class labels (one-hot encoded before use).
+        binary: a single output is the probability of class 1 (so one output still classifies).
     """
 
     name: str
@@ -49,6 +51,8 @@ class Loss(NamedTuple):
     grad_a: Callable[[Array, Array], Array] | None
     output: str | None = None
     fused_delta: Callable[[Array, Array, Array], Array] | None = None
+    labels: bool = False
+    binary: bool = False
 
 
 def _sum(v):
@@ -72,6 +76,7 @@ LOSSES: dict[str, Loss] = {
             None,
             output="sigmoid",
             fused_delta=lambda z, a, y: a - y,
+            binary=True,
         ),
         Loss(
             "cross_entropy",
@@ -79,6 +84,7 @@ LOSSES: dict[str, Loss] = {
             None,
             output="softmax",
             fused_delta=lambda z, a, y: a * _sum(y)[..., None] - y,
+            labels=True,
         ),
     ]
 }

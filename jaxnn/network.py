@@ -1,6 +1,10 @@
 """A feedforward network as an immutable spec plus pure functions over a parameter pytree.
 
-Notation (SPEC.md): layers ``l = 0..L``, ``n_l`` neurons in layer ``l``, ``a^0 = x``,
+A :class:`Network` is a stack of :class:`jaxnn.layers.Dense` layers (each ``a^l = σ_l(W^l a^{l-1} +
+b^l)``), so it shares ``loss``, ``predict``, the checks and the hand-derived backward sweep with
+every :class:`jaxnn.layers.Model`; only its spec and its :class:`Cache` view are its own.
+
+Notation (the course's): layers ``l = 0..L``, ``n_l`` neurons in layer ``l``, ``a^0 = x``,
 ``z^l = W^l a^{l-1} + b^l``, ``a^l = σ_l(z^l)``, ``W^l`` of shape ``(n_l, n_{l-1})``.
 
 Where the code departs from the notation:
@@ -8,7 +12,7 @@ Where the code departs from the notation:
 - **Batch-first arrays.** A batch of ``m`` examples is ``x: (m, n_0)``, one example per row (the
   seeds put examples in columns). The forward pass therefore reads ``z = a @ W.T + b`` and BP4 reads
   ``∂C/∂W = δᵀ @ a_prev`` (which gives ``(n_l, n_{l-1})``, the layout of ``W``, directly; it is also
-  the fastest layout measured for the weight gradient, see PERF_NOTES.md).
+  the fastest layout measured for the weight gradient).
 - **Python indices start at 0.** ``params[0]`` holds ``W^1, b^1``; ``params[l-1]`` holds layer ``l``.
 
 Shapes are validated in Python when a function is traced, so the checks cost nothing inside
@@ -23,9 +27,10 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from jaxnn import activations, losses
+from jaxnn.layers import model
+from jaxnn.layers.dense import Dense
 
 Array = jax.Array
 Params = list[dict[str, Array]]
@@ -81,12 +86,27 @@ class Network:
         object.__setattr__(self, "hidden", hidden)
         object.__setattr__(self, "output", activations.get(self.output).name)
 
-        cost = losses.get(self.loss)
-        if cost.output is not None and self.output != cost.output:
+        needs = losses.get(self.loss).output
+        if needs is not None and self.output != needs:
             raise ValueError(
-                f"loss {self.loss!r} needs output={cost.output!r}, got output={self.output!r}; "
-                f"use output={cost.output!r} or a loss such as 'quadratic' or 'mse'"
+                f"loss {self.loss!r} needs output={needs!r}, got output={self.output!r}; "
+                f"use output={needs!r} or a loss such as 'quadratic' or 'mse'"
             )
+        object.__setattr__(self, "_layers", tuple(
+            Dense(n, a) for n, a in zip(self.sizes[1:], self.activations, strict=True)))
+
+    @property
+    def layers(self) -> tuple[Dense, ...]:
+        """Layers 1..L as :class:`jaxnn.layers.Dense` with their activations."""
+        return self._layers
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.sizes[0],)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.sizes[-1],)
 
     @property
     def activations(self) -> tuple[str, ...]:
@@ -116,64 +136,6 @@ class Cache(NamedTuple):
     activations: list[Array]
 
 
-def check_params(net: Network, params: Params) -> None:
-    """Raise ``ValueError`` unless ``params`` fits ``net``: ``[{"W": (n_l, n_{l-1}), "b": (n_l,)}]``."""
-    if not isinstance(params, (list, tuple)) or len(params) != net.depth:
-        got = f"{len(params)} layers" if isinstance(params, (list, tuple)) else type(params).__name__
-        raise ValueError(
-            f"params must be a list of {net.depth} layers for sizes {list(net.sizes)}, got {got}; "
-            "create them with jaxnn.init(key, net)"
-        )
-    for l, (p, n_in, n_out) in enumerate(zip(params, net.sizes[:-1], net.sizes[1:]), start=1):
-        if not isinstance(p, dict) or set(p) != {"W", "b"}:
-            raise ValueError(f"params[{l - 1}] (layer {l}) must be a dict with keys 'W' and 'b'")
-        for name, want in (("W", (n_out, n_in)), ("b", (n_out,))):
-            got = tuple(jnp.shape(p[name]))
-            if got != want:
-                raise ValueError(
-                    f"params[{l - 1}]['{name}'] (layer {l}) has shape {got}, expected {want} "
-                    f"for sizes {list(net.sizes)}"
-                )
-
-
-def _check_x(net: Network, x) -> Array:
-    x = jnp.asarray(x)
-    if x.ndim != 2:
-        hint = " (for a single example use x[None, :])" if x.ndim == 1 else ""
-        raise ValueError(f"x must have shape (batch, {net.sizes[0]}), got {x.shape}{hint}")
-    if x.shape[1] != net.sizes[0]:
-        raise ValueError(
-            f"x has {x.shape[1]} features per example but the network's input layer has "
-            f"{net.sizes[0]} (x shape {x.shape}, expected (batch, {net.sizes[0]}))"
-        )
-    if x.shape[0] == 0:
-        raise ValueError("x is an empty batch (0 examples); pass at least one example")
-    if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)
-            or x.dtype == jnp.bool_):
-        raise TypeError(f"x must hold numbers, got dtype {x.dtype}")
-    return x
-
-
-def targets(net: Network, y, m: int, dtype) -> Array:
-    """Validate ``y`` and return it as a float target array ``(m, n_L)``.
-
-    ``cross_entropy`` also takes integer class labels ``(m,)`` with values in ``[0, n_L)``, which
-    become one-hot rows.
-    """
-    y = jnp.asarray(y)
-    n_out = net.sizes[-1]
-    if net.loss == "cross_entropy" and y.ndim == 1 and jnp.issubdtype(y.dtype, jnp.integer):
-        if y.shape[0] != m:
-            raise ValueError(f"y has {y.shape[0]} labels but x has {m} examples; they must match")
-        return jax.nn.one_hot(y, n_out, dtype=dtype)
-    if y.ndim != 2 or y.shape[1] != n_out:
-        labels = " or integer labels (batch,)" if net.loss == "cross_entropy" else ""
-        raise ValueError(f"y must have shape (batch, {n_out}){labels}, got {y.shape}")
-    if y.shape[0] != m:
-        raise ValueError(f"y has {y.shape[0]} examples but x has {m}; batch sizes must match")
-    return y.astype(dtype)
-
-
 def forward(net: Network, params: Params, x) -> tuple[Array, Cache]:
     """Run the network: ``z^l = a^{l-1} W^lᵀ + b^l``, ``a^l = σ_l(z^l)`` for ``l = 1..L``.
 
@@ -186,50 +148,5 @@ def forward(net: Network, params: Params, x) -> tuple[Array, Cache]:
     Example:
         >>> out, cache = forward(net, params, x)   # out: (m, n_L)
     """
-    check_params(net, params)
-    x = _check_x(net, x)
-    dtype = jnp.result_type(params[0]["W"])
-    a = x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(dtype)
-    zs, acts = [], [a]
-    for p, name in zip(params, net.activations, strict=True):
-        z = a @ p["W"].T + p["b"]
-        a = activations.get(name).fn(z)
-        zs.append(z)
-        acts.append(a)
-    return a, Cache(zs, acts)
-
-
-def cost(net: Network, z_out: Array, a_out: Array, y) -> Array:
-    """The batch-mean cost ``C = (1/m) Σ_x C_x`` from the output layer's ``z^L`` and ``a^L``."""
-    y = targets(net, y, a_out.shape[0], a_out.dtype)
-    return jnp.mean(losses.get(net.loss).per_example(z_out, a_out, y))
-
-
-def loss(net: Network, params: Params, x, y) -> Array:
-    """The cost of ``params`` on a batch: a scalar, the mean of ``C_x`` over the ``m`` examples.
-
-    Args:
-        x: ``(m, n_0)``; y: ``(m, n_L)`` targets (``cross_entropy``: or int labels ``(m,)``).
-    """
-    a_out, cache = forward(net, params, x)
-    return cost(net, cache.zs[-1], a_out, y)
-
-
-def to_classes(a_out: Array) -> Array:
-    """Outputs ``(m, n_L)`` → classes ``(m,)``: ``argmax``, or ``a > 0.5`` for a single output."""
-    if a_out.shape[-1] == 1:
-        return (a_out[..., 0] > 0.5).astype(jnp.int32)
-    return jnp.argmax(a_out, axis=-1)
-
-
-def predict(net: Network, params: Params, x) -> Array:
-    """Class predictions ``(m,)`` (see :func:`to_classes`)."""
-    return to_classes(forward(net, params, x)[0])
-
-
-def accuracy(net: Network, params: Params, x, labels) -> Array:
-    """Fraction of examples whose :func:`predict` equals ``labels`` ``(m,)`` (or one-hot ``(m, n_L)``)."""
-    labels = jnp.asarray(labels)
-    if labels.ndim == 2:
-        labels = jnp.argmax(labels, axis=-1)
-    return jnp.mean(predict(net, params, x) == labels)
+    out, caches = model.forward(net, params, x)
+    return out, Cache([c[1] for c in caches], [caches[0][0]] + [c[2] for c in caches])

@@ -46,11 +46,13 @@ def check_learning_rate(learning_rate) -> float:
 
 
 def _weights_only(params):
-    return [{"W": True, "b": False} for _ in params]
+    """True for weights and kernels (two or more axes), False for biases (vectors)."""
+    return jax.tree.map(lambda p: jax.numpy.ndim(p) >= 2, params)
 
 
 def nielsen_l2(learning_rate: float, lmbda: float, n: int) -> optax.GradientTransformation:
-    """Nielsen's L2-regularised rule ``W ← (1 − ηλ/n) W − η ∂C/∂W`` (biases not decayed).
+    """Nielsen's L2-regularised rule ``W ← (1 − ηλ/n) W − η ∂C/∂W`` (biases not decayed). Any
+    model: every weight matrix and kernel is decayed, no bias.
 
     Built from optax: weight decay ``λ/n`` on the weights, then :func:`sgd`.
     ``n`` is the size of the whole training set, as in Nielsen's ``network2.py``.

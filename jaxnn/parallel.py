@@ -30,31 +30,34 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxnn.backprop import value_and_grad
-from jaxnn.network import Network, Params, loss
+from jaxnn.layers.model import loss
+
+Params = list[dict[str, jax.Array]]
 
 AXIS = "data"
 
 
 # ------------------------------------------------------------------------------------- vmap
-def per_example_grads(net: Network, params: Params, x, y) -> Params:
+def per_example_grads(model, params: Params, x, y) -> Params:
     """Gradients of each example's own cost: a pytree like ``params`` with a leading axis ``m``.
 
-    ``per_example_grads(...)[l]["W"][i]`` is ``∂C_{x_i}/∂W^{l+1}``; the mean over the leading axis
-    equals :func:`jaxnn.value_and_grad`'s gradient.
+    Any model (a Network, a CNN, an RNN). ``per_example_grads(...)[l]["W"][i]`` is
+    ``∂C_{x_i}/∂W^{l+1}``; the mean over the leading axis equals :func:`jaxnn.value_and_grad`'s
+    gradient.
 
     Args:
-        x: ``(m, n_0)``; y: ``(m, n_L)`` or integer labels ``(m,)``.
+        x: ``(m, *input_shape)``; y: targets ``(m, *output_shape)`` or integer labels.
     """
-    return _per_example(net, params, x, y)[1]
+    return _per_example(model, params, x, y)[1]
 
 
-def per_example_losses(net: Network, params: Params, x, y) -> jax.Array:
+def per_example_losses(model, params: Params, x, y) -> jax.Array:
     """Each example's cost ``C_x``: ``(m,)``."""
-    return _per_example(net, params, x, y)[0]
+    return _per_example(model, params, x, y)[0]
 
 
-def _per_example(net, params, x, y):
-    one = lambda xi, yi: value_and_grad(net, params, xi[None], yi[None])  # noqa: E731
+def _per_example(model, params, x, y):
+    one = lambda xi, yi: value_and_grad(model, params, xi[None], yi[None])  # noqa: E731
     return jax.vmap(one)(jnp.asarray(x), jnp.asarray(y))
 
 
@@ -101,7 +104,7 @@ def shard_batch(x, mesh: Mesh) -> jax.Array:
 
 
 # --------------------------------------------------------------------------------- train steps
-def train_step(net: Network, optimizer: optax.GradientTransformation):
+def train_step(model, optimizer: optax.GradientTransformation):
     """One optimiser step ``(params, opt_state, x, y) -> (params, opt_state, loss)``, jitted.
 
     Called with replicated params and a batch placed by :func:`shard_batch`, it runs data-parallel
@@ -110,14 +113,14 @@ def train_step(net: Network, optimizer: optax.GradientTransformation):
 
     @jax.jit
     def step(params, opt_state, x, y):
-        value, grads = value_and_grad(net, params, x, y)
+        value, grads = value_and_grad(model, params, x, y)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
     return step
 
 
-def shard_map_step(net: Network, optimizer: optax.GradientTransformation, mesh: Mesh,
+def shard_map_step(model, optimizer: optax.GradientTransformation, mesh: Mesh,
                    backward: str = "hand"):
     """The data-parallel step written explicitly with ``jax.shard_map`` (see the module docstring).
 
@@ -129,9 +132,9 @@ def shard_map_step(net: Network, optimizer: optax.GradientTransformation, mesh: 
 
     def local(params, opt_state, x, y):
         if backward == "hand":  # per-shard mean gradients: average them once across devices
-            value, grads = jax.lax.pmean(value_and_grad(net, params, x, y), AXIS)
+            value, grads = jax.lax.pmean(value_and_grad(model, params, x, y), AXIS)
         else:                   # differentiate the global mean; no extra averaging
-            global_loss = lambda p: jax.lax.pmean(loss(net, p, x, y), AXIS)  # noqa: E731
+            global_loss = lambda p: jax.lax.pmean(loss(model, p, x, y), AXIS)  # noqa: E731
             value, grads = jax.value_and_grad(global_loss)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value

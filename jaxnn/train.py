@@ -21,6 +21,7 @@ interrupted one stopped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
@@ -36,11 +37,16 @@ import optax
 
 from jaxnn import checkpoint as ckpt
 from jaxnn import data as data_lib
-from jaxnn.network import Params, to_classes
-from jaxnn.protocol import model_ops
+from jaxnn import losses
+from jaxnn.backprop import value_and_grad
+from jaxnn.layers import model as M
 
-BACKWARDS = ("hand", "autodiff")
-"""The two backward passes ``fit`` can train with: hand-derived (BP1–BP4) or ``jax.grad``."""
+Params = list[dict[str, jax.Array]]
+
+GRADIENTS = {"hand": value_and_grad, "autodiff": jax.value_and_grad(M.loss, argnums=1)}
+"""The two backward passes ``fit`` can train with: hand-derived (BP1–BP4) or ``jax.grad``; each
+``(model, params, x, y) -> (cost, grads)``."""
+BACKWARDS = tuple(GRADIENTS)
 
 
 class TrainingDiverged(FloatingPointError):
@@ -55,16 +61,17 @@ def prepare(net, x, y, dtype, name: str = "data") -> tuple[jax.Array, jax.Array]
     """Validate ``(x, y)`` and put them on the device: ``x`` as ``dtype`` (flat images reshaped to
     the model's input shape); integer labels stay labels for ``cross_entropy`` and become one-hot
     targets for the other losses."""
-    ops = model_ops(net)
-    x, y = data_lib.check_arrays(x, y, input_shape=ops.input_shape, output_shape=ops.output_shape,
-                                 n_classes=ops.n_outputs if ops.classifier else None, name=name)
-    labels = y.ndim == len(ops.output_shape)          # (n,) or, for sequences, (n, T)
-    if labels and net.loss != "cross_entropy":
-        y = np.eye(ops.n_outputs, dtype=np.float32)[y] if ops.n_outputs > 1 else y[..., None]
+    out_shape = M.output_shape(net)
+    n_outputs = out_shape[-1]
+    x, y = data_lib.check_arrays(x, y, input_shape=net.input_shape, output_shape=out_shape,
+                                 n_classes=n_outputs if M.is_classifier(net) else None, name=name)
+    labels = y.ndim == len(out_shape)                 # (n,) or, for sequences, (n, T)
+    if labels and not losses.get(net.loss).labels:
+        y = np.eye(n_outputs, dtype=np.float32)[y] if n_outputs > 1 else y[..., None]
         labels = False
-    if not labels and y.shape[-1] != ops.n_outputs:
+    if not labels and y.shape[-1] != n_outputs:
         raise data_lib.DataError(f"{name}: y has {y.shape[-1]} columns but the network has "
-                                 f"{ops.n_outputs} outputs")
+                                 f"{n_outputs} outputs")
     y = jnp.asarray(y, jnp.int32) if labels else jnp.asarray(y, dtype)
     return jnp.asarray(x, dtype), y
 
@@ -84,18 +91,16 @@ def _evaluate(net, params, x, y, batch_size=10_000):
     for part in data_lib.chunks(len(x), batch_size):
         l_sum, c_sum = _eval_chunk(net, params, x[part], y[part])
         total_loss, correct = total_loss + float(l_sum), correct + float(c_sum)
-    ops = model_ops(net)
-    positions = len(x) * math.prod(ops.output_shape[:-1])   # examples (× time steps)
-    acc = correct / positions if ops.classifier else math.nan
+    positions = len(x) * math.prod(M.output_shape(net)[:-1])   # examples (× time steps)
+    acc = correct / positions if M.is_classifier(net) else math.nan
     return {"loss": total_loss / len(x), "accuracy": acc}
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _eval_chunk(net, params, x, y):
-    ops = model_ops(net)
-    z_out, a_out = ops.output(net, params, x)
+    z_out, a_out = M.output(net, params, x)
     labels = y if y.ndim == a_out.ndim - 1 else jnp.argmax(y, axis=-1)
-    return ops.cost(net, z_out, a_out, y) * x.shape[0], jnp.sum(to_classes(a_out) == labels)
+    return M.cost(net, z_out, a_out, y) * x.shape[0], jnp.sum(M.to_classes(a_out) == labels)
 
 
 def _dtype(params):
@@ -117,7 +122,7 @@ def make_epoch(net, optimizer: optax.GradientTransformation, *, batch_size: int,
     gradient all-reduce is then inserted by XLA (see :mod:`jaxnn.parallel`). ``augment(key, xb)``
     transforms each mini-batch inside the compiled step (e.g. :func:`jaxnn.augment.random_affine`).
     """
-    grad_fn = model_ops(net).gradients[backward]
+    grad_fn = GRADIENTS[backward]
 
     def step(carry, idx, key, x, y):
         params, opt_state = carry
@@ -165,19 +170,29 @@ def make_epoch(net, optimizer: optax.GradientTransformation, *, batch_size: int,
 
 
 def default_loop(net) -> str:
-    """``"python"`` for convolutional models on CPU (jax-ml/jax#12868), else ``"scan"``."""
-    from jaxnn.layers import Conv2D
+    """``"python"`` if a layer prefers it on this backend (``loop_preference``, see
+    :mod:`jaxnn.layers.base`; Conv2D on CPU, jax-ml/jax#12868), else ``"scan"``."""
+    backend = jax.default_backend()
+    wants = {getattr(layer, "loop_preference", {}).get(backend) for layer in net.layers}
+    return "python" if "python" in wants else "scan"
 
-    has_conv = any(isinstance(layer, Conv2D) for layer in getattr(net, "layers", ()))
-    return "python" if has_conv and jax.default_backend() == "cpu" else "scan"
 
-
+@contextlib.contextmanager
 def _progress(epochs: int, start: int, enabled: bool | None):
+    """A tqdm bar over epochs (``None``: only on a terminal), as a hook updating it per epoch."""
     from tqdm.auto import tqdm
 
-    # disable=None: tqdm shows the bar only on a terminal
-    return tqdm(total=epochs, initial=start, unit="epoch", disable=None if enabled else True,
-                dynamic_ncols=True, leave=False)
+    bar = tqdm(total=epochs, initial=start, unit="epoch", disable=None if enabled else True,
+               dynamic_ncols=True, leave=False)
+
+    def hook(record, params, opt_state, history):
+        bar.set_postfix(loss=f"{record['train_loss']:.4f}", acc=f"{record['eval_accuracy']:.4f}")
+        bar.update(1)
+
+    try:
+        yield hook
+    finally:
+        bar.close()
 
 
 def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
@@ -228,19 +243,9 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
         >>> params, hist = fit(net, params, (x, y), optimizer=jaxnn.sgd(3.0), epochs=30,
         ...                    batch_size=10, key=jax.random.key(0), eval_data=(x_test, y_test))
     """
-    ops = model_ops(net)
-    ops.check_params(net, params)
-    epochs, batch_size, checkpoint_every = (
-        _count(name, value, minimum) for name, value, minimum in
-        (("epochs", epochs, 0), ("batch_size", batch_size, 1), ("checkpoint_every", checkpoint_every, 1)))
-    if not (isinstance(key, jax.Array) or isinstance(key, np.ndarray) and key.dtype == np.uint32):
-        raise ValueError(f"key must be a PRNG key such as jax.random.key(0), got {key!r}")
-    if sampling not in ("shuffle", "random"):
-        raise ValueError(f"sampling must be 'shuffle' or 'random', got {sampling!r}")
-    if loop not in ("auto", "scan", "python"):
-        raise ValueError(f"loop must be 'auto', 'scan' or 'python', got {loop!r}")
-    if backward not in BACKWARDS:
-        raise ValueError(f"backward must be one of {', '.join(BACKWARDS)}, got {backward!r}")
+    M.check_params(net, params)
+    epochs, batch_size, checkpoint_every = _check_args(epochs, batch_size, checkpoint_every, key,
+                                                       sampling, loop, backward)
     dtype = _dtype(params)
     x, y = prepare(net, train[0], train[1], dtype, name="train")
     if batch_size > len(x):
@@ -249,62 +254,98 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
 
     params = jax.tree.map(jnp.asarray, params)
     opt_state = optimizer.init(params)
-    history: dict[str, list] = {k: [] for k in
-                                ("epoch", "train_loss", "train_accuracy", "eval_loss",
-                                 "eval_accuracy", "seconds")}
+    history: dict[str, list] = {k: [] for k in RECORD_FIELDS}
     start = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         params, opt_state, key, history, start = _resume(checkpoint, net, optimizer, dtype)
-
-    batch_sharding = None
-    if devices is not None:
-        from jaxnn import parallel
-
-        mesh = parallel.data_mesh(devices)
-        batch_sharding = parallel.batch_sharding(mesh)
-        if batch_size % mesh.size:
-            raise ValueError(f"batch_size {batch_size} is not divisible by the {mesh.size} devices; "
-                             f"use a multiple of {mesh.size}")
-        params, opt_state, x, y = parallel.replicate((params, opt_state, x, y), mesh)
+    batch_sharding, (params, opt_state, x, y) = _place(devices, batch_size, (params, opt_state, x, y))
     epoch_fn = make_epoch(net, optimizer, batch_size=batch_size, sampling=sampling,
                           steps=steps_per_epoch, backward=backward, batch_sharding=batch_sharding,
                           augment=augment, loop=default_loop(net) if loop == "auto" else loop)
 
-    bar = _progress(epochs, start, progress)
-    try:
+    hooks = [_checkpointer(checkpoint, checkpoint_every, epochs, net, key)] if checkpoint else []
+    with _progress(epochs, start, progress) as bar_hook:
         for epoch in range(start + 1, epochs + 1):
             t0 = time.perf_counter()
             new_params, new_state, train_loss = epoch_fn(params, opt_state,
                                                          jax.random.fold_in(key, epoch), x, y)
-            train_loss = float(train_loss)
-            if not math.isfinite(train_loss):
-                raise TrainingDiverged(
-                    f"training loss became {train_loss} in epoch {epoch}; the learning rate is "
-                    "probably too large: try a smaller one (e.g. 10x smaller)"
-                    + (f"; the last good checkpoint is {checkpoint}"
-                       if checkpoint is not None and Path(checkpoint).exists() else ""),
-                    params, history)
+            _check_finite(float(train_loss), epoch, checkpoint, params, history)
             params, opt_state = new_params, new_state
-            record = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": math.nan,
-                      "eval_loss": math.nan, "eval_accuracy": math.nan}
-            if eval_train:
-                record["train_accuracy"] = _evaluate(net, params, x, y)["accuracy"]
-            if evals is not None:
-                metrics = _evaluate(net, params, *evals)
-                record.update(eval_loss=metrics["loss"], eval_accuracy=metrics["accuracy"])
+            record = _epoch_record(net, params, epoch, float(train_loss), (x, y) if eval_train
+                                   else None, evals)
             record["seconds"] = time.perf_counter() - t0
             for k, v in record.items():
                 history[k].append(v)
-            if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
-                ckpt.save(checkpoint, net, params, opt_state, key=key,
-                          meta={"epoch": epoch, "history": history})
-            bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{record['eval_accuracy']:.4f}")
-            bar.update(1)
+            for hook in (*hooks, bar_hook):
+                hook(record, params, opt_state, history)
             if on_epoch is not None:
                 on_epoch(record)
-    finally:
-        bar.close()
     return params, history
+
+
+RECORD_FIELDS = ("epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "seconds")
+
+
+def _check_args(epochs, batch_size, checkpoint_every, key, sampling, loop, backward):
+    """fit's arguments checked, the counts as ``int``s; ``ValueError`` naming the argument."""
+    counts = tuple(_count(name, value, minimum) for name, value, minimum in
+                   (("epochs", epochs, 0), ("batch_size", batch_size, 1),
+                    ("checkpoint_every", checkpoint_every, 1)))
+    if not (isinstance(key, jax.Array) or isinstance(key, np.ndarray) and key.dtype == np.uint32):
+        raise ValueError(f"key must be a PRNG key such as jax.random.key(0), got {key!r}")
+    if sampling not in ("shuffle", "random"):
+        raise ValueError(f"sampling must be 'shuffle' or 'random', got {sampling!r}")
+    if loop not in ("auto", "scan", "python"):
+        raise ValueError(f"loop must be 'auto', 'scan' or 'python', got {loop!r}")
+    if backward not in BACKWARDS:
+        raise ValueError(f"backward must be one of {', '.join(BACKWARDS)}, got {backward!r}")
+    return counts
+
+
+def _place(devices, batch_size: int, tree):
+    """``(batch_sharding, tree)``: with ``devices``, ``tree`` replicated on a data mesh and the
+    sharding that splits each mini-batch across it; else ``(None, tree)``."""
+    if devices is None:
+        return None, tree
+    from jaxnn import parallel
+
+    mesh = parallel.data_mesh(devices)
+    if batch_size % mesh.size:
+        raise ValueError(f"batch_size {batch_size} is not divisible by the {mesh.size} devices; "
+                         f"use a multiple of {mesh.size}")
+    return parallel.batch_sharding(mesh), parallel.replicate(tree, mesh)
+
+
+def _check_finite(train_loss: float, epoch: int, checkpoint, params, history) -> None:
+    if not math.isfinite(train_loss):
+        raise TrainingDiverged(
+            f"training loss became {train_loss} in epoch {epoch}; the learning rate is probably "
+            "too large: try a smaller one (e.g. 10x smaller)"
+            + (f"; the last good checkpoint is {checkpoint}"
+               if checkpoint is not None and Path(checkpoint).exists() else ""),
+            params, history)
+
+
+def _epoch_record(net, params, epoch: int, train_loss: float, train, evals) -> dict[str, Any]:
+    """One epoch's record (without ``seconds``): accuracy on ``train``/``evals`` where given."""
+    record = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": math.nan,
+              "eval_loss": math.nan, "eval_accuracy": math.nan}
+    if train is not None:
+        record["train_accuracy"] = _evaluate(net, params, *train)["accuracy"]
+    if evals is not None:
+        metrics = _evaluate(net, params, *evals)
+        record.update(eval_loss=metrics["loss"], eval_accuracy=metrics["accuracy"])
+    return record
+
+
+def _checkpointer(path, every: int, epochs: int, net, key):
+    """A hook writing the checkpoint every ``every`` epochs and after the last one."""
+    def hook(record, params, opt_state, history):
+        if record["epoch"] % every == 0 or record["epoch"] == epochs:
+            ckpt.save(path, net, params, opt_state, key=key,
+                      meta={"epoch": record["epoch"], "history": history})
+
+    return hook
 
 
 def _count(name: str, value, minimum: int) -> int:

@@ -205,16 +205,20 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path):
     cmd = [sys.executable, "-m", "jaxnn", *DIGITS, "--out", str(out)]
     proc = subprocess.Popen([*cmd, "--epochs", "100000"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out / "checkpoint.npz").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        deadline = time.time() + 120
+        while not (out / "checkpoint.npz").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()                                      # never leave it running on a failure
+        proc.wait()
     assert proc.returncode == 130 and "Traceback" not in err
-    assert "interrupted in epoch" in err and "--resume" in err
+    assert "stopping after this epoch" in err and "--resume" in err
     done = jaxnn.load(out / "checkpoint.npz").meta["epoch"]
-    assert f"(epoch {done})" in err
+    assert f"interrupted after epoch {done}; the last checkpoint (epoch {done})" in err
     rc = subprocess.run([*cmd, "--epochs", str(done + 1), "--resume"], capture_output=True,
                         text=True, timeout=120)
     assert rc.returncode == 0, rc.stderr

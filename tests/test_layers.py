@@ -194,7 +194,7 @@ def test_mismatched_model_params_are_named():
     model = _digits_cnn()
     params = L.init(jax.random.key(0), model)
     params[4] = {"W": params[4]["W"].T, "b": params[4]["b"]}
-    with pytest.raises(ValueError, match=r"params\[4\]\['W'\] \(Dense\(units=32\)\) has shape"):
+    with pytest.raises(ValueError, match=r"params\[4\]\['W'\] \(layer 5\) has shape .* for Dense\(units=32"):
         jaxnn.save("/tmp/never-written.npz", model, params)
 
 

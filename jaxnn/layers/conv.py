@@ -41,7 +41,13 @@ def _pads(size, k, s, padding):
 @dataclasses.dataclass(frozen=True)
 class Conv2D:
     """2-D convolution (correlation): ``filters`` output channels, ``kernel_size``, ``stride``,
-    ``padding`` ``"valid"`` or ``"same"``. Params ``{"k": (kh, kw, C_in, C_out), "b": (C_out,)}``."""
+    ``padding`` ``"valid"`` or ``"same"``. Params ``{"k": (kh, kw, C_in, C_out), "b": (C_out,)}``.
+
+    On CPU, XLA runs convolutions inside a compiled loop several times slower than outside one
+    (jax-ml/jax#12868), so the layer asks ``fit`` to step from Python there (``loop_preference``).
+    """
+
+    loop_preference = {"cpu": "python"}   # not a field: class-level, read by fit(loop="auto")
 
     filters: int
     kernel_size: int | tuple[int, int] = 3

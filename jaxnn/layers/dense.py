@@ -1,14 +1,8 @@
-"""Dense, Activation and Flatten layers: the MLP's pieces as init/forward/backward triples.
+"""Dense, Activation and Flatten layers: the MLP's pieces as init/forward/backward triples
+(the contract is in :mod:`jaxnn.layers.base`).
 
-Every layer is a frozen dataclass (a hashable spec, static under ``jit``) with three methods:
-
-- ``init(key, in_shape, dtype) -> (params, out_shape)``; shapes exclude the batch axis;
-- ``forward(params, x) -> (y, cache)``;
-- ``backward(params, cache, g) -> (grads, g_x)``: ``g = ∂C/∂y`` in, ``∂C/∂params`` and ``∂C/∂x``
-  out, written out by hand (no ``jax.grad``/``jax.vjp``).
-
-``g`` is the gradient of the *batch-mean* cost (the model scales the output delta by 1/m once), so
-weight gradients are plain sums over the batch.
+``Dense(n, activation)`` is one layer ``l`` of the seeds' network, ``a^l = σ(W^l a^{l-1} + b^l)``, and
+its ``backward`` is where BP2–BP4 live; a :class:`jaxnn.Network` is a stack of them.
 """
 
 from __future__ import annotations
@@ -29,16 +23,20 @@ def _check_rank(layer, x, rank: int, what: str):
 
 @dataclasses.dataclass(frozen=True)
 class Dense:
-    """Fully connected: ``z = x Wᵀ + b`` over the last axis (any leading axes: batch, time).
+    """Fully connected, then an activation: ``z = x Wᵀ + b``, ``a = σ(z)`` over the last axis (any
+    leading axes: batch, time). SPEC notation ``z^l = W^l a^{l-1} + b^l`` with ``W^l`` of shape
+    ``(n_l, n_{l-1})``, batch-first (one example per row, hence ``x Wᵀ``).
 
-    Params ``{"W": (n_out, n_in), "b": (n_out,)}``, He-initialised (biases zero).
+    Params ``{"W": (units, n_in), "b": (units,)}``, He-initialised (biases zero).
     """
 
     units: int
+    activation: str = "identity"
 
     def __post_init__(self):
-        if not isinstance(self.units, int) or self.units <= 0:
+        if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units <= 0:
             raise ValueError(f"Dense units must be a positive int, got {self.units!r}")
+        object.__setattr__(self, "activation", activations.get(self.activation).name)
 
     def init(self, key, in_shape, dtype=jnp.float32):
         n_in = in_shape[-1]
@@ -49,12 +47,25 @@ class Dense:
         if x.shape[-1] != params["W"].shape[1]:
             raise ValueError(f"{self}: input has {x.shape[-1]} features, the layer expects "
                              f"{params['W'].shape[1]} (input shape {x.shape})")
-        return x @ params["W"].T + params["b"], x
+        z = x @ params["W"].T + params["b"]
+        a = activations.get(self.activation).fn(z)
+        return a, (x, z, a)
 
-    def backward(self, params, x, g):
-        g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
-        grads = {"W": g2.T @ x2, "b": g2.sum(axis=0)}            # BP4, BP3
-        return grads, g @ params["W"]                             # Wᵀ δ (BP2 without σ')
+    def pre_activation(self, cache):
+        return cache[1]
+
+    def backward(self, params, cache, g):
+        x, z, a = cache
+        delta = activations.get(self.activation).backward(z, a, g)   # BP2, second half: ⊙ σ'(z)
+        return self.backward_z(params, cache, delta)
+
+    def backward_z(self, params, cache, delta):
+        """From ``δ = ∂C/∂z``: the weight and bias gradients and ``δ W`` for the layer below."""
+        x = cache[0]
+        d2, x2 = delta.reshape(-1, delta.shape[-1]), x.reshape(-1, x.shape[-1])
+        grads = {"W": d2.T @ x2,                   # BP4: ∂C/∂W^l = δ^l (a^{l-1})ᵀ
+                 "b": d2.sum(axis=0)}              # BP3: ∂C/∂b^l = δ^l
+        return grads, delta @ params["W"]          # BP2, first half: (W^l)ᵀ δ^l; σ' comes below
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,13 +80,23 @@ class Activation:
     def init(self, key, in_shape, dtype=jnp.float32):
         return {}, in_shape
 
+    @property
+    def activation(self) -> str:
+        return self.name
+
     def forward(self, params, z):
         a = activations.get(self.name).fn(z)
         return a, (z, a)
 
+    def pre_activation(self, cache):
+        return cache[0]
+
     def backward(self, params, cache, g):
         z, a = cache
         return {}, activations.get(self.name).backward(z, a, g)   # ⊙ σ'(z)
+
+    def backward_z(self, params, cache, delta):
+        return {}, delta
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,29 +1,41 @@
-"""Compose layers into a model: ``Model([Conv2D(8), Activation("relu"), MaxPool2D(), Flatten(),
-Dense(10), Activation("softmax")], input_shape=(28, 28, 1), loss="cross_entropy")``.
+"""Models: a stack of layers with a loss, and the functions every model shares.
 
-The model's backward is the layers' backward methods called in reverse, after the output delta
-(BP1, fused for softmax + cross-entropy and sigmoid + binary cross-entropy) has been formed from
-the last activation's ``z`` and ``a``. Parameters are a list with one dict per layer (``{}`` for
-layers without parameters), so optax and :func:`jaxnn.fit` take them unchanged. The cost is the
-mean of ``C_x`` over every leading axis of the output (batch, and time for many-to-many).
+``Model([Conv2D(8), Activation("relu"), MaxPool2D(), Flatten(), Dense(10, "softmax")],
+input_shape=(28, 28, 1), loss="cross_entropy")``. A :class:`jaxnn.Network` is a model too (a stack
+of :class:`Dense` layers), so everything here — ``forward``, ``cost``, ``loss``, ``predict``, the
+checks — and the hand-derived backward sweep (:func:`jaxnn.value_and_grad`) is written once for both.
+
+A *model* is any object with ``layers`` (see :mod:`jaxnn.layers.base` for the layer contract),
+``input_shape`` (per example) and ``loss`` (a name in :mod:`jaxnn.losses`). Parameters are a list
+with one dict per layer (``{}`` for layers without parameters), so optax, ``jax.tree_util`` and
+checkpoints take them unchanged. The cost is the mean of ``C_x`` over every leading axis of the
+output (batch, and time for many-to-many).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 
 import jax
 import jax.numpy as jnp
 
-from jaxnn import activations, losses
+from jaxnn import losses
+from jaxnn.layers import base
 from jaxnn.layers.dense import Activation
-from jaxnn.network import to_classes
 
 
 @dataclasses.dataclass(frozen=True)
 class Model:
-    """A sequence of layers, the per-example input shape, and the loss. Immutable and hashable."""
+    """A sequence of layers, the per-example input shape, and the loss. Immutable and hashable.
+
+    Args:
+        layers: layers following :mod:`jaxnn.layers.base` (jaxnn's or your own).
+        input_shape: one example's shape, e.g. ``(28, 28, 1)`` or ``(T, features)``.
+        loss: a name in :mod:`jaxnn.losses`; ``cross_entropy`` needs the model to end in softmax
+            (``Dense(k, "softmax")`` or ``Activation("softmax")``), ``binary_cross_entropy`` in
+            sigmoid.
+    """
 
     layers: tuple
     input_shape: tuple[int, ...]
@@ -36,23 +48,50 @@ class Model:
             raise ValueError("Model needs at least one layer")
         cost = losses.get(self.loss)
         if cost.output is not None and self.output != cost.output:
-            raise ValueError(f"loss {self.loss!r} needs the last layer to be "
-                             f"Activation({cost.output!r}), got {self.layers[-1]}")
-        _, out_shape = _trace(self)   # shapes and kernel sizes checked up front
-        object.__setattr__(self, "_output_shape", out_shape)
+            raise ValueError(f"loss {self.loss!r} needs the last layer to apply "
+                             f"{cost.output!r} (Activation({cost.output!r}) or Dense(k, "
+                             f"{cost.output!r})), got {self.layers[-1]}")
+        _trace(self)   # shapes and kernel sizes checked up front
 
     @property
     def output(self) -> str:
-        """Name of the output activation (``identity`` if the model does not end in one)."""
-        last = self.layers[-1]
-        return last.name if isinstance(last, Activation) else "identity"
+        """Name of the output activation (``identity`` if the last layer exposes none)."""
+        return output_activation(self)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        return self._output_shape
+        return output_shape(self)
+
+    def to_dict(self) -> dict:
+        """A JSON-friendly description (layers by their registered names, see
+        :func:`jaxnn.layers.register`); :meth:`from_dict` rebuilds the same model."""
+        return {"kind": "Model", "input_shape": list(self.input_shape), "loss": self.loss,
+                "layers": [base.to_spec(layer) for layer in self.layers]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Model:
+        return cls(tuple(base.from_spec(spec) for spec in d["layers"]), tuple(d["input_shape"]),
+                   d["loss"])
 
 
-def _trace(model: Model):
+def output_activation(model) -> str:
+    """The activation the model's last layer applies last (``"identity"`` if it exposes none)."""
+    last = model.layers[-1]
+    return last.activation if hasattr(last, "pre_activation") else "identity"
+
+
+def output_shape(model) -> tuple[int, ...]:
+    """Per-example output shape: ``(n_L,)``, or ``(T, k)`` for sequence outputs."""
+    return _trace(model)[1]
+
+
+def is_classifier(model) -> bool:
+    """Several outputs, or one output that is a class probability (binary cross-entropy)."""
+    return output_shape(model)[-1] > 1 or losses.get(model.loss).binary
+
+
+@functools.cache
+def _trace(model):
     """Each layer's parameter shapes (``ShapeDtypeStruct``s, nothing allocated) and the model's
     output shape; a layer that cannot take its input shape raises ``ValueError`` naming it."""
     shapes, shape = [], model.input_shape
@@ -72,20 +111,26 @@ def _trace(model: Model):
     return shapes, shape
 
 
-def check_params(model: Model, params) -> None:
+def check_params(model, params) -> None:
     """Raise ``ValueError`` unless ``params`` has one dict per layer with the shapes ``init`` gives."""
-    _check_count(model, params)
+    if not isinstance(params, (list, tuple)) or len(params) != len(model.layers):
+        got = f"{len(params)}" if isinstance(params, (list, tuple)) else type(params).__name__
+        raise ValueError(f"params must be a list of {len(model.layers)} layers (one dict each), got "
+                         f"{got}; create them with jaxnn.init(key, model)")
     for i, (want, p) in enumerate(zip(_trace(model)[0], params)):
+        layer = f"layer {i + 1}, {model.layers[i]}"
         if not isinstance(p, dict) or set(p) != set(want):
-            raise ValueError(f"params[{i}] ({model.layers[i]}) must be a dict with keys {sorted(want)}")
+            keys = " and ".join(f"'{k}'" for k in sorted(want)) or "none"
+            raise ValueError(f"params[{i}] ({layer}) must be a dict with keys {keys}")
         for k, w in want.items():
             if tuple(jnp.shape(p[k])) != w.shape:
-                raise ValueError(f"params[{i}]['{k}'] ({model.layers[i]}) has shape "
-                                 f"{tuple(jnp.shape(p[k]))}, expected {w.shape}")
+                raise ValueError(f"params[{i}]['{k}'] (layer {i + 1}) has shape "
+                                 f"{tuple(jnp.shape(p[k]))}, expected {w.shape} for {model.layers[i]}")
 
 
-def init(key, model: Model, dtype=jnp.float32) -> list[dict]:
-    """One params dict per layer (``{}`` for layers without parameters)."""
+def init(key, model, dtype=jnp.float32) -> list[dict]:
+    """One params dict per layer, from each layer's own ``init`` (``{}`` for layers without
+    parameters). :func:`jaxnn.init` also takes the named schemes."""
     params, shape = [], model.input_shape
     for layer, k in zip(model.layers, jax.random.split(key, len(model.layers))):
         p, shape = layer.init(k, shape, dtype)
@@ -93,25 +138,32 @@ def init(key, model: Model, dtype=jnp.float32) -> list[dict]:
     return params
 
 
-def _check_count(model, params):
-    if not isinstance(params, (list, tuple)) or len(params) != len(model.layers):
-        raise ValueError(f"params must be a list of {len(model.layers)} dicts, one per layer; "
-                         "create them with jaxnn.layers.init(key, model)")
-
-
-def _check(model, params, x):
-    _check_count(model, params)
+def check_x(model, x) -> jax.Array:
+    """``x`` as an array ``(batch, *input_shape)`` of numbers, or ``ValueError``/``TypeError``."""
     x = jnp.asarray(x)
-    if x.shape[1:] != model.input_shape:
-        raise ValueError(f"x has shape {x.shape}, expected (batch, {', '.join(map(str, model.input_shape))})")
+    want = tuple(model.input_shape)
+    expected = f"(batch, {', '.join(map(str, want))})"
+    if x.shape[1:] != want:
+        if x.shape == want:
+            raise ValueError(f"x has shape {x.shape}, expected {expected} (for a single example "
+                             "use x[None])")
+        if x.ndim == 2 and len(want) == 1:
+            raise ValueError(f"x has {x.shape[1]} features per example but the model's input layer "
+                             f"has {want[0]} (x shape {x.shape}, expected {expected})")
+        raise ValueError(f"x has shape {x.shape}, expected {expected}")
     if x.shape[0] == 0:
-        raise ValueError("x is an empty batch (0 examples)")
+        raise ValueError("x is an empty batch (0 examples); pass at least one example")
+    if not (jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_):
+        raise TypeError(f"x must hold numbers, got dtype {x.dtype}")
     return x
 
 
-def forward(model: Model, params, x):
-    """``(output, caches)``: the last layer's output and each layer's cache."""
-    a = _check(model, params, x)
+def forward(model, params, x):
+    """``(output, caches)``: the last layer's output ``(m, *output_shape)`` and each layer's cache."""
+    check_params(model, params)
+    a = check_x(model, x)
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        a = a.astype(jnp.result_type(*jax.tree.leaves(params)[:1] or [jnp.float32]))
     caches = []
     for layer, p in zip(model.layers, params):
         a, cache = layer.forward(p, a)
@@ -119,53 +171,73 @@ def forward(model: Model, params, x):
     return a, caches
 
 
-def _output_z(model, out, caches):
-    return caches[-1][0] if isinstance(model.layers[-1], Activation) else out
+def output_z(model, out, caches):
+    """The pre-activation ``z^L`` of the output (``out`` itself if the last layer exposes none)."""
+    last = model.layers[-1]
+    return last.pre_activation(caches[-1]) if hasattr(last, "pre_activation") else out
 
 
-def _targets(model, y, out):
+def output(model, params, x):
+    """``(z^L, a^L)`` for a batch."""
+    out, caches = forward(model, params, x)
+    return output_z(model, out, caches), out
+
+
+def targets(model, y, out):
+    """``y`` as float targets shaped like ``out``; integer labels ``out.shape[:-1]`` are one-hot
+    encoded for losses that take labels (cross-entropy)."""
     y = jnp.asarray(y)
-    if model.loss == "cross_entropy" and jnp.issubdtype(y.dtype, jnp.integer) and y.shape == out.shape[:-1]:
-        return jax.nn.one_hot(y, out.shape[-1], dtype=out.dtype)
+    takes_labels = losses.get(model.loss).labels
+    m = out.shape[0]
+    if takes_labels and jnp.issubdtype(y.dtype, jnp.integer) and y.ndim == out.ndim - 1:
+        if y.shape[:1] != (m,):
+            raise ValueError(f"y has {y.shape[0]} labels but x has {m} examples; they must match")
+        if y.shape == out.shape[:-1]:
+            return jax.nn.one_hot(y, out.shape[-1], dtype=out.dtype)
     if y.shape != out.shape:
-        raise ValueError(f"y has shape {y.shape}, expected {out.shape}"
-                         + (f" or integer labels {out.shape[:-1]}" if model.loss == "cross_entropy" else ""))
+        want = ", ".join(["batch", *map(str, out.shape[1:])])
+        if y.ndim == out.ndim and y.shape[1:] == out.shape[1:]:
+            raise ValueError(f"y has {y.shape[0]} examples but x has {m}; batch sizes must match")
+        labels = f" or integer labels ({', '.join(['batch', *map(str, out.shape[1:-1])])})" \
+            if takes_labels else ""
+        raise ValueError(f"y must have shape ({want}){labels}, got {y.shape}")
     return y.astype(out.dtype)
 
 
-def cost(model: Model, z, a, y):
-    """Mean of ``C_x`` over all leading axes."""
-    return jnp.mean(losses.get(model.loss).per_example(z, a, _targets(model, y, a)))
+def cost(model, z, a, y):
+    """The cost: mean of ``C_x`` over all leading axes, from the output's ``z^L`` and ``a^L``."""
+    return jnp.mean(losses.get(model.loss).per_example(z, a, targets(model, y, a)))
 
 
-def loss(model: Model, params, x, y):
-    """The scalar cost of ``params`` on a batch (differentiable with ``jax.grad``)."""
-    out, caches = forward(model, params, x)
-    return cost(model, _output_z(model, out, caches), out, y)
+def loss(model, params, x, y):
+    """The scalar cost of ``params`` on a batch (differentiable with ``jax.grad``).
+
+    Args:
+        x: ``(m, *input_shape)``; y: targets ``(m, *output_shape)`` (cross-entropy: or integer
+            labels ``(m,)``, ``(m, T)`` for sequences).
+    """
+    return cost(model, *output(model, params, x), y)
 
 
-def value_and_grad(model: Model, params, x, y):
-    """Cost and gradients by running each layer's hand-derived ``backward`` in reverse."""
-    out, caches = forward(model, params, x)
-    z = _output_z(model, out, caches)
-    y = _targets(model, y, out)
-    m = math.prod(out.shape[:-1])
-    cost_fn = losses.get(model.loss)
-    if cost_fn.fused_delta is not None:                                     # BP1, fused
-        delta = cost_fn.fused_delta(z, out, y)
-    else:                                                                   # BP1: ∇ₐC ⊙ σ'(z)
-        delta = activations.get(model.output).backward(z, out, cost_fn.grad_a(out, y))
-    delta = delta / m
-    grads = [{} for _ in model.layers]
-    n = len(model.layers) - (1 if isinstance(model.layers[-1], Activation) else 0)
-    for i in reversed(range(n)):                                            # BP2-BP4, layer by layer
-        grads[i], delta = model.layers[i].backward(params[i], caches[i], delta)
-    return jnp.mean(cost_fn.per_example(z, out, y)), grads
+def to_classes(a_out):
+    """Outputs ``(..., n_L)`` → classes ``(...)``: ``argmax``, or ``a > 0.5`` for a single output."""
+    if a_out.shape[-1] == 1:
+        return (a_out[..., 0] > 0.5).astype(jnp.int32)
+    return jnp.argmax(a_out, axis=-1)
 
 
-def predict(model: Model, params, x):
-    """Class predictions (see :func:`jaxnn.network.to_classes`)."""
+def predict(model, params, x):
+    """Class predictions ``(m,)`` (see :func:`to_classes`)."""
     return to_classes(forward(model, params, x)[0])
+
+
+def accuracy(model, params, x, labels):
+    """Fraction of examples whose :func:`predict` equals ``labels`` (or one-hot rows)."""
+    labels = jnp.asarray(labels)
+    out = forward(model, params, x)[0]
+    if labels.ndim == out.ndim:
+        labels = jnp.argmax(labels, axis=-1)
+    return jnp.mean(to_classes(out) == labels)
 
 
 def small_cnn(input_shape=(28, 28, 1), n_classes: int = 10, padding: str = "valid") -> Model:

@@ -2,11 +2,13 @@
 
 Seed 000/004: ``h_t = tanh(W_h h_{t-1} + W_x x_t + b)``, ``h_0 = 0``. Batch-first sequences
 ``x: (m, T, d)``. Forward is a ``lax.scan`` over time; backward a reverse ``lax.scan`` carrying
-``∂C/∂h_t`` back through the recurrence:
+``∂C/∂h_t`` back through the recurrence and emitting every ``δ_t``:
 
 - ``δ_t = (∂C/∂h_t) ⊙ (1 − h_t²)``                 (through tanh)
-- ``∂C/∂W_x += δ_tᵀ x_t``,  ``∂C/∂W_h += δ_tᵀ h_{t−1}``,  ``∂C/∂b += Σ δ_t``
-- ``∂C/∂x_t = δ_t W_x``,  and ``δ_t W_h`` flows on to ``h_{t−1}``.
+- ``δ_t W_h`` flows on to ``h_{t−1}``;  ``∂C/∂x_t = δ_t W_x``
+
+then the weight gradients over all steps at once, as single matrix products over ``T·m`` rows:
+``∂C/∂W_x = Σ_t δ_tᵀ x_t``, ``∂C/∂W_h = Σ_t δ_tᵀ h_{t−1}``, ``∂C/∂b = Σ_t δ_t``.
 
 Outputs: the last state ``(m, H)`` (many-to-one) or every state ``(m, T, H)`` (many-to-many;
 a following :class:`Dense` then acts per time step, ``y_t = g(W_y h_t + c)``).
@@ -54,7 +56,8 @@ class SimpleRNN:
             h = jnp.tanh(x_t @ params["Wx"].T + h @ params["Wh"].T + params["b"])
             return h, h
 
-        h0 = jnp.zeros((x.shape[0], self.units), x.dtype)
+        # h_0 = 0, made from x so that it is sharded like x inside shard_map
+        h0 = jnp.zeros_like(x[:, 0, :1], shape=(x.shape[0], self.units))
         _, hs = lax.scan(step, h0, jnp.swapaxes(x, 0, 1))         # hs: (T, m, H)
         out = jnp.swapaxes(hs, 0, 1) if self.return_sequences else hs[-1]
         return out, (x, hs)
@@ -68,16 +71,15 @@ class SimpleRNN:
         else:
             g_out = jnp.zeros_like(hs).at[-1].set(g)                 # only the last state is used
 
-        def step(carry, inputs):
-            dh_next, grads = carry
-            g_t, h_t, h_tm1, x_t = inputs
+        def step(dh_next, inputs):                                   # backward through time
+            g_t, h_t = inputs
             delta = (g_t + dh_next) * (1 - h_t * h_t)                # through tanh
-            grads = {"Wx": grads["Wx"] + delta.T @ x_t,
-                     "Wh": grads["Wh"] + delta.T @ h_tm1,
-                     "b": grads["b"] + delta.sum(axis=0)}
-            return (delta @ params["Wh"], grads), delta @ params["Wx"]
+            return delta @ params["Wh"], delta                       # on to h_{t-1}; keep δ_t
 
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        (_, grads), g_xs = lax.scan(step, (jnp.zeros_like(hs[0]), zeros),
-                                    (g_out, hs, h_prev, xs), reverse=True)
+        _, deltas = lax.scan(step, jnp.zeros_like(hs[0]), (g_out, hs), reverse=True)
+        d2 = deltas.reshape(-1, deltas.shape[-1])                    # all steps at once: (T·m, H)
+        grads = {"Wx": d2.T @ xs.reshape(-1, xs.shape[-1]),          # Σ_t δ_tᵀ x_t
+                 "Wh": d2.T @ h_prev.reshape(-1, h_prev.shape[-1]),  # Σ_t δ_tᵀ h_{t-1}
+                 "b": d2.sum(axis=0)}                                # Σ_t δ_t
+        g_xs = deltas @ params["Wx"]                                 # ∂C/∂x_t = δ_t W_x
         return grads, jnp.swapaxes(g_xs, 0, 1)
