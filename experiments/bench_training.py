@@ -71,15 +71,17 @@ def variants(name: str, x, labels):
     params = jaxnn.init(jax.random.key(0), net, cfg["scheme"])
     out = {}
 
-    def scan_epoch(backward):
-        epoch = make_epoch(net, opt, batch_size=bs, backward=backward)
+    def scan_epoch(backward, mesh=None):
+        sharding = parallel.batch_sharding(mesh) if mesh is not None else None
+        epoch = make_epoch(net, opt, batch_size=bs, backward=backward, batch_sharding=sharding)
         state = {"p": params, "s": opt.init(params), "e": 0}
+        xe, ye = parallel.replicate((xd, yd), mesh) if mesh is not None else (xd, yd)
 
         def run():
             state["e"] += 1
             t = time.perf_counter()
             state["p"], state["s"], loss = _block(
-                epoch(state["p"], state["s"], jax.random.key(state["e"]), xd, yd))
+                epoch(state["p"], state["s"], jax.random.key(state["e"]), xe, ye))
             return time.perf_counter() - t
 
         run()  # compile
@@ -107,20 +109,7 @@ def variants(name: str, x, labels):
     out["hand (jitted step, Python loop)"] = python_loop
 
     # fit(devices=1): the same scan epoch with the batch sharding constraint of a 1-device mesh
-    mesh = parallel.data_mesh(1)
-    sharded = make_epoch(net, opt, batch_size=bs, batch_sharding=parallel.batch_sharding(mesh))
-    sh_state = {"p": params, "s": opt.init(params), "e": 0}
-    xs, ys = parallel.replicate((xd, yd), mesh)
-
-    def sharded_epoch():
-        sh_state["e"] += 1
-        t = time.perf_counter()
-        sh_state["p"], sh_state["s"], _ = _block(
-            sharded(sh_state["p"], sh_state["s"], jax.random.key(sh_state["e"]), xs, ys))
-        return time.perf_counter() - t
-
-    sharded_epoch()  # compile
-    out["hand (scan epoch, fit devices=1)"] = sharded_epoch
+    out["hand (scan epoch, fit devices=1)"] = scan_epoch("hand", parallel.data_mesh(1))
 
     if name == "B" and torch_baseline.available():
         out[torch_baseline.label()] = torch_baseline.mlp_epoch(x, labels, cfg["sizes"], bs)

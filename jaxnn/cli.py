@@ -81,11 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a network and report test accuracy",
                        formatter_class=_HelpFormatter)
-    t.add_argument("--arch", choices=("mlp", "cnn", "rnn"), default="mlp",
+    t.add_argument("--arch", choices=("mlp", "cnn", "rnn", "lstm"), default="mlp",
                    help="mlp: a jaxnn.Network built from the flags below; cnn: "
-                        "jaxnn.layers.small_cnn (conv 32-64, pool, dense 128); rnn: SimpleRNN(128) "
-                        "over the image rows, then dense softmax (cnn and rnn ignore "
-                        "--layers/--hidden/--output/--loss/--init)")
+                        "jaxnn.layers.small_cnn (conv 32-64, pool, dense 128); rnn / lstm: "
+                        "SimpleRNN(128) / LSTM(128) over the image rows, then dense softmax (all "
+                        "but mlp ignore --layers/--hidden/--output/--loss/--init)")
     t.add_argument("--layers", type=_sizes, default=[128, 64],
                    help="hidden layer widths (input and output come from the data)")
     t.add_argument("--hidden", type=_activation, default="relu", help="hidden activation")
@@ -218,8 +218,9 @@ def _train(args, out: Path) -> int:
             net = layers.small_cnn((side, side, 1), padding="same")
             described = f"small CNN on {side}x{side}x1"
         else:
-            net = layers.Model([layers.SimpleRNN(128), layers.Dense(10, "softmax")], (side, side))
-            described = f"SimpleRNN(128) over {side} rows of {side} pixels"
+            cell = layers.SimpleRNN(128) if args.arch == "rnn" else layers.LSTM(128)
+            net = layers.Model([cell, layers.Dense(10, "softmax")], (side, side))
+            described = f"{type(cell).__name__}(128) over {side} rows of {side} pixels"
         params = jaxnn.init(key_init, net)
     optimizer = optim.get(args.optimizer, args.lr)
     print(f"network: {described}, "

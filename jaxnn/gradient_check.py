@@ -122,8 +122,8 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
     flat, unravel = ravel_pytree(params)
     eps = _default_eps(flat.dtype, eps)
     key = jax.random.key(0) if key is None else key
-    _, hand = value_and_grad(model, params, x, y)
-    auto = jax.grad(M.loss, argnums=1)(model, params, x, y)
+    _, hand = jax.jit(value_and_grad, static_argnums=0)(model, params, x, y)
+    auto = jax.jit(jax.grad(M.loss, argnums=1), static_argnums=0)(model, params, x, y)
 
     def probe(theta):
         p = unravel(theta)

@@ -100,7 +100,8 @@ def test_rnn_quick_learns_mnist_rows(tmp_path):
     import rnn_mnist
 
     res = rnn_mnist.main(["--out", str(tmp_path), "--epochs", "2"])
-    assert res["final_test_accuracy"] >= 0.70                  # stated: ≥ 70% after 2 epochs
+    for cell in ("SimpleRNN", "LSTM"):                         # stated: ≥ 70% after 2 epochs
+        assert res["runs"][cell]["final_test_accuracy"] >= 0.70, cell
 
 
 def test_conv_benchmark_runs_and_reports_a_ratio():

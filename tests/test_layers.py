@@ -37,9 +37,27 @@ def test_conv2d_backward(stride, padding, kernel, size, channels):
 
 
 @pytest.mark.parametrize("layer_cls", [L.MaxPool2D, L.AvgPool2D])
-@pytest.mark.parametrize(("pool", "size"), [(2, (6, 6)), (2, (7, 5)), (3, (9, 10))])
-def test_pool_backward(layer_cls, pool, size):
-    assert_backward_matches_vjp(layer_cls(pool), (*size, 3))
+@pytest.mark.parametrize(("pool", "stride", "size"), [
+    (2, None, (6, 6)), (2, None, (7, 5)), (3, None, (9, 10)),     # non-overlapping
+    (3, 1, (7, 6)), (3, 2, (9, 8)), (2, 1, (5, 5)),                # overlapping
+    (2, 3, (8, 7)), (1, 2, (5, 6)),                                # stride > pool: pixels skipped
+])
+def test_pool_backward(layer_cls, pool, stride, size):
+    layer = layer_cls(pool, stride)
+    step = stride or pool
+    assert layer.init(None, (*size, 3))[1] == ((size[0] - pool) // step + 1,
+                                                (size[1] - pool) // step + 1, 3)
+    assert_backward_matches_vjp(layer, (*size, 3))
+
+
+def test_overlapping_maxpool_ties_share_and_windows_add_up():
+    layer = L.MaxPool2D(2, stride=1)
+    x = jnp.array([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]).reshape(1, 3, 3, 1)
+    y, cache = layer.forward({}, x)
+    _, g_x = layer.backward({}, cache, jnp.ones_like(y))
+    auto = jax.grad(lambda x: layer.forward({}, x)[0].sum())(x)
+    np.testing.assert_allclose(g_x, auto)
+    assert float(g_x.sum()) == pytest.approx(4.0)       # every window passes on its whole gradient
 
 
 def test_maxpool_ties_share_the_gradient_equally():
@@ -56,6 +74,17 @@ def test_maxpool_ties_share_the_gradient_equally():
 @pytest.mark.parametrize("return_sequences", [False, True])
 def test_rnn_backward_through_time(T, return_sequences):
     assert_backward_matches_vjp(L.SimpleRNN(6, return_sequences), (T, 4), m=2, seed=T)
+
+
+@pytest.mark.parametrize("T", [1, 2, 7, 50])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_lstm_backward_through_time(T, return_sequences):
+    assert_backward_matches_vjp(L.LSTM(5, return_sequences), (T, 3), m=2, seed=T)
+
+
+def test_lstm_forget_gate_starts_open():
+    params, _ = L.LSTM(4).init(jax.random.key(0), (3, 2))
+    np.testing.assert_array_equal(params["b"], [0] * 4 + [1] * 4 + [0] * 8)
 
 
 @pytest.mark.parametrize("layer", [L.Dense(5), L.Activation("tanh"), L.Activation("softmax"),

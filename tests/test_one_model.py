@@ -171,13 +171,14 @@ def test_a_user_layer_trains_in_a_model_and_round_trips_a_checkpoint(tmp_path):
         L.register(dict)
 
 
-def test_cli_trains_evaluates_and_predicts_an_rnn(tmp_path, capsys):
+@pytest.mark.parametrize(("arch", "cell"), [("rnn", "SimpleRNN"), ("lstm", "LSTM")])
+def test_cli_trains_evaluates_and_predicts_recurrent_nets(tmp_path, capsys, arch, cell):
     from jaxnn import cli
 
-    out = tmp_path / "rnn"
-    assert cli.main(["train", "--arch", "rnn", "--dataset", "digits", "--epochs", "2", "--quiet",
+    out = tmp_path / arch
+    assert cli.main(["train", "--arch", arch, "--dataset", "digits", "--epochs", "2", "--quiet",
                      "--no-plot", "--out", str(out)]) == 0
-    assert "SimpleRNN(128) over 8 rows" in capsys.readouterr().out
+    assert f"{cell}(128) over 8 rows" in capsys.readouterr().out
     assert cli.main(["eval", str(out / "checkpoint.npz"), "--dataset", "digits"]) == 0
     np.save(tmp_path / "d.npy", jaxnn.data.load("digits", "test").x[:2])
     assert cli.main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "d.npy")]) == 0

@@ -115,35 +115,72 @@ class Conv2D:
 
 @dataclasses.dataclass(frozen=True)
 class _Pool2D:
+    """``pool × pool`` windows every ``stride`` pixels (default ``stride = pool``: non-overlapping);
+    ``stride < pool`` overlaps them, ``stride > pool`` skips pixels. Rows/columns that do not fill
+    a window are dropped ('valid'): ``H_out = (H − pool) // stride + 1``."""
+
     pool: int = 2
+    stride: int | None = None
+
+    def __post_init__(self):
+        for name in ("pool", "stride"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+                raise ValueError(f"{type(self).__name__} {name} must be a positive int, got {v!r}")
+
+    @property
+    def _step(self) -> int:
+        return self.pool if self.stride is None else self.stride
+
+    def _out(self, H, W):
+        return (H - self.pool) // self._step + 1, (W - self.pool) // self._step + 1
+
+    def _index(self, H, W):
+        """Row and column indices of every window, broadcasting to ``(H_out, pool, W_out, pool)``."""
+        Ho, Wo = self._out(H, W)
+        rows = (jnp.arange(Ho) * self._step)[:, None] + jnp.arange(self.pool)
+        cols = (jnp.arange(Wo) * self._step)[:, None] + jnp.arange(self.pool)
+        return rows[:, :, None, None], cols[None, None]
 
     def _windows(self, x):
+        """``(m, H_out, pool, W_out, pool, C)``: a reshape when the windows tile the image, else a
+        gather."""
         _check_rank(self, x, 4, "(batch, H, W, C)")
         p = self.pool
         m, H, W, C = x.shape
         if H < p or W < p:
             raise ValueError(f"{self}: pool {p} is larger than the input {x.shape[1:3]}")
-        Ho, Wo = H // p, W // p   # rows/cols that do not fill a window are dropped ('valid')
-        return x[:, : Ho * p, : Wo * p].reshape(m, Ho, p, Wo, p, C)
+        Ho, Wo = self._out(H, W)
+        if self._step == p:
+            return x[:, : Ho * p, : Wo * p].reshape(m, Ho, p, Wo, p, C)
+        rows, cols = self._index(H, W)
+        return x[:, rows, cols, :]
 
     def init(self, key, in_shape, dtype=jnp.float32):
         if len(in_shape) != 3 or min(in_shape[:2]) < self.pool:
             raise ValueError(f"{self}: needs images (H, W, C) at least {self.pool} wide, "
                              f"got {in_shape}")
-        return {}, (in_shape[0] // self.pool, in_shape[1] // self.pool, in_shape[2])
+        return {}, (*self._out(*in_shape[:2]), in_shape[2])
 
     def _unwindow(self, gw, x_shape):
+        """The window gradients back onto the pixels (col2im): a reshape and pad when the windows
+        tile the image, else a scatter-add (overlapping windows add up)."""
         m, Ho, p, Wo, _, C = gw.shape
-        g_x = gw.reshape(m, Ho * p, Wo * p, C)
-        return jnp.pad(g_x, ((0, 0), (0, x_shape[1] - Ho * p), (0, x_shape[2] - Wo * p), (0, 0)))
+        if self._step == p:
+            g_x = gw.reshape(m, Ho * p, Wo * p, C)
+            return jnp.pad(g_x, ((0, 0), (0, x_shape[1] - Ho * p), (0, x_shape[2] - Wo * p),
+                                 (0, 0)))
+        rows, cols = self._index(*x_shape[1:3])
+        return jnp.zeros(x_shape, gw.dtype).at[:, rows, cols, :].add(gw)
 
 
 @dataclasses.dataclass(frozen=True)
 class MaxPool2D(_Pool2D):
-    """Max over non-overlapping ``pool × pool`` windows (stride = pool; leftover rows/cols dropped).
+    """Max over ``pool × pool`` windows every ``stride`` pixels (default: non-overlapping).
 
-    Backward routes each window's gradient to its maximum. Ties: the gradient is shared equally
-    among the tied maxima (as ``jax.grad`` of ``max`` does), so the total is preserved.
+    Backward routes each window's gradient to its maximum (overlapping windows add up). Ties: the
+    gradient is shared equally among the tied maxima (as ``jax.grad`` of ``max`` does), so the
+    total is preserved.
     """
 
     def forward(self, params, x):
@@ -160,7 +197,8 @@ class MaxPool2D(_Pool2D):
 
 @dataclasses.dataclass(frozen=True)
 class AvgPool2D(_Pool2D):
-    """Mean over non-overlapping ``pool × pool`` windows; backward spreads ``g / pool²`` evenly."""
+    """Mean over ``pool × pool`` windows every ``stride`` pixels; backward spreads ``g / pool²``
+    evenly over each window."""
 
     def forward(self, params, x):
         return self._windows(x).mean(axis=(2, 4)), x

@@ -1,0 +1,105 @@
+"""Long short-term memory with backpropagation through time written out.
+
+Batch-first sequences ``x: (m, T, d)``; ``H = units``. Per step, with the four gates stacked in one
+product (order ``i, f, g, o``; ``W_x: (4H, d)``, ``W_h: (4H, H)``, ``b: (4H,)``):
+
+- ``z_t = x_t W_xᵀ + h_{t−1} W_hᵀ + b``
+- ``i = σ(z_i)``, ``f = σ(z_f)``, ``g = tanh(z_g)``, ``o = σ(z_o)``
+- ``c_t = f ⊙ c_{t−1} + i ⊙ g``,  ``h_t = o ⊙ tanh(c_t)``;  ``h_0 = c_0 = 0``
+
+Backward, a reverse ``lax.scan`` carrying ``∂C/∂h_t`` and ``∂C/∂c_t`` (``dh`` includes the
+gradient arriving from the output at step ``t``):
+
+- ``do = dh ⊙ tanh(c_t)``,  ``dc = dc_{t+1} + dh ⊙ o ⊙ (1 − tanh²(c_t))``
+- ``di = dc ⊙ g``,  ``dg = dc ⊙ i``,  ``df = dc ⊙ c_{t−1}``,  and ``dc ⊙ f`` flows on to ``c_{t−1}``
+- ``δ_t = [di ⊙ i(1−i), df ⊙ f(1−f), dg ⊙ (1−g²), do ⊙ o(1−o)]``  (``∂C/∂z_t``, ``(m, 4H)``)
+- ``δ_t W_h`` flows on to ``h_{t−1}``;  ``∂C/∂x_t = δ_t W_x``
+
+then over all steps at once: ``∂C/∂W_x = Σ_t δ_tᵀ x_t``, ``∂C/∂W_h = Σ_t δ_tᵀ h_{t−1}``,
+``∂C/∂b = Σ_t δ_t``. The forget gate's bias starts at 1 (remember by default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxnn.layers.dense import _check_rank
+
+
+@dataclasses.dataclass(frozen=True)
+class LSTM:
+    """LSTM layer. Params ``{"Wx": (4H, d), "Wh": (4H, H), "b": (4H,)}``, gates ``i, f, g, o``.
+    Output: the last state ``(m, H)``, or every state ``(m, T, H)`` with ``return_sequences``."""
+
+    units: int
+    return_sequences: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units <= 0:
+            raise ValueError(f"LSTM units must be a positive int, got {self.units!r}")
+
+    def init(self, key, in_shape, dtype=jnp.float32):
+        if len(in_shape) != 2 or in_shape[0] == 0:
+            raise ValueError(f"{self}: expects sequences (T, features) with T ≥ 1 per example, "
+                             f"got {in_shape}")
+        kx, kh = jax.random.split(key)
+        d, H = in_shape[1], self.units
+        params = {"Wx": jax.random.normal(kx, (4 * H, d), dtype) / math.sqrt(d),
+                  "Wh": jax.random.normal(kh, (4 * H, H), dtype) / math.sqrt(H),
+                  "b": jnp.zeros(4 * H, dtype).at[H:2 * H].set(1.0)}     # forget gate bias 1
+        return params, ((in_shape[0], H) if self.return_sequences else (H,))
+
+    def forward(self, params, x):
+        _check_rank(self, x, 3, "(batch, time, features)")
+        if x.shape[1] == 0:
+            raise ValueError(f"{self}: got sequences of length 0; every sequence needs ≥ 1 step")
+        if x.shape[2] != params["Wx"].shape[1]:
+            raise ValueError(f"{self}: input has {x.shape[2]} features per step, the layer "
+                             f"expects {params['Wx'].shape[1]}")
+        H = self.units
+
+        def step(carry, x_t):
+            h, c = carry
+            z = x_t @ params["Wx"].T + h @ params["Wh"].T + params["b"]
+            gates = jnp.concatenate([jax.nn.sigmoid(z[:, :2 * H]), jnp.tanh(z[:, 2 * H:3 * H]),
+                                     jax.nn.sigmoid(z[:, 3 * H:])], axis=1)
+            i, f, g, o = jnp.split(gates, 4, axis=1)
+            c = f * c + i * g
+            h = o * jnp.tanh(c)
+            return (h, c), (h, c, gates)
+
+        zero = jnp.zeros_like(x[:, 0, :1], shape=(x.shape[0], H))    # sharded like x
+        _, (hs, cs, gates) = lax.scan(step, (zero, zero), jnp.swapaxes(x, 0, 1))   # (T, m, ·)
+        out = jnp.swapaxes(hs, 0, 1) if self.return_sequences else hs[-1]
+        return out, (x, hs, cs, gates)
+
+    def backward(self, params, cache, g):
+        x, hs, cs, gates = cache
+        xs = jnp.swapaxes(x, 0, 1)                                   # (T, m, d)
+        h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]])  # h_{t-1}, with h_0 = 0
+        c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]])  # c_{t-1}, with c_0 = 0
+        g_out = jnp.swapaxes(g, 0, 1) if self.return_sequences else jnp.zeros_like(hs).at[-1].set(g)
+
+        def step(carry, inputs):                                     # backward through time
+            dh_next, dc_next = carry
+            g_t, c_t, c_tm1, gates_t = inputs
+            i, f, gg, o = jnp.split(gates_t, 4, axis=1)
+            dh = g_t + dh_next
+            tc = jnp.tanh(c_t)
+            dc = dc_next + dh * o * (1 - tc * tc)
+            delta = jnp.concatenate([dc * gg * i * (1 - i), dc * c_tm1 * f * (1 - f),
+                                     dc * i * (1 - gg * gg), dh * tc * o * (1 - o)], axis=1)
+            return (delta @ params["Wh"], dc * f), delta
+
+        zero = jnp.zeros_like(hs[0])
+        _, deltas = lax.scan(step, (zero, zero), (g_out, cs, c_prev, gates), reverse=True)
+        d2 = deltas.reshape(-1, deltas.shape[-1])                    # all steps: (T·m, 4H)
+        grads = {"Wx": d2.T @ xs.reshape(-1, xs.shape[-1]),          # Σ_t δ_tᵀ x_t
+                 "Wh": d2.T @ h_prev.reshape(-1, h_prev.shape[-1]),  # Σ_t δ_tᵀ h_{t-1}
+                 "b": d2.sum(axis=0)}                                # Σ_t δ_t
+        return grads, jnp.swapaxes(deltas @ params["Wx"], 0, 1)      # ∂C/∂x_t = δ_t W_x
