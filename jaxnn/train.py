@@ -244,6 +244,8 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
         ...                    batch_size=10, key=jax.random.key(0), eval_data=(x_test, y_test))
     """
     M.check_params(net, params)
+    if checkpoint is not None:
+        net.to_dict()      # a layer checkpoints cannot rebuild (not registered) fails before training
     epochs, batch_size, checkpoint_every = _check_args(epochs, batch_size, checkpoint_every, key,
                                                        sampling, loop, backward)
     dtype = _dtype(params)

@@ -161,6 +161,10 @@ def test_a_user_layer_trains_in_a_model_and_round_trips_a_checkpoint(tmp_path):
     assert hist["train_loss"][-1] < 0.5 * hist["train_loss"][0]
     with pytest.raises(ValueError, match="not registered; call jaxnn.layers.register"):
         jaxnn.save(tmp_path / "c.npz", model, p2)
+    with pytest.raises(ValueError, match="not registered"):        # before any training
+        jaxnn.fit(model, p, (x, labels), optimizer=optax.adam(0.05), epochs=1, batch_size=16,
+                  key=jax.random.key(1), checkpoint=tmp_path / "fit.npz", progress=False)
+    assert not (tmp_path / "fit.npz").exists()
     L.register(Scale)
     L.register(Square)
     jaxnn.save(tmp_path / "c.npz", model, p2)
