@@ -265,7 +265,8 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
                           steps=steps_per_epoch, backward=backward, batch_sharding=batch_sharding,
                           augment=augment, loop=default_loop(net) if loop == "auto" else loop)
 
-    hooks = [_checkpointer(checkpoint, checkpoint_every, epochs, net, key)] if checkpoint else []
+    hooks = ([_checkpointer(checkpoint, checkpoint_every, epochs, net, key)]
+             if checkpoint is not None else [])
     with _progress(epochs, start, progress) as bar_hook:
         for epoch in range(start + 1, epochs + 1):
             t0 = time.perf_counter()
