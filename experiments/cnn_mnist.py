@@ -17,7 +17,7 @@ import functools
 
 import jax
 import optax
-from common import Timer, finish, load_mnist, parser, run_summary
+from common import LOSS_HEADER, Timer, finish, load_mnist, parser, print_loss_row, run_summary
 
 import jaxnn
 from jaxnn import augment
@@ -40,14 +40,12 @@ def main(argv=None):
     for use_aug in settings:
         name = "with augmentation" if use_aug else "without augmentation"
         params = L.init(jax.random.key(0), MODEL)
-        print(f"\nCNN {name}\n{'epoch':>5} {'train loss':>11} {'test acc':>9} {'seconds':>8}")
+        print(f"\nCNN {name}\n{LOSS_HEADER}")
         with Timer() as t:
             params, hist = jaxnn.fit(MODEL, params, train, optimizer=optax.adam(1e-3),
                                      epochs=epochs, batch_size=64, key=jax.random.key(1),
                                      eval_data=test, augment=AUGMENT if use_aug else None,
-                                     progress=False, on_epoch=lambda r: print(
-                                         f"{r['epoch']:>5} {r['train_loss']:>11.4f} "
-                                         f"{100 * r['eval_accuracy']:>8.2f}% {r['seconds']:>8.1f}"))
+                                     progress=False, on_epoch=print_loss_row)
         results["runs"][name] = run_summary(hist, t.seconds)
         print(f"CNN {name}: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after {epochs} "
               f"epochs, {t.seconds:.0f} s [{info.source}]")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import jax
 import optax
-from common import Timer, finish, load_mnist, parser, run_summary
+from common import LOSS_HEADER, Timer, finish, load_mnist, parser, print_loss_row, run_summary
 
 import jaxnn
 from jaxnn import layers as L
@@ -32,14 +32,12 @@ def main(argv=None):
     results = {"data": info.description, "source": info.source, "epochs": epochs, "runs": {}}
     for name in names:
         model = MODELS[name]
-        print(f"\n{name}(128)\n{'epoch':>5} {'train loss':>11} {'test acc':>9} {'seconds':>8}")
+        print(f"\n{name}(128)\n{LOSS_HEADER}")
         with Timer() as t:
             params, hist = jaxnn.fit(model, jaxnn.init(jax.random.key(0), model), train,
                                      optimizer=optax.adam(1e-3), epochs=epochs, batch_size=64,
                                      key=jax.random.key(1), eval_data=test, progress=False,
-                                     on_epoch=lambda r: print(
-                                         f"{r['epoch']:>5} {r['train_loss']:>11.4f} "
-                                         f"{100 * r['eval_accuracy']:>8.2f}% {r['seconds']:>8.1f}"))
+                                     on_epoch=print_loss_row)
         results["runs"][name] = run_summary(hist, t.seconds)
         print(f"{name} on MNIST rows: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after "
               f"{epochs} epochs, {t.seconds:.0f} s [{info.source}]")

@@ -22,13 +22,12 @@ then over all steps at once: ``∂C/∂W_x = Σ_t δ_tᵀ x_t``, ``∂C/∂W_h =
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxnn.layers.dense import _check_rank
+from jaxnn.layers.rnn import check_sequences, init_recurrent, weight_grads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,23 +43,13 @@ class LSTM:
             raise ValueError(f"LSTM units must be a positive int, got {self.units!r}")
 
     def init(self, key, in_shape, dtype=jnp.float32):
-        if len(in_shape) != 2 or in_shape[0] == 0:
-            raise ValueError(f"{self}: expects sequences (T, features) with T ≥ 1 per example, "
-                             f"got {in_shape}")
-        kx, kh = jax.random.split(key)
-        d, H = in_shape[1], self.units
-        params = {"Wx": jax.random.normal(kx, (4 * H, d), dtype) / math.sqrt(d),
-                  "Wh": jax.random.normal(kh, (4 * H, H), dtype) / math.sqrt(H),
-                  "b": jnp.zeros(4 * H, dtype).at[H:2 * H].set(1.0)}     # forget gate bias 1
-        return params, ((in_shape[0], H) if self.return_sequences else (H,))
+        params, out_shape = init_recurrent(self, key, in_shape, dtype, gates=4)
+        H = self.units
+        params["b"] = params["b"].at[H:2 * H].set(1.0)                 # forget gate bias 1
+        return params, out_shape
 
     def forward(self, params, x):
-        _check_rank(self, x, 3, "(batch, time, features)")
-        if x.shape[1] == 0:
-            raise ValueError(f"{self}: got sequences of length 0; every sequence needs ≥ 1 step")
-        if x.shape[2] != params["Wx"].shape[1]:
-            raise ValueError(f"{self}: input has {x.shape[2]} features per step, the layer "
-                             f"expects {params['Wx'].shape[1]}")
+        check_sequences(self, params, x)
         H = self.units
 
         def step(carry, x_t):
@@ -98,8 +87,5 @@ class LSTM:
 
         zero = jnp.zeros_like(hs[0])
         _, deltas = lax.scan(step, (zero, zero), (g_out, cs, c_prev, gates), reverse=True)
-        d2 = deltas.reshape(-1, deltas.shape[-1])                    # all steps: (T·m, 4H)
-        grads = {"Wx": d2.T @ xs.reshape(-1, xs.shape[-1]),          # Σ_t δ_tᵀ x_t
-                 "Wh": d2.T @ h_prev.reshape(-1, h_prev.shape[-1]),  # Σ_t δ_tᵀ h_{t-1}
-                 "b": d2.sum(axis=0)}                                # Σ_t δ_t
-        return grads, jnp.swapaxes(deltas @ params["Wx"], 0, 1)      # ∂C/∂x_t = δ_t W_x
+        return (weight_grads(deltas, xs, h_prev),                   # Σ_t δ_tᵀ x_t, … in one go
+                jnp.swapaxes(deltas @ params["Wx"], 0, 1))           # ∂C/∂x_t = δ_t W_x

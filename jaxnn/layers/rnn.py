@@ -34,23 +34,10 @@ class SimpleRNN:
     return_sequences: bool = False
 
     def init(self, key, in_shape, dtype=jnp.float32):
-        if len(in_shape) != 2 or in_shape[0] == 0:
-            raise ValueError(f"{self}: expects sequences (T, features) with T ≥ 1 per example, "
-                             f"got {in_shape}")
-        kx, kh = jax.random.split(key)
-        d, H = in_shape[1], self.units
-        params = {"Wx": jax.random.normal(kx, (H, d), dtype) / math.sqrt(d),
-                  "Wh": jax.random.normal(kh, (H, H), dtype) / math.sqrt(H),
-                  "b": jnp.zeros(H, dtype)}
-        return params, ((in_shape[0], H) if self.return_sequences else (H,))
+        return init_recurrent(self, key, in_shape, dtype)
 
     def forward(self, params, x):
-        _check_rank(self, x, 3, "(batch, time, features)")
-        if x.shape[1] == 0:
-            raise ValueError(f"{self}: got sequences of length 0; every sequence needs ≥ 1 step")
-        if x.shape[2] != params["Wx"].shape[1]:
-            raise ValueError(f"{self}: input has {x.shape[2]} features per step, the layer "
-                             f"expects {params['Wx'].shape[1]}")
+        check_sequences(self, params, x)
 
         def step(h, x_t):
             h = jnp.tanh(x_t @ params["Wx"].T + h @ params["Wh"].T + params["b"])
@@ -77,9 +64,37 @@ class SimpleRNN:
             return delta @ params["Wh"], delta                       # on to h_{t-1}; keep δ_t
 
         _, deltas = lax.scan(step, jnp.zeros_like(hs[0]), (g_out, hs), reverse=True)
-        d2 = deltas.reshape(-1, deltas.shape[-1])                    # all steps at once: (T·m, H)
-        grads = {"Wx": d2.T @ xs.reshape(-1, xs.shape[-1]),          # Σ_t δ_tᵀ x_t
-                 "Wh": d2.T @ h_prev.reshape(-1, h_prev.shape[-1]),  # Σ_t δ_tᵀ h_{t-1}
-                 "b": d2.sum(axis=0)}                                # Σ_t δ_t
-        g_xs = deltas @ params["Wx"]                                 # ∂C/∂x_t = δ_t W_x
-        return grads, jnp.swapaxes(g_xs, 0, 1)
+        return weight_grads(deltas, xs, h_prev), jnp.swapaxes(deltas @ params["Wx"], 0, 1)
+
+
+def init_recurrent(layer, key, in_shape, dtype, gates: int = 1):
+    """``{"Wx": (gates·H, d), "Wh": (gates·H, H), "b": (gates·H,)}`` (weights N(0, 1/fan_in),
+    biases 0) and the output shape, for a recurrent layer with ``units = H`` on ``(T, d)``."""
+    if len(in_shape) != 2 or in_shape[0] == 0:
+        raise ValueError(f"{layer}: expects sequences (T, features) with T ≥ 1 per example, "
+                         f"got {in_shape}")
+    kx, kh = jax.random.split(key)
+    d, H = in_shape[1], layer.units
+    params = {"Wx": jax.random.normal(kx, (gates * H, d), dtype) / math.sqrt(d),
+              "Wh": jax.random.normal(kh, (gates * H, H), dtype) / math.sqrt(H),
+              "b": jnp.zeros(gates * H, dtype)}
+    return params, ((in_shape[0], H) if layer.return_sequences else (H,))
+
+
+def check_sequences(layer, params, x) -> None:
+    """``x`` must be ``(batch, T ≥ 1, features)`` with the features the layer's ``Wx`` takes."""
+    _check_rank(layer, x, 3, "(batch, time, features)")
+    if x.shape[1] == 0:
+        raise ValueError(f"{layer}: got sequences of length 0; every sequence needs ≥ 1 step")
+    if x.shape[2] != params["Wx"].shape[1]:
+        raise ValueError(f"{layer}: input has {x.shape[2]} features per step, the layer "
+                         f"expects {params['Wx'].shape[1]}")
+
+
+def weight_grads(deltas, xs, h_prev) -> dict:
+    """BPTT's parameter gradients over all steps at once, as single products over ``T·m`` rows:
+    ``Σ_t δ_tᵀ x_t``, ``Σ_t δ_tᵀ h_{t−1}``, ``Σ_t δ_t`` (``deltas``/``xs``/``h_prev`` time-first)."""
+    d2 = deltas.reshape(-1, deltas.shape[-1])
+    return {"Wx": d2.T @ xs.reshape(-1, xs.shape[-1]),
+            "Wh": d2.T @ h_prev.reshape(-1, h_prev.shape[-1]),
+            "b": d2.sum(axis=0)}
