@@ -3,7 +3,7 @@ initialisation, mini-batch SGD with batch 10 and η = 3.0, 30 epochs; per-epoch 
 Nielsen reports about 95% (peak 95.42%) on full MNIST.
 
 Quick default: 10 epochs on the best digits available (offline: the shipped 4,000/1,000 subset).
-``--full``: 30 epochs; with ``--data-dir ../shared/data/mnist`` (or tfds) on full MNIST.
+``--full``: 30 epochs; with ``--data-dir path/to/mnist`` (or tfds) on full MNIST.
 
     python experiments/nielsen_mnist.py --full --data-dir path/to/mnist
 """

@@ -19,10 +19,8 @@ import jax
 import numpy as np
 
 from jaxnn.layers import model as M
-from jaxnn.layers.model import Model
+from jaxnn.layers.model import Model, Params
 from jaxnn.network import Network
-
-Params = list[dict[str, np.ndarray]]
 
 FORMAT = "jaxnn-checkpoint-1"
 

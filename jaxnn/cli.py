@@ -175,7 +175,7 @@ def _checkpoint_state(path: Path) -> str:
 
 
 def cmd_train(args) -> int:
-    from jaxnn.run_dir import RunDirError, open_run_dir
+    from jaxnn.run_dir import open_run_dir
 
     if args.resume and args.out is None:
         raise ValueError("--resume needs --out, the folder of the run to continue "
@@ -185,11 +185,8 @@ def cmd_train(args) -> int:
     out = args.out or Path("runs") / f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.resume and not (out / "checkpoint.npz").exists():
         print(f"note: {out} holds no checkpoint yet; --resume starts a new run there")
-    try:
-        with open_run_dir(out, resume=args.resume, overwrite=args.overwrite):
-            return _train(args, out)
-    except RunDirError as e:
-        raise ValueError(str(e)) from None
+    with open_run_dir(out, resume=args.resume, overwrite=args.overwrite):   # RunDirError: one line
+        return _train(args, out)
 
 
 def _train(args, out: Path) -> int:

@@ -291,11 +291,12 @@ def load(name: str = "mnist", split: str = "train", *, source: str = "auto", dat
     if split not in _IDX_FILES:
         raise DataError(f"unknown split {split!r}; choose 'train' or 'test'")
     src, note = resolve_source(name, source, data_dir)
+    directory = _data_dir(data_dir)      # the folder resolve_source looked in (or None)
     try:
         if src == "tfds":
-            images, labels, desc = tfds_source.load(name, split, data_dir)
+            images, labels, desc = tfds_source.load(name, split, directory)
         elif src == "idx":
-            images, labels, desc = load_idx(_data_dir(data_dir), split, name)
+            images, labels, desc = load_idx(directory, split, name)
         else:
             images, labels, desc = _load_shipped(name, split)
     except DataError:

@@ -25,7 +25,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-Params = list[dict[str, jax.Array]]
+from jaxnn.layers import model as M
+from jaxnn.layers.model import Params
 
 
 def _normal(scale_w: Callable[[int, int], float], bias: str):
@@ -84,8 +85,6 @@ def init(key: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) ->
         >>> [p["W"].shape for p in params]
         [(30, 784), (10, 30)]
     """
-    from jaxnn.layers import model as M
-
     if scheme is None:
         if not hasattr(model, "sizes"):
             return M.init(key, model, dtype)
@@ -94,7 +93,7 @@ def init(key: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) ->
         raise ValueError(f"unknown init scheme {scheme!r}; choose one of {', '.join(NAMES)}")
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"init dtype must be a floating type such as float32, got {dtype}")
-    shapes = M._trace(model)[0]          # per layer {name: ShapeDtypeStruct}, nothing allocated
+    shapes = M.param_shapes(model)
     keys = iter(jax.random.split(key, 2 * sum(1 for s in shapes if s)))
     params = []
     for layer_shapes in shapes:

@@ -31,9 +31,9 @@ import jax
 from jaxnn import activations, losses
 from jaxnn.layers import model
 from jaxnn.layers.dense import Dense
+from jaxnn.layers.model import Params
 
 Array = jax.Array
-Params = list[dict[str, Array]]
 
 
 @dataclasses.dataclass(frozen=True)

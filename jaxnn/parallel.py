@@ -30,9 +30,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxnn.backprop import value_and_grad
-from jaxnn.layers.model import loss
-
-Params = list[dict[str, jax.Array]]
+from jaxnn.layers.model import Params, loss
 
 AXIS = "data"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -132,12 +133,11 @@ def _read(name: str, split: str, directory: Path, prepared: Path):
 
 
 def _cache_path(name: str, split: str, prepared: Path) -> Path:
-    import tensorflow_datasets as tfds
-
+    version = importlib.metadata.version("tensorflow-datasets")   # no import: hits stay fast
     stamp = (prepared / "dataset_info.json").stat().st_mtime_ns
     key = hashlib.sha256(f"{prepared.resolve()}|{stamp}".encode()).hexdigest()[:16]
     root = Path(os.environ.get(ENV_CACHE_DIR) or "~/.cache/jaxnn").expanduser()
-    return root / "tfds" / f"{name}-{prepared.name}-{split}-tfds{tfds.__version__}-{key}.npz"
+    return root / "tfds" / f"{name}-{prepared.name}-{split}-tfds{version}-{key}.npz"
 
 
 def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:

@@ -40,8 +40,7 @@ from jaxnn import data as data_lib
 from jaxnn import losses
 from jaxnn.backprop import value_and_grad
 from jaxnn.layers import model as M
-
-Params = list[dict[str, jax.Array]]
+from jaxnn.layers.model import Params
 
 GRADIENTS = {"hand": value_and_grad, "autodiff": jax.value_and_grad(M.loss, argnums=1)}
 """The two backward passes ``fit`` can train with: hand-derived (BP1–BP4) or ``jax.grad``; each

@@ -96,6 +96,14 @@ def test_the_second_load_comes_from_the_cache(prepared, cache_dir):
     np.testing.assert_array_equal(data.load("mnist", "train", data_dir=folder).x, first.x)
 
 
+def test_jaxnn_data_dir_with_prepared_tfds_data_is_read_from_there(prepared, monkeypatch):
+    monkeypatch.setenv(data.ENV_DATA_DIR, str(prepared[1]["array_record"]))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(prepared[1]["array_record"].parent / "nothing"))
+    d = data.load("mnist", "test")
+    assert d.source == "tfds" and d.x.shape == (N_TEST, 784)
+    assert str(prepared[1]["array_record"]) in d.description
+
+
 def test_tfrecord_without_tensorflow_says_how_to_fix_it(prepared, monkeypatch):
     monkeypatch.setattr(tfds_source, "has_tensorflow", lambda: False)
     with pytest.raises(data.DataError, match="prepared as tfrecord, which only TensorFlow can read"):

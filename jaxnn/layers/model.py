@@ -24,6 +24,9 @@ from jaxnn import losses
 from jaxnn.layers import base
 from jaxnn.layers.dense import Activation
 
+Params = list[dict[str, jax.Array]]
+"""A model's parameters: one dict of arrays per layer (``{}`` for layers without parameters)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Model:
@@ -85,6 +88,11 @@ def output_shape(model) -> tuple[int, ...]:
     return _trace(model)[1]
 
 
+def param_shapes(model) -> list[dict]:
+    """Each layer's ``{name: ShapeDtypeStruct}`` as its ``init`` makes them (nothing allocated)."""
+    return _trace(model)[0]
+
+
 def is_classifier(model) -> bool:
     """Several outputs, or one output that is a class probability (binary cross-entropy)."""
     return output_shape(model)[-1] > 1 or losses.get(model.loss).binary
@@ -117,7 +125,7 @@ def check_params(model, params) -> None:
         got = f"{len(params)}" if isinstance(params, (list, tuple)) else type(params).__name__
         raise ValueError(f"params must be a list of {len(model.layers)} layers (one dict each), got "
                          f"{got}; create them with jaxnn.init(key, model)")
-    for i, (want, p) in enumerate(zip(_trace(model)[0], params)):
+    for i, (want, p) in enumerate(zip(param_shapes(model), params)):
         layer = f"layer {i + 1}, {model.layers[i]}"
         if not isinstance(p, dict) or set(p) != set(want):
             keys = " and ".join(f"'{k}'" for k in sorted(want)) or "none"
