@@ -20,12 +20,15 @@ Also times the full seed-002 run (30 epochs of A, compilation included) through 
 
     python experiments/bench_training.py              # 5 rounds, about 2 minutes on 2 cores
     python experiments/bench_training.py --rounds 3 --json out/bench.json
+    python experiments/bench_training.py --hlo       # only compare the two epochs' compiled HLO
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import re
 import statistics
 import time
 
@@ -129,6 +132,37 @@ def variants(name: str, x, labels):
     return out
 
 
+def hlo_ops(compiled_text: str) -> collections.Counter:
+    """The optimized HLO's matrix products (shape and dimension numbers), copies, transposes and
+    fusions (output shape and operand count), names dropped, as a multiset."""
+    ops = collections.Counter()
+    for line in compiled_text.splitlines():
+        m = re.search(r"= (\S+) (dot|copy|transpose|fusion)\(([^)]*)\)(.*)", line)
+        if m:
+            shape, op, operands, rest = m.groups()
+            dims = " ".join(re.findall(r"(?:lhs|rhs)_contracting_dims=\{[\d,]*\}|kind=\w+", rest))
+            ops[f"{op} {shape} ({operands.count('%')} operands) {dims}"] += 1
+    return ops
+
+
+def compare_hlo(name: str) -> None:
+    """Print what differs between the optimized HLO of the hand-derived and the jax.grad epoch."""
+    cfg = CONFIGS[name]
+    net = jaxnn.Network(cfg["sizes"], hidden=cfg["hidden"], output=cfg["output"], loss=cfg["loss"])
+    opt, params = cfg["optimizer"](), jaxnn.init(jax.random.key(0), net, cfg["scheme"])
+    x = jnp.zeros((10 * cfg["batch_size"], D), jnp.float32)
+    y = jnp.zeros(len(x), jnp.int32) if net.loss == "cross_entropy" else jnp.zeros((len(x), C))
+    ops = {b: hlo_ops(jax.jit(make_epoch(net, opt, batch_size=cfg["batch_size"], backward=b))
+                      .lower(params, opt.init(params), jax.random.key(0), x, y).compile().as_text())
+           for b in ("hand", "autodiff")}
+    print(f"config {name}: {sum(ops['hand'].values())} ops (hand), {sum(ops['autodiff'].values())} "
+          f"(jax.grad); products: {sum(v for k, v in ops['hand'].items() if 'dot' in k)} vs "
+          f"{sum(v for k, v in ops['autodiff'].items() if 'dot' in k)}")
+    for label, a, b in (("only in hand", "hand", "autodiff"), ("only in jax.grad", "autodiff", "hand")):
+        for op, count in sorted((ops[a] - ops[b]).items()):
+            print(f"  {label}: {count} x {op}")
+
+
 def full_seed002_run(x, labels) -> float:
     """Wall seconds of 30 epochs of config A through jaxnn.fit, compilation included."""
     cfg = CONFIGS["A"]
@@ -146,7 +180,13 @@ def main(argv=None):
     parser.add_argument("--configs", default="AB", help="which configs, e.g. A or AB")
     parser.add_argument("--skip-full-run", action="store_true")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--hlo", action="store_true",
+                        help="only compare the compiled HLO of the hand and jax.grad epochs")
     args = parser.parse_args(argv)
+    if args.hlo:
+        for name in args.configs:
+            compare_hlo(name)
+        return None
 
     x, labels = synthetic()
     print(f"jax {jax.__version__} on {jax.default_backend()} ({jax.local_device_count()} device), "

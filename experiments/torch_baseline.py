@@ -32,7 +32,7 @@ def _epoch_runner(model, x, labels, batch_size: int, lr: float = 1e-3):
     dev = _device()
     model = model.to(dev)
     xd = torch.as_tensor(np.array(x)).to(dev)   # a writable copy
-    yd = torch.as_tensor(labels).long().to(dev)
+    yd = torch.as_tensor(np.array(labels)).long().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     n_batches = len(xd) // batch_size

@@ -1,4 +1,5 @@
-"""Test set-up: float64 available, and 8 forced CPU devices for the data-parallel tests.
+"""Test set-up: float64 available, 8 forced CPU devices for the data-parallel tests, and XLA's
+optimization passes off (the suite is compile-bound; see below).
 
 Both must be configured before JAX initialises its backends, hence here at import time.
 Tests that want float32 ask for it explicitly. On a GPU or TPU the default backend has as many
@@ -12,15 +13,21 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The suite is compile-bound (hundreds of small programs): XLA's optimization passes cost more than
+# they save here (measured: test_cli + test_one_model 124 s -> 86 s). Set in the environment so
+# the CLI subprocesses inherit it. What users run is optimized: tests/test_backprop.py proves the
+# gradients with the optimizations on too, and `pytest -m bench` measures optimized programs.
+# JAXNN_TEST_OPTIMIZE=1 runs the whole suite optimized.
+if os.environ.get("JAXNN_TEST_OPTIMIZE") != "1":
+    os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
 
 def pytest_collection_modifyitems(config, items):
-    import pytest
-
     if jax.default_backend() == "cpu":
         return
     skip = pytest.mark.skip(reason=f"needs the 8 forced CPU host devices; the default backend is "
@@ -28,3 +35,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "forced_cpu_devices" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def optimized():
+    """XLA's optimizations on for one test (the suite runs with them off, see above)."""
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", False)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)

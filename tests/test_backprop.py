@@ -95,6 +95,20 @@ def test_bfloat16_and_float16_run():
         assert all(leaf.dtype == dtype for leaf in jax.tree.leaves(g))
 
 
+@pytest.mark.usefixtures("optimized")
+@pytest.mark.parametrize(("hidden", "output", "loss"), [("sigmoid", "sigmoid", "quadratic"),
+                                                        ("relu", "softmax", "cross_entropy")])
+def test_hand_equals_jax_grad_with_xla_optimizations_on(hidden, output, loss):
+    """The suite compiles with XLA's optimizations off (tests/conftest.py); users run them on."""
+    net = jaxnn.Network([5, 6, 4, 3], hidden=hidden, output=output, loss=loss)
+    x, y = make_batch(net, 7)
+    hand_jit = jax.jit(jaxnn.value_and_grad, static_argnums=0)
+    auto_jit = jax.jit(autodiff, static_argnums=0)
+    (v1, g1), (v2, g2) = hand_jit(net, make_params(net), x, y), auto_jit(net, make_params(net), x, y)
+    assert rel_error(v1, v2) <= 1e-12
+    assert max(jax.tree.leaves(jax.tree.map(rel_error, g1, g2))) <= 1e-10
+
+
 def test_jit_equals_eager():
     net = jaxnn.Network([5, 7, 4], hidden="sigmoid", output="sigmoid", loss="quadratic")
     x, y = make_batch(net, 11)

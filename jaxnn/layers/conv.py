@@ -1,8 +1,20 @@
 """Convolution and pooling with hand-derived backward passes. Layout NHWC (images ``(m, H, W, C)``),
 kernels HWIO ``(kh, kw, C_in, C_out)`` — the layout XLA prefers on GPU/TPU.
 
-Forward (seed 000's ``y_ij = Σ_mn x_{i+m, j+n} k_mn``, a correlation, per channel pair, plus bias):
-``lax.conv_general_dilated``. Backward, written out:
+The forward is seed 000's ``y_ij = Σ_mn x_{i+m, j+n} k_mn`` (a correlation) per channel pair, plus
+bias. :class:`Conv2D` computes it, and its backward, by one of two algorithms:
+
+``"matmul"`` (im2col, seed 004's "batching turns the network into matrix products"): gather every
+``kh × kw × C_in`` patch of the padded input into a row of ``P`` (``(m·H_out·W_out, kh·kw·C_in)``);
+then the layer is a dense layer on the patches, ``Y = P K + b`` with ``K`` the kernel reshaped to
+``(kh·kw·C_in, C_out)``, and its backward is BP3/BP4's products (``δ`` = the output gradient with
+one row per output pixel):
+
+- ``∂C/∂K = Pᵀ δ``, ``∂C/∂b = Σ_rows δ``;
+- ``∂C/∂P = δ Kᵀ``, and ``∂C/∂x`` = col2im of it: every patch's gradient added back onto the pixels
+  it was gathered from (overlapping patches add up).
+
+``"xla"``: ``lax.conv_general_dilated`` forward, and a backward written as two more convolutions:
 
 - input gradient: a *full* correlation of the output gradient (dilated by the stride) with the
   kernel flipped in both spatial axes and its channel axes swapped (the transposed convolution);
@@ -38,13 +50,54 @@ def _pads(size, k, s, padding):
     return total // 2, total - total // 2
 
 
+def window_slices(x, window, stride, out_hw):
+    """im2col's gather: for each offset ``(i, j)`` of a ``window`` (row-major, the order of
+    ``k.reshape(-1, C_out)``), the strided slice ``x[:, i + s·y, j + s·x, :]`` over every output
+    pixel ``(y, x)``: a list of ``kh·kw`` arrays ``(m, H_out, W_out, C)``."""
+    (kh, kw), (sh, sw), (Ho, Wo) = window, stride, out_hw
+    m, C = x.shape[0], x.shape[3]
+    return [lax.slice(x, (0, i, j, 0), (m, i + (Ho - 1) * sh + 1, j + (Wo - 1) * sw + 1, C),
+                      (1, sh, sw, 1)) for i in range(kh) for j in range(kw)]
+
+
+def unslice(parts, window, stride, hw):
+    """col2im, the adjoint of :func:`window_slices`: each offset's ``(m, H_out, W_out, C)`` part
+    put back where it was taken from in an ``(m, H, W, C)`` image (``stride − 1`` zeros between
+    pixels), and the parts summed — pixels in several windows collect every window's share. When
+    the windows tile the image (stride = window) that is an interleave: a transpose and a reshape,
+    which XLA runs several times faster than the padded sum."""
+    (kh, kw), (sh, sw), (H, W) = window, stride, hw
+    m, Ho, Wo, C = parts[0].shape
+    if (kh, kw) == (sh, sw):   # windows tile the image: interleave the parts (a transpose), pad
+        tiles = jnp.stack(parts).reshape(kh, kw, m, Ho, Wo, C).transpose(2, 3, 0, 4, 1, 5)
+        return jnp.pad(tiles.reshape(m, Ho * kh, Wo * kw, C),
+                       ((0, 0), (0, H - Ho * kh), (0, W - Wo * kw), (0, 0)))
+    zero = jnp.zeros((), parts[0].dtype)
+    offsets = [(i, j) for i in range(kh) for j in range(kw)]
+    return sum(lax.pad(part, zero, ((0, 0, 0), (i, H - i - (Ho - 1) * sh - 1, sh - 1),
+                                    (j, W - j - (Wo - 1) * sw - 1, sw - 1), (0, 0, 0)))
+               for part, (i, j) in zip(parts, offsets))
+
+
+# Conv2D(algorithm="auto") per backend, from bench_conv.py (see the README's speed section):
+# on the 2-core CPU box im2col + matmul beat XLA's convolutions (forward and the hand backward).
+# Backends not measured keep XLA's convolutions.
+AUTO_ALGORITHM = {"cpu": "matmul"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Conv2D:
     """2-D convolution (correlation): ``filters`` output channels, ``kernel_size``, ``stride``,
     ``padding`` ``"valid"`` or ``"same"``. Params ``{"k": (kh, kw, C_in, C_out), "b": (C_out,)}``.
 
-    On CPU, XLA runs convolutions inside a compiled loop several times slower than outside one
-    (jax-ml/jax#12868), so the layer asks ``fit`` to step from Python there (``loop_preference``).
+    ``algorithm``: ``"matmul"`` (im2col and matrix products), ``"xla"`` (``lax`` convolutions) or
+    ``"auto"`` (:data:`AUTO_ALGORITHM` for the default backend, else ``"xla"``); see the module
+    docstring. Both give the same numbers up to rounding.
+
+    On CPU the layer asks ``fit`` to step from Python (``loop_preference``): XLA runs convolutions
+    inside a compiled loop several times slower than outside one (jax-ml/jax#12868), and with
+    ``"matmul"`` a full-MNIST epoch still measured 18.1 ms/step Python-stepped against 21.3 ms as
+    one ``lax.scan`` (``bench_conv.py --n 60000``; equal at 1,280 examples).
     """
 
     loop_preference = {"cpu": "python"}   # not a field: class-level, read by fit(loop="auto")
@@ -53,14 +106,25 @@ class Conv2D:
     kernel_size: int | tuple[int, int] = 3
     stride: int | tuple[int, int] = 1
     padding: str = "valid"
+    algorithm: str = "auto"
 
     def __post_init__(self):
         object.__setattr__(self, "kernel_size", _pair(self.kernel_size))
         object.__setattr__(self, "stride", _pair(self.stride))
         if self.padding not in ("valid", "same"):
             raise ValueError(f"Conv2D padding must be 'valid' or 'same', got {self.padding!r}")
+        if self.algorithm not in ("auto", "matmul", "xla"):
+            raise ValueError(f"Conv2D algorithm must be 'auto', 'matmul' or 'xla', got "
+                             f"{self.algorithm!r}")
         if min(self.kernel_size) <= 0 or min(self.stride) <= 0 or self.filters <= 0:
             raise ValueError(f"{self}: filters, kernel_size and stride must be positive")
+
+    @property
+    def resolved_algorithm(self) -> str:
+        """``"matmul"`` or ``"xla"``: what ``"auto"`` means on the default backend."""
+        if self.algorithm != "auto":
+            return self.algorithm
+        return AUTO_ALGORITHM.get(jax.default_backend(), "xla")
 
     def _geometry(self, in_shape):
         if len(in_shape) != 3:
@@ -89,12 +153,33 @@ class Conv2D:
         if x.shape[3] != params["k"].shape[2]:
             raise ValueError(f"{self}: input has {x.shape[3]} channels, the kernel expects "
                              f"{params['k'].shape[2]} (input shape {x.shape})")
-        pads, _ = self._geometry(x.shape[1:])
+        pads, (Ho, Wo, _) = self._geometry(x.shape[1:])
         x = x.astype(params["k"].dtype)   # e.g. uint8 pixels or float64 data into float32 kernels
-        y = lax.conv_general_dilated(x, params["k"], self.stride, pads, dimension_numbers=_NHWC)
-        return y + params["b"], x
+        if self.resolved_algorithm == "xla":
+            y = lax.conv_general_dilated(x, params["k"], self.stride, pads, dimension_numbers=_NHWC)
+            return y + params["b"], x
+        xp = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+        patches = jnp.concatenate(window_slices(xp, self.kernel_size, self.stride, (Ho, Wo)),
+                                  axis=3).reshape(-1, params["k"][..., 0].size)   # P: im2col
+        y = patches @ params["k"].reshape(-1, self.filters)                       # Y = P K
+        return y.reshape(x.shape[0], Ho, Wo, self.filters) + params["b"], (x, patches)
 
-    def backward(self, params, x, g):
+    def backward(self, params, cache, g):
+        if self.resolved_algorithm == "xla":
+            return self._backward_xla(params, cache, g)
+        x, patches = cache
+        k = params["k"]
+        delta = g.reshape(-1, self.filters)                 # one row per output pixel
+        g_k = (patches.T @ delta).reshape(k.shape)          # ∂C/∂K = Pᵀ δ
+        g_patches = delta @ k.reshape(-1, self.filters).T   # ∂C/∂P = δ Kᵀ
+        pads, (Ho, Wo, _) = self._geometry(x.shape[1:])
+        (plo, phi), (qlo, qhi) = pads
+        parts = jnp.split(g_patches.reshape(*g.shape[:3], -1), k.shape[0] * k.shape[1], axis=3)
+        g_xp = unslice(parts, self.kernel_size, self.stride,                # col2im
+                       (x.shape[1] + plo + phi, x.shape[2] + qlo + qhi))
+        return {"k": g_k, "b": delta.sum(axis=0)}, g_xp[:, plo: plo + x.shape[1], qlo: qlo + x.shape[2]]
+
+    def _backward_xla(self, params, x, g):
         k = params["k"]
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         pads, _ = self._geometry(x.shape[1:])
@@ -117,7 +202,11 @@ class Conv2D:
 class _Pool2D:
     """``pool × pool`` windows every ``stride`` pixels (default ``stride = pool``: non-overlapping);
     ``stride < pool`` overlaps them, ``stride > pool`` skips pixels. Rows/columns that do not fill
-    a window are dropped ('valid'): ``H_out = (H − pool) // stride + 1``."""
+    a window are dropped ('valid'): ``H_out = (H − pool) // stride + 1``.
+
+    Forward and backward work on the ``pool²`` strided slices of :func:`window_slices` (one per
+    position in the window) with elementwise operations, and :func:`unslice` puts the gradients
+    back: no gather or scatter, for every pool and stride."""
 
     pool: int = 2
     stride: int | None = None
@@ -135,43 +224,23 @@ class _Pool2D:
     def _out(self, H, W):
         return (H - self.pool) // self._step + 1, (W - self.pool) // self._step + 1
 
-    def _index(self, H, W):
-        """Row and column indices of every window, broadcasting to ``(H_out, pool, W_out, pool)``."""
-        Ho, Wo = self._out(H, W)
-        rows = (jnp.arange(Ho) * self._step)[:, None] + jnp.arange(self.pool)
-        cols = (jnp.arange(Wo) * self._step)[:, None] + jnp.arange(self.pool)
-        return rows[:, :, None, None], cols[None, None]
-
-    def _windows(self, x):
-        """``(m, H_out, pool, W_out, pool, C)``: a reshape when the windows tile the image, else a
-        gather."""
+    def _slices(self, x):
+        """The ``pool²`` slices ``(m, H_out, W_out, C)``, one per position in the window."""
         _check_rank(self, x, 4, "(batch, H, W, C)")
-        p = self.pool
-        m, H, W, C = x.shape
-        if H < p or W < p:
-            raise ValueError(f"{self}: pool {p} is larger than the input {x.shape[1:3]}")
-        Ho, Wo = self._out(H, W)
-        if self._step == p:
-            return x[:, : Ho * p, : Wo * p].reshape(m, Ho, p, Wo, p, C)
-        rows, cols = self._index(H, W)
-        return x[:, rows, cols, :]
+        if min(x.shape[1:3]) < self.pool:
+            raise ValueError(f"{self}: pool {self.pool} is larger than the input {x.shape[1:3]}")
+        p, s = self.pool, self._step
+        return window_slices(x, (p, p), (s, s), self._out(*x.shape[1:3]))
+
+    def _unslice(self, parts, x_shape):
+        p, s = self.pool, self._step
+        return unslice(parts, (p, p), (s, s), x_shape[1:3])
 
     def init(self, key, in_shape, dtype=jnp.float32):
         if len(in_shape) != 3 or min(in_shape[:2]) < self.pool:
             raise ValueError(f"{self}: needs images (H, W, C) at least {self.pool} wide, "
                              f"got {in_shape}")
         return {}, (*self._out(*in_shape[:2]), in_shape[2])
-
-    def _unwindow(self, gw, x_shape):
-        """The window gradients back onto the pixels (col2im): a reshape and pad when the windows
-        tile the image, else a scatter-add (overlapping windows add up)."""
-        m, Ho, p, Wo, _, C = gw.shape
-        if self._step == p:
-            g_x = gw.reshape(m, Ho * p, Wo * p, C)
-            return jnp.pad(g_x, ((0, 0), (0, x_shape[1] - Ho * p), (0, x_shape[2] - Wo * p),
-                                 (0, 0)))
-        rows, cols = self._index(*x_shape[1:3])
-        return jnp.zeros(x_shape, gw.dtype).at[:, rows, cols, :].add(gw)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,15 +253,14 @@ class MaxPool2D(_Pool2D):
     """
 
     def forward(self, params, x):
-        y = self._windows(x).max(axis=(2, 4))
+        y = jnp.stack(self._slices(x)).max(axis=0)
         return y, (x, y)
 
     def backward(self, params, cache, g):
         x, y = cache
-        w = self._windows(x)
-        is_max = (w == y[:, :, None, :, None, :]).astype(g.dtype)
-        share = is_max / is_max.sum(axis=(2, 4), keepdims=True)
-        return {}, self._unwindow(share * g[:, :, None, :, None, :], x.shape)
+        is_max = [(s == y).astype(g.dtype) for s in self._slices(x)]
+        per_max = g / sum(is_max)                      # ties share the window's gradient
+        return {}, self._unslice([m * per_max for m in is_max], x.shape)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,10 +269,7 @@ class AvgPool2D(_Pool2D):
     evenly over each window."""
 
     def forward(self, params, x):
-        return self._windows(x).mean(axis=(2, 4)), x
+        return sum(self._slices(x)) / (self.pool * self.pool), x.shape
 
-    def backward(self, params, x, g):
-        m, Ho, Wo, C = g.shape
-        p = self.pool
-        spread = jnp.broadcast_to(g[:, :, None, :, None, :] / (p * p), (m, Ho, p, Wo, p, C))
-        return {}, self._unwindow(spread, x.shape)
+    def backward(self, params, x_shape, g):
+        return {}, self._unslice([g / (self.pool * self.pool)] * self.pool ** 2, x_shape)
