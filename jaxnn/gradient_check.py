@@ -11,6 +11,7 @@ Relative error of an array ``g`` against a reference ``r``: ``max|g − r| / max
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -136,6 +137,15 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
     return _rows(named, ravel_pytree(hand)[0], picks, fd, ok)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def backward_and_vjp(layer, params, x, g):
+    """``(layer.backward(g), jax.vjp(layer.forward)(g))``, each ``(∂C/∂params, ∂C/∂x)``, as one
+    compiled program per layer and shapes (``layer`` is a frozen dataclass: static under jit)."""
+    _, cache = layer.forward(params, x)
+    _, vjp = jax.vjp(lambda p, xx: layer.forward(p, xx)[0], params, x)
+    return layer.backward(params, cache, g), vjp(g)
+
+
 def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None = None,
                 batch: int = 3, eps: float | None = None,
                 max_entries: int = 32) -> list[GradcheckRow]:
@@ -154,11 +164,9 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
     k_init, k_x, k_g, k_fd = jax.random.split(key, 4)
     params, out_shape = layer.init(k_init, tuple(input_shape), dtype)
     x = jax.random.normal(k_x, (batch, *input_shape), dtype)
-    y, cache = layer.forward(params, x)
-    g = jax.random.normal(k_g, y.shape, dtype)
-    grads, g_x = layer.backward(params, cache, g)
-    _, vjp = jax.vjp(lambda p, xx: layer.forward(p, xx)[0], params, x)
-    auto_p, auto_x = vjp(g)
+    y_shape = jax.eval_shape(lambda p, xx: layer.forward(p, xx)[0], params, x).shape
+    g = jax.random.normal(k_g, y_shape, dtype)
+    (grads, g_x), (auto_p, auto_x) = backward_and_vjp(layer, params, x, g)
 
     both = {"x": x, "params": params}
     flat, unravel = ravel_pytree(both)

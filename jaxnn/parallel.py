@@ -20,6 +20,7 @@ every path calls the same hand-derived :func:`jaxnn.value_and_grad`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -54,9 +55,10 @@ def per_example_losses(model, params: Params, x, y) -> jax.Array:
     return _per_example(model, params, x, y)[0]
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def _per_example(model, params, x, y):
     one = lambda xi, yi: value_and_grad(model, params, xi[None], yi[None])  # noqa: E731
-    return jax.vmap(one)(jnp.asarray(x), jnp.asarray(y))
+    return jax.vmap(one)(x, y)
 
 
 def grad_norms(per_example: Params) -> jax.Array:

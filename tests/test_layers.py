@@ -1,23 +1,12 @@
 """Every layer's hand-derived backward equals autodiff (float64, ≤ 1e-10), models too."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxnn import layers as L
-from jaxnn.gradient_check import rel_error
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _hand_and_vjp(layer, params, x, g):
-    """One compiled program per layer and shape (eager, every op would compile on its own)."""
-    _, cache = layer.forward(params, x)
-    grads, g_x = layer.backward(params, cache, g)
-    _, vjp = jax.vjp(lambda p, x: layer.forward(p, x)[0], params, x)
-    return (grads, g_x), vjp(g)
+from jaxnn.gradient_check import backward_and_vjp, rel_error
 
 
 def assert_backward_matches_vjp(layer, in_shape, m=3, seed=0, tol=1e-10):
@@ -28,7 +17,7 @@ def assert_backward_matches_vjp(layer, in_shape, m=3, seed=0, tol=1e-10):
     y_shape = jax.eval_shape(lambda p, x: layer.forward(p, x)[0], params, x).shape
     assert y_shape == (m, *out_shape)
     g = jax.random.normal(kg, y_shape, jnp.float64)
-    hand, want = _hand_and_vjp(layer, params, x, g)
+    hand, want = backward_and_vjp(layer, params, x, g)     # one compiled program
     errors = [rel_error(a, b) for a, b in
               zip(jax.tree.leaves(hand), jax.tree.leaves(want), strict=True)]
     assert max(errors) <= tol, errors
@@ -140,7 +129,8 @@ def test_model_gradcheck_with_finite_differences():
     params = L.init(jax.random.key(0), model, jnp.float64)
     x = jax.random.normal(jax.random.key(1), (2, *in_shape), jnp.float64)
     y = jnp.array([1, 7])
-    _, g = L.value_and_grad(model, params, x, y)
+    _, g = jax.jit(L.value_and_grad, static_argnums=0)(model, params, x, y)
+    loss = jax.jit(L.loss, static_argnums=0)
     eps = 1e-6
     for i in (0, 3, 7):                          # one entry of each parameterised layer
         leaf = "k" if i < 7 else "W"
@@ -148,7 +138,7 @@ def test_model_gradcheck_with_finite_differences():
         bump = lambda s, i=i, leaf=leaf, idx=idx: [  # noqa: E731
             {k: (v.at[idx].add(s) if k == leaf and j == i else v) for k, v in p.items()}
             for j, p in enumerate(params)]
-        fd = (L.loss(model, bump(eps), x, y) - L.loss(model, bump(-eps), x, y)) / (2 * eps)
+        fd = (loss(model, bump(eps), x, y) - loss(model, bump(-eps), x, y)) / (2 * eps)
         assert float(fd) == pytest.approx(float(g[i][leaf][idx]), rel=1e-6, abs=1e-9)
 
 

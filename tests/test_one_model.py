@@ -87,7 +87,7 @@ def test_per_example_grads_on_every_model(kind):
     model = MODELS[kind]
     p, (x, y) = params_of(model), batch(model, m=4)
     per = jaxnn.per_example_grads(model, p, x, y)
-    _, full = jaxnn.value_and_grad(model, p, x, y)
+    _, full = jax.jit(jaxnn.value_and_grad, static_argnums=0)(model, p, x, y)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a.mean(0), b, rtol=1e-10, atol=1e-13),
                  per, full)
     assert parallel.grad_norms(per).shape == (4,)

@@ -166,9 +166,10 @@ def test_two_processes_train_like_one_process_with_two_devices():
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
     procs = [_run_multihost([], process_id=i, port=port) for i in range(2)]
+    reference = _run_multihost([], env_devices=2)                 # meanwhile, one process
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    single = _run_multihost([], env_devices=2).communicate(timeout=300)[0]
+    single = reference.communicate(timeout=300)[0]
     multi_line = re.search(r"epoch 1: loss ([\d.]+).*\(2 process\(es\), 2 devices", outs[0])
     single_line = re.search(r"epoch 1: loss ([\d.]+).*\(1 process\(es\), 2 devices", single)
     assert multi_line and single_line, (outs, single)
