@@ -15,6 +15,9 @@ it. Three readings are computed:
   numbers (w1…w4, b1, b2) match neither consistent network, i.e. they are not the gradient of
   any network. jaxnn reproduces the two consistent readings exactly.
 
+Also draws the network under both consistent readings (``plots.network_diagram``): every
+forward value, weight and ∂E/∂w on the figure (``worked_example_network_{linear,sigmoid}.png``).
+
     python experiments/worked_example.py [--out runs/worked_example]
 """
 
@@ -114,7 +117,13 @@ def main(argv=None):
     print(f"\nnotebook path: output layer equals the linear reading: {same_out}; hidden layer "
           f"w1 = {nb['w1']:.6f} vs linear {lin['w1']:.6f} vs sigmoid "
           f"{results['sigmoid']['chain_rule']['w1']:.6f}")
-    return finish(args.out, "worked_example", results, _plot)
+    finish(args.out, "worked_example", results, _plot)
+    for name, hidden in (("linear", "identity"), ("sigmoid", "sigmoid")):  # the network, drawn
+        net = jaxnn.Network([2, 2, 2], hidden=hidden, output="sigmoid", loss="quadratic")
+        params = jax.tree.map(jnp.asarray, ex["params"])
+        plots.save(plots.network_diagram(net, params, ex["x"], ex["y"], show="both"),
+                   args.out / f"worked_example_network_{name}.png", dpi=110)
+    return results
 
 
 def _plot(results, path):

@@ -1,0 +1,61 @@
+"""plots.network_diagram: the figure carries the numbers the hand-derived backward computed."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jaxnn
+from jaxnn import data, plots
+
+
+def _texts(fig):
+    return [t.get_text() for t in fig.axes[0].texts]
+
+
+@pytest.fixture
+def worked():
+    ex = data.worked_example()
+    net = jaxnn.Network([2, 2, 2], hidden="identity", output="sigmoid", loss="quadratic")
+    return net, jax.tree.map(jnp.asarray, ex["params"]), ex["x"], ex["y"]
+
+
+def test_the_worked_example_drawn_with_its_gradients(worked):
+    net, params, x, y = worked
+    _, grads = jaxnn.value_and_grad(net, params, x, y)
+    texts = "\n".join(_texts(plots.network_diagram(net, params, x, y, show="both")))
+    assert "∂C/∂w5 = 0.15596" in texts                     # seed 001, linear reading
+    assert "w5 = 0.05" in texts and "w8 = 0.95" in texts
+    for l, names in ((0, ["w1", "w2", "w3", "w4"]), (1, ["w5", "w6", "w7", "w8"])):
+        for name, g in zip(names, grads[l]["W"].ravel()):
+            assert f"∂C/∂{name} = {float(g):.5g}" in texts
+        for j, g in enumerate(grads[l]["b"]):
+            assert f"∂C/∂b{l + 1},{j + 1} = {float(g):.5g}" in texts
+    _, caches = jaxnn.layers.model.forward(net, params, jnp.asarray(x))
+    assert f"z={float(caches[1][1][0, 1]):.5g}\na={float(caches[1][2][0, 1]):.5g}" in texts
+
+
+def test_values_only_gradients_only_and_no_input(worked):
+    net, params, x, y = worked
+    values = "\n".join(_texts(plots.network_diagram(net, params, x)))
+    assert "w1 = 0.75" in values and "∂C" not in values and "x1\n0.85" in values
+    grads = "\n".join(_texts(plots.network_diagram(net, params, x, y, show="gradients")))
+    assert "∂C/∂w1" in grads and "w1 = 0.75" not in grads
+    bare = _texts(plots.network_diagram(net, params))
+    assert "x1" in bare and not any("z=" in t for t in bare)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(show="gradients"), "needs the input x and the target y"),
+    (dict(show="weights"), "show must be"),
+    (dict(x=[[0.1, 0.2], [0.3, 0.4]]), "one example"),
+])
+def test_bad_requests_say_what_to_do(worked, kwargs, match):
+    net, params, _, _ = worked
+    with pytest.raises(ValueError, match=match):
+        plots.network_diagram(net, params, **kwargs)
+
+
+def test_too_wide_networks_are_refused():
+    net = jaxnn.Network([784, 30, 10])
+    with pytest.raises(ValueError, match="at most 12 neurons"):
+        plots.network_diagram(net, jaxnn.init(jax.random.key(0), net))
