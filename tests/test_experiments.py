@@ -90,6 +90,7 @@ def test_mnist_mlp_quick_on_shipped_digits(tmp_path):
         assert run["final_train_accuracy"] >= run["final_test_accuracy"] - 0.05
 
 
+@pytest.mark.usefixtures("optimized")   # run-bound: optimized kernels pay off
 def test_cnn_quick_on_shipped_digits(tmp_path):
     import cnn_mnist
 
@@ -97,6 +98,7 @@ def test_cnn_quick_on_shipped_digits(tmp_path):
     assert res["runs"]["without augmentation"]["final_test_accuracy"] >= 0.88   # stated: ≥ 88%
 
 
+@pytest.mark.usefixtures("optimized")   # run-bound: optimized kernels pay off
 def test_rnn_quick_learns_mnist_rows(tmp_path):
     import rnn_mnist
 
