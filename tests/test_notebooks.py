@@ -17,6 +17,9 @@ EXPECTED = {   # what each notebook must print, computed live
         "devices:", "ReLU at 0: forward 1.0, backward 0.0, central 0.5, jaxnn uses 0.0",
         "XOR [2, 1]: best accuracy 50%", "XOR [2, 2, 1]: best accuracy 100%",
         "0.155959192  0.155959192"],                 # ∂E/∂w5, hand and jax.grad
+    "02_backpropagation.ipynb": [
+        "devices:", "BP1  δ^L: max |hand − jax.grad|", "BP2  δ^1", "BP3  ∂C/∂b^3", "BP4  ∂C/∂W^1",
+        "test accuracy:"],
 }
 
 

@@ -60,7 +60,7 @@ for ax, name in zip(axes.ravel(), names):
     act = activations.get(name)
     a = act.fn(zs)
     d = act.deriv(zs, a)
-    auto = jax.vmap(jax.grad(act.fn))(zs)
+    auto = jax.jit(jax.vmap(jax.grad(act.fn)))(zs)
     ax.plot(zs, a, label="σ(z)")
     ax.plot(zs, d, "--", label="σ'(z)")
     ax.set_title(f"{name}: max |σ' − jax.grad| = {float(jnp.max(jnp.abs(d - auto))):.1e}")
@@ -99,7 +99,7 @@ print(f"ReLU at 0: forward {float((relu(h) - relu(0.0)) / h):.1f}, backward "
 
 # %%
 def descend(f, start, eta, steps):
-    grad = jax.grad(f)
+    grad = jax.jit(jax.grad(f))
     path = [jnp.asarray(start, jnp.float64)]
     for _ in range(steps):
         path.append(path[-1] - eta * grad(path[-1]))
@@ -181,8 +181,8 @@ ex = data.worked_example()
 params = jax.tree.map(jnp.asarray, ex["params"])
 for reading, hidden in (("linear", "identity"), ("sigmoid", "sigmoid")):
     net = jaxnn.Network([2, 2, 2], hidden=hidden, output="sigmoid", loss="quadratic")
-    value, hand = jaxnn.value_and_grad(net, params, ex["x"], ex["y"])
-    auto = jax.grad(jaxnn.loss, argnums=1)(net, params, ex["x"], ex["y"])
+    value, hand = jax.jit(jaxnn.value_and_grad, static_argnums=0)(net, params, ex["x"], ex["y"])
+    auto = jax.jit(jax.grad(jaxnn.loss, argnums=1), static_argnums=0)(net, params, ex["x"], ex["y"])
     out, caches = jaxnn.layers.model.forward(net, params, jnp.asarray(ex["x"]))
     print(f"\n{reading} hidden layer: hidden a = {np.round(np.asarray(caches[0][2][0]), 6)}, "
           f"output a = {np.round(np.asarray(out[0]), 6)}, E = {float(value):.6f}")
