@@ -1,4 +1,5 @@
-"""Plots people would rather look at than read: training curves (matplotlib, written to PNG)."""
+"""Plots people would rather look at than read: training curves (matplotlib, written to PNG or
+redrawn live in a notebook) and small networks drawn with their numbers."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from pathlib import Path
 
 
 def _pyplot():
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg")  # files only; works without a display
+    if "IPython" not in sys.modules:   # scripts: files only, works without a display; notebooks
+        matplotlib.use("Agg")          # keep their inline backend so figures show
     import matplotlib.pyplot as plt
 
     return plt
@@ -47,6 +51,34 @@ def plot_history(history: dict, path, title: str = "") -> Path:
     if title:
         fig.suptitle(title)
     return save(fig, path)
+
+
+def live_curves():
+    """An ``on_epoch`` callback for :func:`jaxnn.fit` in a notebook: after every epoch it redraws
+    the train/test loss and the test accuracy (IPython ``display``). The records it received are
+    in its ``records`` attribute.
+
+    Example:
+        >>> params, history = jaxnn.fit(..., eval_data=(x_test, y_test), on_epoch=live_curves())
+    """
+    from IPython.display import clear_output, display
+
+    def on_epoch(record):
+        on_epoch.records.append(record)
+        clear_output(wait=True)
+        fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(10, 3.5))
+        ep = [r["epoch"] for r in on_epoch.records]
+        ax_loss.plot(ep, [r["train_loss"] for r in on_epoch.records], "o-", label="train")
+        ax_loss.plot(ep, [r["eval_loss"] for r in on_epoch.records], "s-", label="test")
+        ax_loss.set(title="loss", xlabel="epoch")
+        ax_loss.legend()
+        ax_acc.plot(ep, [100 * r["eval_accuracy"] for r in on_epoch.records], "s-", color="C1")
+        ax_acc.set(title="test accuracy (%)", xlabel="epoch")
+        display(fig)
+        _pyplot().close(fig)
+
+    on_epoch.records = []
+    return on_epoch
 
 
 def network_diagram(net, params, x=None, y=None, *, show: str = "values", max_neurons: int = 12):

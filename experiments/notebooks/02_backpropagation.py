@@ -30,11 +30,9 @@ QUICK = os.environ.get("JAXNN_NOTEBOOK_QUICK", "0") == "1"
 # %%
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
-from IPython.display import clear_output, display
 
 import jaxnn
-from jaxnn import activations, data
+from jaxnn import activations, data, plots
 from jaxnn.layers import model as M
 
 jax.config.update("jax_enable_x64", True)   # the checks below are exact to ~1e-16
@@ -124,26 +122,9 @@ test = data.load("mnist", "test")
 print("data:", train.description)
 net = jaxnn.Network([784, 30, 10], hidden="sigmoid", output="sigmoid", loss="quadratic")
 params = jaxnn.init(jax.random.key(0), net, "normal")
-records = []
-
-
-def live(record):
-    records.append(record)
-    clear_output(wait=True)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    ep = [r["epoch"] for r in records]
-    ax1.plot(ep, [r["train_loss"] for r in records], "o-", label="train")
-    ax1.plot(ep, [r["eval_loss"] for r in records], "s-", label="test")
-    ax1.set(title="cost", xlabel="epoch")
-    ax1.legend()
-    ax2.plot(ep, [100 * r["eval_accuracy"] for r in records], "s-", color="C1")
-    ax2.set(title="test accuracy (%)", xlabel="epoch")
-    display(fig)
-    plt.close(fig)
-
-
 params, history = jaxnn.fit(net, params, (train.x, train.y), optimizer=jaxnn.sgd(3.0),
                             epochs=3 if QUICK else 30, batch_size=10, key=jax.random.key(1),
-                            eval_data=(test.x, test.y), on_epoch=live, progress=False)
-print(f"test accuracy: {100 * history['eval_accuracy'][-1]:.2f}% after {len(records)} epochs "
+                            eval_data=(test.x, test.y), on_epoch=plots.live_curves(),
+                            progress=False)
+print(f"test accuracy: {100 * history['eval_accuracy'][-1]:.2f}% after {len(history['epoch'])} epochs "
       f"({train.source})")

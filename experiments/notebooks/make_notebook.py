@@ -53,33 +53,18 @@ jax.config.update("jax_enable_x64", False)"""),
     ("md", """## MNIST with live curves
 Uses tfds MNIST where it is prepared (Colab), otherwise IDX files in `$JAXNN_DATA_DIR`, otherwise
 the shipped 5,000-digit subset (the printed line says which)."""),
-    ("code", """import matplotlib.pyplot as plt
-import optax
-from IPython.display import clear_output, display
+    ("code", """import optax
+
+from jaxnn import plots
 
 train, test = data.load("mnist", "train"), data.load("mnist", "test")
 print("data:", train.description)
 net = jaxnn.Network([784, 128, 64, 10], hidden="relu", output="softmax", loss="cross_entropy")
 params = jaxnn.init(jax.random.key(0), net, "he")
-records = []
-
-def live(record):
-    records.append(record)
-    clear_output(wait=True)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    ep = [r["epoch"] for r in records]
-    ax1.plot(ep, [r["train_loss"] for r in records], "o-", label="train")
-    ax1.plot(ep, [r["eval_loss"] for r in records], "s-", label="test")
-    ax1.set_title("loss")
-    ax1.legend()
-    ax2.plot(ep, [100 * r["eval_accuracy"] for r in records], "s-", color="C1")
-    ax2.set_title("test accuracy (%)")
-    display(fig)
-    plt.close(fig)
-
 params, history = jaxnn.fit(net, params, (train.x, train.y), optimizer=optax.adam(1e-3),
                             epochs=2 if QUICK else 10, batch_size=64, key=jax.random.key(1),
-                            eval_data=(test.x, test.y), on_epoch=live, progress=False)
+                            eval_data=(test.x, test.y), on_epoch=plots.live_curves(),
+                            progress=False)
 print(f"test accuracy: {100 * history['eval_accuracy'][-1]:.2f}% ({train.source})")"""),
 ]
 
