@@ -64,14 +64,20 @@ def _block(tree):
     return jax.tree.map(lambda a: a.block_until_ready(), tree)
 
 
+def setup(name: str):
+    """``(net, optimizer, params)`` of config ``name``, parameters from key 0."""
+    cfg = CONFIGS[name]
+    net = jaxnn.Network(cfg["sizes"], hidden=cfg["hidden"], output=cfg["output"], loss=cfg["loss"])
+    return net, cfg["optimizer"](), jaxnn.init(jax.random.key(0), net, cfg["scheme"])
+
+
 def variants(name: str, x, labels):
     """``{label: run_one_epoch()}``; each call trains one epoch and returns its seconds."""
     cfg = CONFIGS[name]
-    net = jaxnn.Network(cfg["sizes"], hidden=cfg["hidden"], output=cfg["output"], loss=cfg["loss"])
-    opt, bs = cfg["optimizer"](), cfg["batch_size"]
+    net, opt, params = setup(name)
+    bs = cfg["batch_size"]
     y = labels if net.loss == "cross_entropy" else np.eye(C, dtype=np.float32)[labels]
     xd, yd = jnp.asarray(x), jnp.asarray(y)
-    params = jaxnn.init(jax.random.key(0), net, cfg["scheme"])
     out = {}
 
     def scan_epoch(backward, mesh=None):
@@ -148,8 +154,7 @@ def hlo_ops(compiled_text: str) -> collections.Counter:
 def compare_hlo(name: str) -> None:
     """Print what differs between the optimized HLO of the hand-derived and the jax.grad epoch."""
     cfg = CONFIGS[name]
-    net = jaxnn.Network(cfg["sizes"], hidden=cfg["hidden"], output=cfg["output"], loss=cfg["loss"])
-    opt, params = cfg["optimizer"](), jaxnn.init(jax.random.key(0), net, cfg["scheme"])
+    net, opt, params = setup(name)
     x = jnp.zeros((10 * cfg["batch_size"], D), jnp.float32)
     y = jnp.zeros(len(x), jnp.int32) if net.loss == "cross_entropy" else jnp.zeros((len(x), C))
     ops = {b: hlo_ops(jax.jit(make_epoch(net, opt, batch_size=cfg["batch_size"], backward=b))
