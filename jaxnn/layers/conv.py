@@ -160,8 +160,9 @@ class Conv2D:
             return y + params["b"], x
         xp = jnp.pad(x, ((0, 0), *pads, (0, 0)))
         patches = jnp.concatenate(window_slices(xp, self.kernel_size, self.stride, (Ho, Wo)),
-                                  axis=3).reshape(-1, params["k"][..., 0].size)   # P: im2col
-        y = patches @ params["k"].reshape(-1, self.filters)                       # Y = P K
+                                  axis=3)                          # P: im2col, kh·kw·C_in wide
+        patches = patches.reshape(-1, patches.shape[-1])
+        y = patches @ params["k"].reshape(-1, self.filters)        # Y = P K
         return y.reshape(x.shape[0], Ho, Wo, self.filters) + params["b"], (x, patches)
 
     def backward(self, params, cache, g):
