@@ -20,6 +20,19 @@ EXPECTED = {   # what each notebook must print, computed live
     "02_backpropagation.ipynb": [
         "devices:", "BP1  δ^L: max |hand − jax.grad|", "BP2  δ^1", "BP3  ∂C/∂b^3", "BP4  ∂C/∂W^1",
         "test accuracy:"],
+    "03_building_a_network.ipynb": [
+        "devices:", "outputs:   max |explicit b − bias neuron|", "gradients: max |fold(hand",
+        "[3,1] identity (linear): prediction for 101 over 100 seeds: median 5.00; 100% within",
+        "slides' example: C = 0.3567", "single example:  1000 updates/epoch",
+        "loaded network predicts the same labels: True"],
+    "04_matrices_and_accelerators.ipynb": [
+        "devices:", "batched matrix form", "jax.vmap of one example", "Python loop over examples",
+        "this runtime: 1 CPU device(s)", "one training step: loss", "P K:",
+        "Conv2D(16, 3×3) forward + backward", "augmented batch: (6, 28, 28, 1)"],
+    "05_beyond_the_mlp.ipynb": [
+        "devices:", "NumPy backward vs jaxnn.value_and_grad: max |Δ|", "one step: NumPy",
+        "CNN: test accuracy", "SimpleRNN(128): test accuracy", "LSTM(4): worst error vs jax.vjp",
+        "LSTM(4) in detail:"],
 }
 
 
