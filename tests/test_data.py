@@ -170,6 +170,20 @@ def test_batching_helpers():
         data.shuffled_batches(jax.random.key(0), 3, 5)
 
 
+@pytest.mark.parametrize("n, k", [(10, 3), (9, 3), (40, 1), (10, 4)])   # Floyd's, then a permutation
+def test_random_batch_draws_distinct_indices_with_every_set_equally_likely(n, k):
+    draws = np.asarray(jax.jit(jax.vmap(lambda key: data.random_batch(key, n, k)))(
+        jax.random.split(jax.random.key(0), 20_000)))
+    assert draws.shape == (20_000, k) and draws.min() >= 0 and draws.max() < n
+    assert all(len(set(row)) == k for row in draws)
+    counts = np.bincount(draws.ravel(), minlength=n) / len(draws)   # each index: P = k / n
+    np.testing.assert_allclose(counts, k / n, atol=0.02)
+    if k == 3 and n == 10:                                          # each of the 120 sets: 1/120
+        sets = np.unique(np.sort(draws, axis=1), axis=0, return_counts=True)[1] / len(draws)
+        assert len(sets) == 120
+        np.testing.assert_allclose(sets, 1 / 120, atol=0.003)
+
+
 def test_toy_tasks():
     x, y = data.xor()
     assert x.shape == (4, 2) and list(y[:, 0]) == [0, 1, 1, 0]
