@@ -31,7 +31,8 @@ if importlib.util.find_spec("jaxnn") is None:
 QUICK = os.environ.get("JAXNN_NOTEBOOK_QUICK", "0") == "1"
 
 # %%
-import time
+import timeit
+from statistics import median
 
 import jax
 import jax.numpy as jnp
@@ -50,12 +51,7 @@ print("jax", jax.__version__, "| backend:", jax.default_backend(), "| devices:",
 def ms(f, *args, repeats=5):
     """Median wall time of f(*args) in milliseconds, after one call that compiles it."""
     jax.block_until_ready(f(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
+    return 1000 * median(timeit.repeat(lambda: jax.block_until_ready(f(*args)), number=1, repeat=repeats))
 
 
 # %% [markdown]
