@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out from its checkpoint.npz")
     t.add_argument("--overwrite", action="store_true",
                    help="start afresh in an --out that already holds a checkpoint, replacing it")
-    t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch table")
+    t.add_argument("--quiet", action="store_true", help="no per-epoch table")
     t.add_argument("--no-plot", action="store_true", help="do not write curves.png")
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split",
@@ -245,7 +245,7 @@ def _train(args, out: Path) -> int:
                 batch_size=args.batch_size, key=key_train, eval_data=(test.x, test.y),
                 sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
                 checkpoint_every=args.checkpoint_every, resume=args.resume,
-                progress=False if args.quiet else None, on_epoch=row, devices=args.devices)
+                progress=False, on_epoch=row, devices=args.devices)   # the table is the progress
     except KeyboardInterrupt:
         when = (f"after epoch {done['epoch']}" if done["stop"]
                 else f"in epoch {done['epoch'] + 1}")

@@ -179,9 +179,12 @@ def default_loop(net) -> str:
 @contextlib.contextmanager
 def _progress(epochs: int, start: int, enabled: bool | None):
     """A tqdm bar over epochs (``None``: only on a terminal), as a hook updating it per epoch."""
+    if enabled is False:        # tqdm.auto not even imported (it warns in a notebook without widgets)
+        yield lambda *args: None
+        return
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=epochs, initial=start, unit="epoch", disable=None if enabled else True,
+    bar = tqdm(total=epochs, initial=start, unit="epoch", disable=None if enabled is None else False,
                dynamic_ncols=True, leave=False)
 
     def hook(record, params, opt_state, history):
@@ -219,7 +222,8 @@ def fit(net, params: Params, train, *, optimizer: optax.GradientTransformation,
         backward: ``"hand"`` (BP1–BP4) or ``"autodiff"`` (``jax.grad``), for honest comparisons.
         checkpoint: path of a checkpoint written every ``checkpoint_every`` epochs and at the end.
         resume: continue from ``checkpoint`` if it exists (params, optimiser state, key, history).
-        progress: a progress bar over epochs: ``None`` shows it only on a terminal, ``False`` never.
+        progress: a progress bar over epochs: ``True`` always, ``None`` only on a terminal,
+            ``False`` never.
         on_epoch: called with each epoch's record ``{"epoch", "train_loss", "train_accuracy",
             "eval_loss", "eval_accuracy", "seconds"}`` (the CLI prints its table with it).
         devices: train data-parallel on this many local devices (or these devices); ``None`` = 1.

@@ -41,6 +41,15 @@ def test_fit_lowers_the_loss_and_reaches_accuracy_on_real_digits(digits):
     assert again["accuracy"] == pytest.approx(hist["eval_accuracy"][-1])
 
 
+@pytest.mark.parametrize("progress, shown", [(True, True), (None, False), (False, False)])
+def test_progress_bar_always_on_a_terminal_only_or_never(digits, capsys, progress, shown):
+    """progress=None shows the bar only when stderr is a terminal (here it is captured)."""
+    params = jaxnn.init(jax.random.key(1), NET, "he")
+    jaxnn.fit(NET, params, digits[0], optimizer=optax.adam(1e-2), epochs=2, batch_size=500,
+              key=jax.random.key(0), progress=progress)
+    assert ("0/2 [" in capsys.readouterr().err) == shown
+
+
 def test_nielsen_sgd_and_random_sampling_train(digits):
     train, test = digits
     net = jaxnn.Network([64, 30, 10])   # sigmoid, quadratic: labels become one-hot targets
