@@ -23,7 +23,7 @@ EXPECTED = {   # what each notebook must print, computed live
     "03_building_a_network.ipynb": [
         "devices:", "outputs:   max |explicit b − bias neuron|", "gradients: max |fold(hand",
         "[3,1] identity (linear): prediction for 101 over 100 seeds: median 5.00; 100% within",
-        "slides' example: C = 0.3567", "single example:  1000 updates/epoch",
+        "slides' example: C = 0.3567", "single example:  1000 updates per epoch",
         "loaded network predicts the same labels: True"],
     "04_matrices_and_accelerators.ipynb": [
         "devices:", "batched matrix form", "jax.vmap of one example", "Python loop over examples",

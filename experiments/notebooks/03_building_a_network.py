@@ -182,10 +182,12 @@ for name, bs in (("full batch", len(train.x)), ("mini-batch 32", 32), ("single e
                         batch_size=bs, key=jax.random.key(1), sampling="random",
                         eval_data=(test.x, test.y), progress=False)
     updates = len(train.x) // bs
-    print(f"{name:>15}: {updates:5d} updates/epoch, test accuracy {100 * hist['eval_accuracy'][-1]:5.1f}%, "
+    print(f"{name:>15}: {updates:5d} updates per epoch, test accuracy "
+          f"{100 * hist['eval_accuracy'][-1]:5.1f}%, "
           f"{sum(hist['seconds'][1:]) / max(epochs - 1, 1):.2f} s/epoch after compiling")
-    ax.plot(hist["epoch"], hist["train_loss"], "o-", label=f"{name} ({updates} updates/epoch)")
-ax.set(xlabel="epoch", ylabel="training loss (mean over the epoch)", yscale="log")
+    ax.plot(hist["epoch"], hist["train_loss"], "o-", label=f"{name} ({updates} per epoch)")
+ax.set(xlabel="epoch", ylabel="training loss (mean over the epoch)", yscale="log",
+       xticks=range(1, epochs + 1))
 ax.legend()
 plt.show()
 

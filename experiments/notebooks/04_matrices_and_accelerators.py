@@ -193,7 +193,8 @@ print(f"Conv2D(16, 3×3) forward + backward, {xb.shape}: matmul {times['matmul']
 # %%
 digits = data.load("mnist", "test", flatten=False, limit=50)
 print("data:", digits.description)
-images = jnp.asarray(digits.x[:6], jnp.float32)           # (6, 28, 28, 1)
+first = [int(np.flatnonzero(digits.y == c)[0]) for c in range(6)]     # one each of 0 … 5
+images = jnp.asarray(digits.x[first], jnp.float32)       # (6, 28, 28, 1)
 center = (13.5, 13.5)
 transforms = {"original": augment.affine_matrix(center=center),
               "rotate 30°": augment.affine_matrix(angle=30.0, center=center),

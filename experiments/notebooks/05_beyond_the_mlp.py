@@ -128,7 +128,7 @@ p32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
 x32, y32 = jnp.asarray(X32.T), jnp.asarray(train.y[:1000])
 t_np = ms(np_step, X32, Y32, np32)
 t_jx = ms(jx_step, p32, x32, y32)
-print(f"one step: NumPy {t_np:.1f} ms on the CPU, jaxnn {t_jx:.1f} ms on {jax.default_backend()}")
+print(f"one step: NumPy {t_np:.1f} ms (CPU), jaxnn {t_jx:.1f} ms ({jax.default_backend().upper()})")
 
 # %% [markdown]
 # ## A convolutional network on MNIST
