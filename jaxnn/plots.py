@@ -106,6 +106,7 @@ def network_diagram(net, params, x=None, y=None, *, show: str = "values", max_ne
 
     from jaxnn.backprop import value_and_grad
     from jaxnn.layers import model as M
+    from jaxnn.network import forward
 
     if show not in ("values", "gradients", "both"):
         raise ValueError(f"show must be 'values', 'gradients' or 'both', got {show!r}")
@@ -120,9 +121,9 @@ def network_diagram(net, params, x=None, y=None, *, show: str = "values", max_ne
         x = jnp.asarray(x).reshape(-1, net.sizes[0])
         if x.shape[0] != 1:
             raise ValueError(f"network_diagram shows one example; x has {x.shape[0]} rows")
-        _, caches = M.forward(net, params, x)
-        z_a = [(None, np.asarray(x[0]))] + [(np.asarray(c[1][0]), np.asarray(c[2][0]))
-                                             for c in caches]      # Dense cache: (x, z, a)
+        cache = forward(net, params, x)[1]
+        z_a = [(None, np.asarray(x[0]))] + [(np.asarray(z[0]), np.asarray(a[0]))
+                                             for z, a in zip(cache.zs, cache.activations[1:])]
     if show != "values":
         y = jnp.asarray(y)
         grads = value_and_grad(net, params, x, y.reshape(1) if y.ndim == 0 else y.reshape(1, -1))[1]

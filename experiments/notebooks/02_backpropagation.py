@@ -33,7 +33,6 @@ import jax.numpy as jnp
 
 import jaxnn
 from jaxnn import activations, data, plots
-from jaxnn.layers import model as M
 
 jax.config.update("jax_enable_x64", True)   # the checks below are exact to ~1e-16
 print("jax", jax.__version__, "| backend:", jax.default_backend(), "| devices:", jax.devices())
@@ -48,9 +47,9 @@ params = jaxnn.init(jax.random.key(0), net, "normal", dtype=jnp.float64)
 x = jax.random.uniform(jax.random.key(1), (6, 4), jnp.float64)
 y = jax.random.uniform(jax.random.key(2), (6, 2), jnp.float64)
 m, L = x.shape[0], len(params)
-_, caches = M.forward(net, params, x)
-a = [x] + [c[2] for c in caches]     # a[0] = x, a[l] = σ(z^l)
-z = [None] + [c[1] for c in caches]
+_, cache = jaxnn.forward(net, params, x)
+a = cache.activations                # a[0] = x, a[l] = σ(z^l)
+z = [None] + cache.zs                # z[l] = W^l a^{l−1} + b^l (z[0] unused)
 sigma = activations.get("sigmoid")
 dsig = lambda l: sigma.deriv(z[l], a[l])   # noqa: E731  σ'(z^l)
 
