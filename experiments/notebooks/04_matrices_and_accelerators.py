@@ -59,9 +59,9 @@ def ms(f, *args, repeats=5):
 # The same gradient of a `[784, 128, 10]` network over a batch of `m` images, three ways: a Python
 # loop over the examples (the per-example `backprop` of Nielsen's code, each call compiled), the
 # one-example function mapped over the batch with `jax.vmap`, and the batched matrix form (one
-# product per layer). All three give the same mean gradient. (The `vmap` version is compiled with
-# its mean: XLA then never builds the `m` separate gradients and turns the sum over examples into
-# a matrix product, the batched form's trick.)
+# product per layer). All three give the same mean gradient. (The `vmap` version is compiled
+# together with its mean, so XLA can sum over the examples inside the products instead of first
+# building `m` separate gradients — the batched form's trick; compare the times.)
 
 # %%
 m = 256 if QUICK else 2048
