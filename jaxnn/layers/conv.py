@@ -163,22 +163,21 @@ class Conv2D:
                                   axis=3)                          # P: im2col, kh·kw·C_in wide
         patches = patches.reshape(-1, patches.shape[-1])
         y = patches @ params["k"].reshape(-1, self.filters)        # Y = P K
-        return y.reshape(x.shape[0], Ho, Wo, self.filters) + params["b"], (x, patches)
+        return y.reshape(x.shape[0], Ho, Wo, self.filters) + params["b"], (x.shape, patches)
 
     def backward(self, params, cache, g):
         if self.resolved_algorithm == "xla":
             return self._backward_xla(params, cache, g)
-        x, patches = cache
+        x_shape, patches = cache
         k = params["k"]
         delta = g.reshape(-1, self.filters)                 # one row per output pixel
         g_k = (patches.T @ delta).reshape(k.shape)          # ∂C/∂K = Pᵀ δ
         g_patches = delta @ k.reshape(-1, self.filters).T   # ∂C/∂P = δ Kᵀ
-        pads, (Ho, Wo, _) = self._geometry(x.shape[1:])
-        (plo, phi), (qlo, qhi) = pads
+        (plo, phi), (qlo, qhi) = self._geometry(x_shape[1:])[0]
+        H, W = x_shape[1:3]
         parts = jnp.split(g_patches.reshape(*g.shape[:3], -1), k.shape[0] * k.shape[1], axis=3)
-        g_xp = unslice(parts, self.kernel_size, self.stride,                # col2im
-                       (x.shape[1] + plo + phi, x.shape[2] + qlo + qhi))
-        return {"k": g_k, "b": delta.sum(axis=0)}, g_xp[:, plo: plo + x.shape[1], qlo: qlo + x.shape[2]]
+        g_xp = unslice(parts, self.kernel_size, self.stride, (H + plo + phi, W + qlo + qhi))  # col2im
+        return {"k": g_k, "b": delta.sum(axis=0)}, g_xp[:, plo: plo + H, qlo: qlo + W]
 
     def _backward_xla(self, params, x, g):
         k = params["k"]
