@@ -38,13 +38,7 @@ def train_many(net, scheme, n_seeds, lr=0.01, steps=3000):
     x, y, x_held, _ = data.binary_to_decimal("101")
 
     def one(key):
-        params = jaxnn.init(key, net, scheme)
-
-        def step(_, p):
-            _, g = jaxnn.value_and_grad(net, p, x, y)
-            return jax.tree.map(lambda w, dw: w - lr * dw, p, g)
-
-        params = jax.lax.fori_loop(0, steps, step, params)
+        params = jaxnn.gradient_descent(net, jaxnn.init(key, net, scheme), x, y, lr=lr, steps=steps)
         train_pred = jaxnn.forward(net, params, x)[0][:, 0]
         return jaxnn.forward(net, params, x_held)[0][0, 0], jnp.max(jnp.abs(train_pred - y[:, 0]))
 

@@ -24,12 +24,7 @@ def train(net, key, steps=2000, lr=2.0):
     x, y = data.xor()
     params = jaxnn.init(key, net, "uniform" if net.depth > 1 else "normal")
     params = [{"W": 4 * p["W"], "b": p["b"]} for p in params]   # U[-2, 2): breaks symmetry well
-
-    def step(_, p):
-        _, g = jaxnn.value_and_grad(net, p, x, y)
-        return jax.tree.map(lambda w, dw: w - lr * dw, p, g)
-
-    params = jax.lax.fori_loop(0, steps, step, params)
+    params = jaxnn.gradient_descent(net, params, x, y, lr=lr, steps=steps)
     return params, jnp.mean(jaxnn.predict(net, params, x) == y[:, 0])
 
 

@@ -18,7 +18,7 @@ from jaxnn.layers.model import accuracy, loss, predict
 from jaxnn.network import Cache, Network, forward
 from jaxnn.optim import nielsen_l2, sgd
 from jaxnn.parallel import per_example_grads
-from jaxnn.train import TrainingDiverged, evaluate, fit
+from jaxnn.train import TrainingDiverged, evaluate, fit, gradient_descent
 
 __all__ = [
     "augment",
@@ -35,6 +35,7 @@ __all__ = [
     "fit",
     "forward",
     "gradcheck",
+    "gradient_descent",
     "init",
     "load",
     "loss",

@@ -75,6 +75,26 @@ def prepare(net, x, y, dtype, name: str = "data") -> tuple[jax.Array, jax.Array]
     return jnp.asarray(x, dtype), y
 
 
+def gradient_descent(net, params: Params, x, y, *, lr: float, steps: int) -> Params:
+    """Plain full-batch gradient descent, the course's first training loop: ``steps`` times
+    ``W ← W − η ∂C/∂W``, ``b ← b − η ∂C/∂b`` with the hand-derived gradients of the whole
+    ``(x, y)``, as one ``lax.fori_loop``.
+
+    Pure and traceable, so ``jax.vmap`` over the initial ``params`` (e.g. of ``jaxnn.init`` over
+    a batch of keys) trains many seeds in one compiled call. ``y`` as :func:`jaxnn.value_and_grad`
+    takes it (targets ``(m, n_L)``, or labels for ``cross_entropy``).
+
+    Example:
+        >>> train = lambda key: gradient_descent(net, jaxnn.init(key, net), x, y, lr=0.5, steps=1000)
+        >>> params = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), 100))  # 100 seeds
+    """
+    def step(_, p):
+        _, g = value_and_grad(net, p, x, y)
+        return jax.tree.map(lambda w, dw: w - lr * dw, p, g)
+
+    return jax.lax.fori_loop(0, steps, step, params)
+
+
 def evaluate(net, params: Params, x, y, *, batch_size: int = 10_000) -> dict[str, float]:
     """Mean loss and accuracy on ``(x, y)``, in jitted chunks of ``batch_size`` examples.
 

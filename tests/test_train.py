@@ -63,6 +63,27 @@ def test_nielsen_sgd_and_random_sampling_train(digits):
     assert hist["eval_accuracy"][-1] >= 0.8
 
 
+def test_gradient_descent_is_the_update_loop_and_vmaps_over_seeds():
+    net = jaxnn.Network([3, 4, 1], hidden="relu", output="identity", loss="sel")
+    x, y, _, _ = data.binary_to_decimal("101")
+    params = jaxnn.init(jax.random.key(0), net, "he", dtype=jnp.float64)
+    want = params
+    for _ in range(5):                                       # W ← W − η ∂C/∂W, written out
+        _, g = jaxnn.value_and_grad(net, want, x, y)
+        want = jax.tree.map(lambda w, dw: w - 0.01 * dw, want, g)
+    have = jaxnn.gradient_descent(net, params, x, y, lr=0.01, steps=5)
+    for a, b in zip(jax.tree.leaves(have), jax.tree.leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    train = lambda k: jaxnn.gradient_descent(net, jaxnn.init(k, net, "he"), x, y,  # noqa: E731
+                                             lr=0.01, steps=300)
+    keys = jax.random.split(jax.random.key(1), 4)
+    many = jax.jit(jax.vmap(train))(keys)                    # four seeds in one call
+    assert many[0]["W"].shape == (4, 4, 3)
+    before = jax.vmap(lambda k: jaxnn.loss(net, jaxnn.init(k, net, "he"), x, y))(keys)
+    after = jax.vmap(lambda p: jaxnn.loss(net, p, x, y))(many)
+    assert np.all(np.asarray(after) < 0.5 * np.asarray(before))
+
+
 def test_sgd_is_exactly_the_seed_update():
     params = [{"W": jnp.array([[1.0, 2.0]]), "b": jnp.array([0.5])}]
     grads = [{"W": jnp.array([[0.1, -0.2]]), "b": jnp.array([1.0])}]

@@ -140,12 +140,7 @@ x_xor, y_xor = data.xor()
 def train_xor(net, key, steps=1500 if QUICK else 4000, lr=2.0):
     params = jaxnn.init(key, net, "uniform" if net.depth > 1 else "normal")
     params = [{"W": 4 * p["W"], "b": p["b"]} for p in params]   # wide start: breaks symmetry
-
-    def step(_, p):
-        _, g = jaxnn.value_and_grad(net, p, x_xor, y_xor)
-        return jax.tree.map(lambda w, dw: w - lr * dw, p, g)
-
-    params = jax.lax.fori_loop(0, steps, step, params)
+    params = jaxnn.gradient_descent(net, params, x_xor, y_xor, lr=lr, steps=steps)  # W ← W − η ∂C/∂W
     return params, jnp.mean(jaxnn.predict(net, params, x_xor) == y_xor[:, 0])
 
 

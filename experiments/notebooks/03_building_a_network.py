@@ -99,12 +99,7 @@ def train_many(net, scheme, n_seeds, lr=0.01, steps=3000):
     """Train n_seeds networks in one compiled call; their predictions for 101 and training fit."""
     def one(key):
         params = jaxnn.init(key, net, scheme, dtype=jnp.float64)
-
-        def step(_, p):
-            _, g = jaxnn.value_and_grad(net, p, x, y)
-            return jax.tree.map(lambda w, dw: w - lr * dw, p, g)
-
-        params = jax.lax.fori_loop(0, steps, step, params)
+        params = jaxnn.gradient_descent(net, params, x, y, lr=lr, steps=steps)   # full batch
         fit_err = jnp.max(jnp.abs(jaxnn.forward(net, params, x)[0] - y))
         return jaxnn.forward(net, params, x_held)[0][0, 0], fit_err
 
