@@ -34,20 +34,25 @@ def save(fig, path, dpi: int = 100) -> Path:
     return path
 
 
-def plot_history(history: dict, path, title: str = "") -> Path:
-    """Loss (train and eval) and eval accuracy per epoch, side by side, saved to ``path``."""
-    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(10, 4))
+def _draw_history(history: dict, figsize):
+    """Loss (train, and test where measured) and test accuracy per epoch, side by side."""
+    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=figsize)
     epochs = history["epoch"]
     ax_loss.plot(epochs, history["train_loss"], "o-", label="train")
     if any(not math.isnan(v) for v in history["eval_loss"]):
         ax_loss.plot(epochs, history["eval_loss"], "s-", label="test")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_loss.legend()
-    acc = [100 * v for v in history["eval_accuracy"]]
-    ax_acc.plot(epochs, acc, "s-", color="C1")
+    ax_acc.plot(epochs, [100 * v for v in history["eval_accuracy"]], "s-", color="C1")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="test accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_history(history: dict, path, title: str = "") -> Path:
+    """Loss (train and eval) and eval accuracy per epoch, side by side, saved to ``path``."""
+    fig = _draw_history(history, (10, 4))
     if title:
         fig.suptitle(title)
     return save(fig, path)
@@ -66,14 +71,7 @@ def live_curves():
     def on_epoch(record):
         on_epoch.records.append(record)
         clear_output(wait=True)
-        fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(10, 3.5))
-        ep = [r["epoch"] for r in on_epoch.records]
-        ax_loss.plot(ep, [r["train_loss"] for r in on_epoch.records], "o-", label="train")
-        ax_loss.plot(ep, [r["eval_loss"] for r in on_epoch.records], "s-", label="test")
-        ax_loss.set(title="loss", xlabel="epoch")
-        ax_loss.legend()
-        ax_acc.plot(ep, [100 * r["eval_accuracy"] for r in on_epoch.records], "s-", color="C1")
-        ax_acc.set(title="test accuracy (%)", xlabel="epoch")
+        fig = _draw_history({k: [r[k] for r in on_epoch.records] for k in record}, (10, 3.5))
         display(fig)
         _pyplot().close(fig)
 

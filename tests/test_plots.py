@@ -1,4 +1,5 @@
-"""plots.network_diagram: the figure carries the numbers the hand-derived backward computed."""
+"""plots: the network diagram carries the numbers the hand-derived backward computed; the curves
+show the history they were given."""
 
 import jax
 import jax.numpy as jnp
@@ -59,3 +60,21 @@ def test_too_wide_networks_are_refused():
     net = jaxnn.Network([784, 30, 10])
     with pytest.raises(ValueError, match="at most 12 neurons"):
         plots.network_diagram(net, jaxnn.init(jax.random.key(0), net))
+
+
+def test_history_curves_saved_and_live_draw_the_same_panels(tmp_path, monkeypatch):
+    records = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": float("nan"),
+                "eval_loss": 1.2 / e, "eval_accuracy": 0.5 + 0.1 * e, "seconds": 0.1}
+               for e in (1, 2, 3)]
+    history = {k: [r[k] for r in records] for k in records[0]}
+    path = plots.plot_history(history, tmp_path / "curves.png", title="t")
+    assert path.stat().st_size > 0
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    on_epoch = plots.live_curves()
+    for r in records:
+        on_epoch(r)
+    assert on_epoch.records == records and len(shown) == 3
+    loss, acc = shown[-1].axes                               # the last redraw holds all epochs
+    assert [list(l.get_ydata()) for l in loss.lines] == [history["train_loss"], history["eval_loss"]]
+    assert list(acc.lines[0].get_ydata()) == [100 * v for v in history["eval_accuracy"]]
