@@ -94,6 +94,10 @@ def main(argv=None):
                    help=f"comma-separated subset of: {', '.join(VARIANTS)}")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     args = p.parse_args(argv)
+    for flag, given, known in (("--variants", args.variants, VARIANTS), ("--loops", args.loops,
+                                                                          ("scan", "python"))):
+        if unknown := sorted(set(given.split(",")) - set(known)):
+            p.error(f"{flag}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     x = jax.random.uniform(jax.random.key(0), (args.n, 28, 28, 1), jnp.float32)
     y = jax.random.randint(jax.random.key(1), (args.n,), 0, 10)
     opt = optax.adam(1e-3)

@@ -118,9 +118,9 @@ def main(argv=None):
           f"w1 = {nb['w1']:.6f} vs linear {lin['w1']:.6f} vs sigmoid "
           f"{results['sigmoid']['chain_rule']['w1']:.6f}")
     finish(args.out, "worked_example", results, _plot)
+    params = jax.tree.map(jnp.asarray, ex["params"])
     for name, hidden in (("linear", "identity"), ("sigmoid", "sigmoid")):  # the network, drawn
         net = jaxnn.Network([2, 2, 2], hidden=hidden, output="sigmoid", loss="quadratic")
-        params = jax.tree.map(jnp.asarray, ex["params"])
         plots.save(plots.network_diagram(net, params, ex["x"], ex["y"], show="both"),
                    args.out / f"worked_example_network_{name}.png", dpi=110)
     return results
