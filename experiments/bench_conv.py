@@ -31,8 +31,9 @@ import torch_baseline
 from cnn_mnist import MODEL
 from jax import lax
 
+from jaxnn import init
 from jaxnn import layers as L
-from jaxnn.train import make_epoch
+from jaxnn.epoch import make_epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +102,7 @@ def main(argv=None):
     x = jax.random.uniform(jax.random.key(0), (args.n, 28, 28, 1), jnp.float32)
     y = jax.random.randint(jax.random.key(1), (args.n,), 0, 10)
     opt = optax.adam(1e-3)
-    params = L.init(jax.random.key(0), MODEL)
+    params = init(jax.random.key(0), MODEL)
     runs = {}
     for name in args.variants.split(","):
         model, backward = VARIANTS[name]

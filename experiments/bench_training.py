@@ -40,7 +40,7 @@ import torch_baseline
 
 import jaxnn
 from jaxnn import nielsen, parallel
-from jaxnn.train import make_epoch
+from jaxnn.epoch import make_epoch
 
 N, D, C = 60_000, 784, 10
 

@@ -39,13 +39,13 @@ def main(argv=None):
     settings = {"both": (False, True), "on": (True,), "off": (False,)}[args.augment]
     for use_aug in settings:
         name = "with augmentation" if use_aug else "without augmentation"
-        params = L.init(jax.random.key(0), MODEL)
+        params = jaxnn.init(jax.random.key(0), MODEL)
         print(f"\nCNN {name}\n{LOSS_HEADER}")
         with Timer() as t:
             params, hist = jaxnn.fit(MODEL, params, train, optimizer=optax.adam(1e-3),
                                      epochs=epochs, batch_size=64, key=jax.random.key(1),
                                      eval_data=test, augment=AUGMENT if use_aug else None,
-                                     progress=False, on_epoch=print_loss_row)
+                                     progress=False, callbacks=[print_loss_row])
         results["runs"][name] = run_summary(hist, t.seconds)
         print(f"CNN {name}: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after {epochs} "
               f"epochs, {t.seconds:.0f} s [{info.source}]")

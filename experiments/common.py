@@ -64,8 +64,9 @@ def run_summary(history: dict, seconds: float) -> dict:
 LOSS_HEADER = f"{'epoch':>5} {'train loss':>11} {'test acc':>9} {'seconds':>8}"
 
 
-def print_loss_row(r: dict) -> None:
-    """One epoch under :data:`LOSS_HEADER` (``fit(..., on_epoch=print_loss_row)``)."""
+def print_loss_row(epoch) -> None:
+    """One epoch under :data:`LOSS_HEADER` (``fit(..., callbacks=[print_loss_row])``)."""
+    r = epoch.metrics
     print(f"{r['epoch']:>5} {r['train_loss']:>11.4f} {100 * r['eval_accuracy']:>8.2f}% "
           f"{r['seconds']:>8.1f}")
 

@@ -20,6 +20,11 @@ from jaxnn.plots import plot_history
 ARCHS = {"784-128-64-10": [784, 128, 64, 10], "784-256-256-10": [784, 256, 256, 10]}
 
 
+def print_row(epoch):
+    r = epoch.metrics
+    print(f"{r['epoch']:>5} {100 * r['train_accuracy']:>9.2f}% {100 * r['eval_accuracy']:>8.2f}%")
+
+
 def main(argv=None):
     args = parser(__doc__, "mnist_mlp", data=True).parse_args(argv)
     epochs = args.epochs or (20 if args.full else 5)
@@ -32,9 +37,7 @@ def main(argv=None):
         with Timer() as t:
             params, hist = jaxnn.fit(net, params, train, optimizer=optax.adam(1e-3), epochs=epochs,
                                      batch_size=64, key=jax.random.key(1), eval_data=test,
-                                     eval_train=True, progress=False, on_epoch=lambda r: print(
-                                         f"{r['epoch']:>5} {100 * r['train_accuracy']:>9.2f}% "
-                                         f"{100 * r['eval_accuracy']:>8.2f}%"))
+                                     eval_train=True, progress=False, callbacks=[print_row])
         results["runs"][name] = {**run_summary(hist, t.seconds),
                                  "final_train_accuracy": hist["train_accuracy"][-1]}
         print(f"{name}: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after {epochs} "

@@ -27,8 +27,8 @@ def main(argv=None):
     with Timer() as t:
         params, hist = jaxnn.fit(net, params, train, optimizer=jaxnn.sgd(3.0), epochs=epochs,
                                  batch_size=10, key=jax.random.key(1), eval_data=test,
-                                 progress=False, on_epoch=lambda r: print(
-                                     f"{r['epoch']:>5} {100 * r['eval_accuracy']:>8.2f}%"))
+                                 progress=False, callbacks=[lambda e: print(
+                                     f"{e.metrics['epoch']:>5} {100 * e.metrics['eval_accuracy']:>8.2f}%")])
     results = {"data": info.description, "source": info.source, "epochs": epochs,
                "reference": "Nielsen: ~95%, peak 95.42%", **run_summary(hist, t.seconds)}
     print(f"final test accuracy {100 * results['final_test_accuracy']:.2f}% "

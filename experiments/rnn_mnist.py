@@ -37,7 +37,7 @@ def main(argv=None):
             params, hist = jaxnn.fit(model, jaxnn.init(jax.random.key(0), model), train,
                                      optimizer=optax.adam(1e-3), epochs=epochs, batch_size=64,
                                      key=jax.random.key(1), eval_data=test, progress=False,
-                                     on_epoch=print_loss_row)
+                                     callbacks=[print_loss_row])
         results["runs"][name] = run_summary(hist, t.seconds)
         print(f"{name} on MNIST rows: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after "
               f"{epochs} epochs, {t.seconds:.0f} s [{info.source}]")

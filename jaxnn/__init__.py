@@ -13,12 +13,11 @@ from jaxnn import augment, data, layers, optim, parallel  # submodules, as jaxnn
 from jaxnn.backprop import value_and_grad
 from jaxnn.checkpoint import load, save
 from jaxnn.gradient_check import check_layer, gradcheck
-from jaxnn.initializers import init
-from jaxnn.layers.model import accuracy, loss, predict
-from jaxnn.network import Cache, Network, forward
+from jaxnn.layers.model import accuracy, forward, init, loss, predict
+from jaxnn.network import Network
 from jaxnn.optim import nielsen_l2, sgd
 from jaxnn.parallel import per_example_grads
-from jaxnn.train import TrainingDiverged, evaluate, fit, gradient_descent
+from jaxnn.train import Epoch, TrainingDiverged, evaluate, fit, gradient_descent
 
 __all__ = [
     "augment",
@@ -26,7 +25,7 @@ __all__ = [
     "layers",
     "optim",
     "parallel",
-    "Cache",
+    "Epoch",
     "Network",
     "TrainingDiverged",
     "accuracy",

@@ -12,7 +12,7 @@ checkpoint. Parameterised activations take their parameter in parentheses:
 Derivatives at kinks (points where σ is not differentiable) follow ``jax.grad`` so that the
 hand-derived backward equals autodiff everywhere:
 
-- ``relu``: σ'(0) = 0 (as ``jax.nn.relu``; seed 003 uses ``heaviside(z, 1)``, i.e. 1; the two only
+- ``relu``: σ'(0) = 0 (as ``jax.nn.relu``; ``heaviside(z, 1)`` would give 1; the two only
   differ when a pre-activation is exactly 0).
 - ``leaky_relu``: σ'(0) = 1.
 - ``elu``: σ'(0) = α.

@@ -1,4 +1,4 @@
-"""Data augmentation with affine transformations in homogeneous coordinates (seed 004).
+"""Data augmentation with affine transformations in homogeneous coordinates.
 
 A point of the image is ``(x, y, 1)`` with ``x`` the column and ``y`` the row (pointing down). A
 transform is a 3×3 matrix ``T`` built from rotation, scaling, shear and translation about the

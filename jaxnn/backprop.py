@@ -1,20 +1,21 @@
-"""The hand-derived backward pass: Nielsen's four backpropagation equations in batched matrix form,
-for every model (a :class:`jaxnn.Network` or a :class:`jaxnn.layers.Model`).
+"""The hand-derived backward pass: the four backpropagation equations in batched matrix form, for
+every model (a :class:`jaxnn.Network`, a :class:`jaxnn.layers.Model`, nested blocks included).
 
 No ``jax.grad`` or ``jax.vjp`` here or in any layer's backward: every derivative is written out.
 The tests prove the result equal to ``jax.value_and_grad(jaxnn.loss, argnums=1)``.
 
-The sweep is BP1 at the output, then each layer's own ``backward`` in reverse. For the MLP's
-:class:`jaxnn.layers.Dense` layers that backward is BP2–BP4; in the batch-first layout (one
-example per row) the equations read:
+BP1 is the one step at the loss, below; the rest is the model's body's own ``backward``
+(:class:`jaxnn.layers.Sequential`: each layer's ``backward`` in reverse), and for the
+:class:`jaxnn.layers.Dense` layers of an MLP that backward is BP2–BP4. Batch-first (one example per
+row), with ``δ^l = ∂C/∂z^l``:
 
 - BP1  ``δ^L = ∇ₐC ⊙ σ'_L(z^L)``              (fused to ``a^L − y`` for softmax+CE and sigmoid+BCE)
-- BP2  ``δ^l = (δ^{l+1} W^{l+1}) ⊙ σ'_l(z^l)``  (course: ``((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l)``)
+- BP2  ``δ^l = (δ^{l+1} W^{l+1}) ⊙ σ'_l(z^l)``  (column form: ``((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l)``)
 - BP3  ``∂C/∂b^l = Σ_rows δ^l``
-- BP4  ``∂C/∂W^l = (δ^l)ᵀ a^{l-1}``             (course: ``δ^l (a^{l-1})ᵀ``)
+- BP4  ``∂C/∂W^l = (δ^l)ᵀ a^{l-1}``             (column form: ``δ^l (a^{l-1})ᵀ``)
 
 ``δ^l`` here is the error of the *batch-mean* cost, ``(1/m)`` times the per-example deltas, so BP3
-and BP4 sum over the batch and the sums are already the averages of the course's formulas.
+and BP4 sum over the batch and the sums are already the averages of the per-example formulas.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ def output_delta(loss: str, output: str, z: Array, a: Array, y: Array) -> Array:
     return activations.get(output).backward(z, a, cost.grad_a(a, y))
 
 
-def value_and_grad(model, params, x, y) -> tuple[Array, list[dict]]:
+def value_and_grad(model, params, x, y) -> tuple[Array, M.Params]:
     """The cost and its gradient with respect to ``params``, by backpropagation.
 
     Returns the same as ``jax.value_and_grad(jaxnn.loss, argnums=1)(model, params, x, y)``.
 
     Args:
-        model: a :class:`jaxnn.Network` or :class:`jaxnn.layers.Model`.
-        params: one dict per layer (a Network: ``[{"W": (n_l, n_{l-1}), "b": (n_l,)}, ...]``).
+        model: any model (:class:`jaxnn.Network`, :class:`jaxnn.layers.Model`).
+        params: as :func:`jaxnn.init` makes them (a Network: ``[{"W": (n_l, n_{l-1}), "b":
+            (n_l,)}, ...]``).
         x: inputs ``(m, *input_shape)``.
         y: targets ``(m, *output_shape)`` (cross-entropy: or integer labels).
 
@@ -56,14 +58,10 @@ def value_and_grad(model, params, x, y) -> tuple[Array, list[dict]]:
         >>> grads[0]["W"].shape == params[0]["W"].shape
         True
     """
-    out, caches = M.forward(model, params, x)
-    z, y = M.output_z(model, out, caches), M.targets(model, y, out)
+    body = M.body(model)
+    out, cache = M.forward(model, params, x)
+    z, y = body.pre_activation(cache), M.targets(model, y, out)
     m = math.prod(out.shape[:-1])                                    # examples (× time steps)
-    delta = output_delta(model.loss, M.output_activation(model), z, out, y) / m   # BP1
-    *hidden, last = model.layers
-    grads = [None] * len(model.layers)
-    backward_z = getattr(last, "backward_z", last.backward)   # δ^L is ∂C/∂z^L: skip its σ'
-    grads[-1], g = backward_z(params[-1], caches[-1], delta)
-    for i in reversed(range(len(hidden))):                    # BP2-BP4, layer by layer
-        grads[i], g = hidden[i].backward(params[i], caches[i], g)
+    delta = output_delta(model.loss, body.activation, z, out, y) / m            # BP1
+    grads, _ = body.backward_z(params, cache, delta)     # BP2-BP4: every layer, last to first
     return M.cost(model, z, out, y), grads

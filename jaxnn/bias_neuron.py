@@ -1,6 +1,6 @@
-"""Seed 003's "bias neuron": the bias folded into ``W`` as the weight of an extra input fixed at 1.
+"""The "bias neuron": the bias folded into ``W`` as the weight of an extra input fixed at 1.
 
-Seed 003 gives every layer but the output an extra neuron with constant activation 1 at index 0;
+One can give every layer but the output an extra neuron with constant activation 1 at index 0;
 its outgoing weights play the role of ``b``. So ``W̃^l = [b^l | W^l]`` of shape ``(n_l, 1 + n_{l-1})``
 and ``z^l = W̃^l [1; a^{l-1}]``, which equals ``W^l a^{l-1} + b^l``. The two formulations give the
 same outputs and the same gradients (``∂C/∂W̃ = [∂C/∂b | ∂C/∂W]``); the tests prove it.
@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import activations
-from jaxnn.network import Network, Params
+from jaxnn.layers.model import Params
+from jaxnn.network import Network
 
 Array = jax.Array
 
@@ -28,7 +29,7 @@ def unfold(weights: list[Array]) -> Params:
 
 
 def forward_folded(net: Network, weights: list[Array], x) -> Array:
-    """Seed 003's forward pass: prepend the bias neuron's 1 to each layer's input. ``(m, n_L)``."""
+    """The forward pass with bias neurons: prepend the bias neuron's 1 to each layer's input. ``(m, n_L)``."""
     a = jnp.asarray(x)
     for w, name in zip(weights, net.activations, strict=True):
         ones = jnp.ones((a.shape[0], 1), a.dtype)

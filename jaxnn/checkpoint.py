@@ -1,4 +1,4 @@
-"""Checkpoints: one ``.npz`` file (seed 003 uses ``numpy.savez``) from which the network is rebuilt.
+"""Checkpoints: one ``.npz`` file (written with ``numpy.savez``) from which the network is rebuilt.
 
 The file holds the network structure, the parameters, the optimiser state, the PRNG key and a JSON
 ``meta`` dict (epoch, history, anything else). It is written atomically: to a temporary file in the
@@ -34,7 +34,7 @@ class Checkpoint(NamedTuple):
 
     Attributes:
         net: the rebuilt :class:`jaxnn.Network` (or :class:`jaxnn.layers.Model`).
-        params: ``[{"W", "b"}, ...]`` (a Model: one dict per layer) as NumPy arrays.
+        params: ``[{"W", "b"}, ...]`` (a Model: one entry per layer) as NumPy arrays.
         opt_state: the optimiser state's leaves (a list), or ``None``; see :func:`restore_opt_state`.
         key: the saved PRNG key (same kind as was saved), or ``None``.
         meta: the JSON ``meta`` dict.
@@ -73,8 +73,7 @@ def save(path, net, params: Params, opt_state=None, *, key=None,
     arrays: dict[str, np.ndarray] = {"__jaxnn__": np.array(FORMAT),
                                      "network": np.array(json.dumps(net.to_dict())),
                                      "meta": np.array(json.dumps(meta or {}))}
-    for l, p in enumerate(params):
-        arrays.update({f"params/{l}/{name}": np.asarray(v) for name, v in p.items()})
+    arrays.update({f"params/{path}": np.asarray(v) for path, v in M.named_params(params)})
     if opt_state is not None:
         leaves = jax.tree.leaves(opt_state)
         arrays["opt_state/count"] = np.array(len(leaves))
@@ -136,8 +135,9 @@ def load(path) -> Checkpoint:
     try:
         net = from_dict(json.loads(str(entry("network"))))
         meta = json.loads(str(entry("meta")))
-        params = [{k.split("/")[2]: v for k, v in files.items() if k.startswith(f"params/{l}/")}
-                  for l in range(len(net.layers))]
+        want = M.param_shapes(net)
+        params = jax.tree.unflatten(jax.tree.structure(want),
+                                    [entry(f"params/{path}") for path, _ in M.named_params(want)])
         M.check_params(net, params)
         opt_state = None
         if "opt_state/count" in files:
@@ -146,13 +146,12 @@ def load(path) -> Checkpoint:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"{path} is inconsistent: {e}") from None
-    for l, p in enumerate(params):
-        for name, v in p.items():
-            bad = int(np.size(v) - np.count_nonzero(np.isfinite(v)))
-            if bad:
-                raise CheckpointError(f"{path}: parameter params/{l}/{name} holds {bad} NaN/inf "
-                                      "values, so every output would be meaningless; use an "
-                                      "earlier checkpoint or retrain")
+    for name, v in M.named_params(params):
+        bad = int(np.size(v) - np.count_nonzero(np.isfinite(v)))
+        if bad:
+            raise CheckpointError(f"{path}: parameter params/{name} holds {bad} NaN/inf "
+                                  "values, so every output would be meaningless; use an "
+                                  "earlier checkpoint or retrain")
     key = None
     if "key/data" in files:
         impl = str(entry("key/impl"))

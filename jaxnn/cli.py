@@ -17,10 +17,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
 from jaxnn import activations, data, initializers, losses, optim
+from jaxnn.epoch import Backward, Sampling
 
 
 def _sizes(text: str) -> list[int]:
@@ -97,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_positive(int), default=64, help="mini-batch size m")
     t.add_argument("--epochs", type=_positive(int), default=10, help="epochs in all (with --resume: "
                    "the total, not the number still to run)")
-    t.add_argument("--sampling", default="shuffle", choices=("shuffle", "random"),
+    t.add_argument("--sampling", default="shuffle", choices=get_args(Sampling),
                    help="shuffle: a permutation per epoch (Nielsen); random: each batch drawn anew")
-    t.add_argument("--backward", default="hand", choices=("hand", "autodiff"),
+    t.add_argument("--backward", default="hand", choices=get_args(Backward),
                    help="hand-derived BP1-BP4 or jax.grad")
     t.add_argument("--devices", type=_positive(int), default=None,
                    help="train data-parallel on this many local devices")
@@ -229,13 +231,13 @@ def _train(args, out: Path) -> int:
         print(f"{'epoch':>5} {'train loss':>11} {'test loss':>10} {'test acc':>9} {'seconds':>8}")
     done = {"epoch": 0, "stop": False}
 
-    def row(r):
+    def row(epoch):
+        r = epoch.metrics
         done["epoch"] = r["epoch"]
         if not args.quiet:
             print(f"{r['epoch']:>5} {r['train_loss']:>11.4f} {r['eval_loss']:>10.4f} "
                   f"{100 * r['eval_accuracy']:>8.2f}% {r['seconds']:>8.2f}", flush=True)
-        if done["stop"]:                 # the epoch and its checkpoint are complete: stop here
-            raise KeyboardInterrupt
+        return "stop" if done["stop"] else None   # the epoch and its checkpoint are complete
 
     checkpoint = out / "checkpoint.npz"
     try:
@@ -245,16 +247,18 @@ def _train(args, out: Path) -> int:
                 batch_size=args.batch_size, key=key_train, eval_data=(test.x, test.y),
                 sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
                 checkpoint_every=args.checkpoint_every, resume=args.resume,
-                progress=False, on_epoch=row, devices=args.devices)   # the table is the progress
-    except KeyboardInterrupt:
-        when = (f"after epoch {done['epoch']}" if done["stop"]
-                else f"in epoch {done['epoch'] + 1}")
-        print(f"\ninterrupted {when}; {_checkpoint_state(checkpoint)}; continue with: jaxnn train "
-              f"--out {out} --resume (and the same flags)", file=sys.stderr)
-        return 130
+                progress=False, callbacks=[row], devices=args.devices)   # the table is the progress
+    except KeyboardInterrupt:                    # a second Ctrl-C: stopped at once
+        when = f"in epoch {done['epoch'] + 1}"
     except OSError as e:
         raise ValueError(f"cannot write {e.filename or checkpoint}: {e.strerror or e}; "
                          f"{_checkpoint_state(checkpoint)}") from None
+    else:
+        when = f"after epoch {done['epoch']}" if done["stop"] else None
+    if when is not None:
+        print(f"\ninterrupted {when}; {_checkpoint_state(checkpoint)}; continue with: jaxnn train "
+              f"--out {out} --resume (and the same flags)", file=sys.stderr)
+        return 130
     total = time.perf_counter() - t_start
     acc = history["eval_accuracy"][-1]
     metrics = {"test_accuracy": acc, "test_loss": history["eval_loss"][-1],
@@ -388,7 +392,6 @@ def cmd_predict(args) -> int:
     import jax
 
     import jaxnn
-    from jaxnn.layers import model as M
 
     c = jaxnn.load(args.checkpoint)
     n_inputs = math.prod(c.net.input_shape)
@@ -397,9 +400,8 @@ def cmd_predict(args) -> int:
         raise ValueError(f"{args.checkpoint} takes {n_inputs} inputs, not square images")
     for path in args.inputs:
         x = read_images(path, side)
-        out = M.forward(c.net, c.params, x.reshape(len(x), *c.net.input_shape))[0]
-        probs = np.asarray(out if M.output_activation(c.net) == "softmax"
-                           else jax.nn.softmax(out, -1))
+        out = jaxnn.forward(c.net, c.params, x.reshape(len(x), *c.net.input_shape))[0]
+        probs = np.asarray(out if c.net.output == "softmax" else jax.nn.softmax(out, -1))
         blank = np.ptp(x, axis=1) < 1e-3
         for i, p in enumerate(probs[:20]):
             top = np.argsort(-p)[: args.top]

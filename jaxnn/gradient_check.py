@@ -1,6 +1,6 @@
 """Gradient checking: the hand-derived gradient beside ``jax.grad`` and central finite differences.
 
-The finite-difference check follows seed 001's difference quotient, made central:
+The finite-difference check is the difference quotient, made central:
 ``(C(θ + ε e_i) − C(θ − ε e_i)) / 2ε``. Where a perturbation moves a ReLU-type pre-activation
 across its kink (``z = 0``), the quotient measures the average of two different slopes and says
 nothing about the derivative: such entries are detected exactly (the sign of some ``z`` differs
@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxnn import activations
 from jaxnn.backprop import value_and_grad
+from jaxnn.layers import base
 from jaxnn.layers import model as M
 
 
@@ -29,7 +29,8 @@ class GradcheckRow(NamedTuple):
 
     Attributes:
         layer: 1-based layer number ``l`` (``0`` for the input ``x`` in :func:`check_layer`).
-        name: the parameter's name (``"W"``, ``"b"``, ``"k"`` …, or ``"x"``).
+        name: the parameter's name (``"W"``, ``"b"``, ``"k"`` …, or ``"x"``); inside a nested block
+            its path, e.g. ``"0/W"`` for the ``W`` of the block's first layer.
         vs_autodiff: relative error of the hand-derived gradient against ``jax.grad``/``jax.vjp``.
         vs_finite_diff: relative error against central differences, over the checked entries not
             at a kink (``nan`` if every checked entry was at a kink).
@@ -50,16 +51,6 @@ def rel_error(g, ref) -> float:
     if g.size == 0:
         return 0.0
     return float(np.max(np.abs(g - ref)) / max(np.max(np.abs(ref)), np.finfo(np.float64).tiny))
-
-
-def _kink_signs(layers, caches):
-    """For every layer whose activation has a kink (ReLU-type): the sign pattern of its ``z``."""
-    signs = []
-    for layer, cache in zip(layers, caches):
-        kink = activations.get(layer.activation).kink if hasattr(layer, "pre_activation") else None
-        if kink is not None:
-            signs.append(layer.pre_activation(cache) > kink)
-    return signs
 
 
 def _finite_differences(f, flat, leaves, eps, max_entries, key):
@@ -104,7 +95,8 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
               key: jax.Array | None = None) -> list[GradcheckRow]:
     """Compare the hand-derived gradient with ``jax.grad`` and with central finite differences.
 
-    Works for every model: a :class:`jaxnn.Network` or a :class:`jaxnn.layers.Model` (CNN, RNN).
+    Works for every model: a :class:`jaxnn.Network` or a :class:`jaxnn.layers.Model` (CNN, RNN,
+    nested blocks).
 
     Args:
         eps: finite-difference step; default ``1e-6`` for float64 and ``1e-2`` for float32 params.
@@ -113,8 +105,8 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
         key: PRNG key for the sample (default ``jax.random.key(0)``).
 
     Returns:
-        One :class:`GradcheckRow` per parameter array, layer by layer (in each layer's key order;
-        a Network's ``W`` then ``b``).
+        One :class:`GradcheckRow` per parameter array, layer by layer (in ``jax.tree`` order: a
+        Network's ``W`` then ``b``).
 
     Example:
         >>> for row in gradcheck(net, params, x, y):
@@ -128,11 +120,12 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
 
     def probe(theta):
         p = unravel(theta)
-        out, caches = M.forward(model, p, x)
-        return M.cost(model, M.output_z(model, out, caches), out, y), _kink_signs(model.layers, caches)
+        out, cache = M.forward(model, p, x)
+        z = M.body(model).pre_activation(cache)
+        return M.cost(model, z, out, y), base.kink_signs(M.body(model), cache)
 
-    named = [(l, name, p_hand[name], p_auto[name])
-             for l, (p_hand, p_auto) in enumerate(zip(hand, auto), start=1) for name in sorted(p_hand)]
+    named = [(int(path.split("/")[0]) + 1, path.partition("/")[2], h, a)
+             for (path, h), (_, a) in zip(M.named_params(hand), M.named_params(auto))]
     picks, fd, ok = _finite_differences(probe, flat, [n[2] for n in named], eps, max_entries, key)
     return _rows(named, ravel_pytree(hand)[0], picks, fd, ok)
 
@@ -149,7 +142,8 @@ def backward_and_vjp(layer, params, x, g):
 def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None = None,
                 batch: int = 3, eps: float | None = None,
                 max_entries: int = 32) -> list[GradcheckRow]:
-    """Check a layer's hand-written ``backward`` — the tool for someone who just derived one.
+    """Check a layer's hand-written ``backward`` — the tool for someone who just derived one. A
+    whole block (a :class:`jaxnn.layers.Sequential`, a :class:`jaxnn.layers.Residual`) is a layer too.
 
     Runs ``layer`` on a random batch ``(batch, *input_shape)``, draws a random output gradient
     ``g``, and compares ``layer.backward`` (the input gradient and every parameter's) with
@@ -175,10 +169,11 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
     def probe(theta):
         t = unravel(theta)
         y_t, cache_t = layer.forward(t["params"], t["x"])
-        return jnp.sum(y_t * g), _kink_signs([layer], [cache_t])
+        return jnp.sum(y_t * g), base.kink_signs(layer, cache_t)
 
-    # ravel_pytree orders dict keys: "params" entries (sorted names) come before "x"
-    named = [(1, name, grads[name], auto_p[name]) for name in sorted(params)]
+    # ravel_pytree orders dict keys: "params" entries (in jax.tree order) come before "x"
+    named = [(1, path, h, a) for (path, h), (_, a) in zip(M.named_params(grads),
+                                                          M.named_params(auto_p))]
     named.append((0, "x", g_x, auto_x))
     picks, fd, ok = _finite_differences(probe, flat, [n[2] for n in named],
                                         _default_eps(flat.dtype, eps), max_entries, k_fd)

@@ -8,7 +8,7 @@ Every loss is defined per example (``C_x``) and the network's cost is the mean o
 name                       ``C_x``                             ``∇ₐ C_x``             output
 =========================  ==================================  =====================  ============
 ``quadratic``              ½ ‖a − y‖²  (Nielsen)                a − y                  any
-``sel``                    ‖a − y‖²  (seed 003)                 2 (a − y)              any
+``sel``                    ‖a − y‖²  (no ½)                     2 (a − y)              any
 ``mse``                    (1/n_L) ‖a − y‖²  (so C = mean of    2 (a − y) / n_L        any
                            all m·n_L squared errors)
 ``binary_cross_entropy``   −Σ_j [y ln a + (1 − y) ln(1 − a)]    fused: δ^L = a − y     sigmoid

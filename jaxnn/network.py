@@ -1,16 +1,17 @@
-"""A feedforward network as an immutable spec plus pure functions over a parameter pytree.
+"""The classic feedforward network's constructor: ``Network(sizes, hidden, output, loss)``.
 
-A :class:`Network` is a stack of :class:`jaxnn.layers.Dense` layers (each ``a^l = σ_l(W^l a^{l-1} +
-b^l)``), so it shares ``loss``, ``predict``, the checks and the hand-derived backward sweep with
-every :class:`jaxnn.layers.Model`; only its spec and its :class:`Cache` view are its own.
+A :class:`Network` is a model whose layers are :class:`jaxnn.layers.Dense` (each ``a^l =
+σ_l(W^l a^{l-1} + b^l)``): ``init``, ``forward``, ``loss``, the hand-derived backward pass and
+every tool treat it as any other model. Only its spec (sizes and activation names, which is what
+its checkpoints store) is its own.
 
-Notation (the course's): layers ``l = 0..L``, ``n_l`` neurons in layer ``l``, ``a^0 = x``,
+Notation: layers ``l = 0..L``, ``n_l`` neurons in layer ``l``, ``a^0 = x``,
 ``z^l = W^l a^{l-1} + b^l``, ``a^l = σ_l(z^l)``, ``W^l`` of shape ``(n_l, n_{l-1})``.
 
 Where the code departs from the notation:
 
 - **Batch-first arrays.** A batch of ``m`` examples is ``x: (m, n_0)``, one example per row (the
-  seeds put examples in columns). The forward pass therefore reads ``z = a @ W.T + b`` and BP4 reads
+  notation puts examples in columns). The forward pass therefore reads ``z = a @ W.T + b`` and BP4 reads
   ``∂C/∂W = δᵀ @ a_prev`` (which gives ``(n_l, n_{l-1})``, the layout of ``W``, directly; it is also
   the fastest layout measured for the weight gradient).
 - **Python indices start at 0.** ``params[0]`` holds ``W^1, b^1``; ``params[l-1]`` holds layer ``l``.
@@ -24,16 +25,9 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Sequence
-from typing import NamedTuple
-
-import jax
 
 from jaxnn import activations, losses
-from jaxnn.layers import model
 from jaxnn.layers.dense import Dense
-from jaxnn.layers.model import Params
-
-Array = jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,31 +116,3 @@ class Network:
         """A JSON-friendly description; ``Network(**d)`` rebuilds the same network."""
         return {"sizes": list(self.sizes), "hidden": list(self.hidden), "output": self.output,
                 "loss": self.loss}
-
-
-class Cache(NamedTuple):
-    """What the forward pass keeps for the backward pass.
-
-    Attributes:
-        zs: ``[z^1, ..., z^L]``, each ``(m, n_l)``.
-        activations: ``[a^0 = x, a^1, ..., a^L]``, each ``(m, n_l)``.
-    """
-
-    zs: list[Array]
-    activations: list[Array]
-
-
-def forward(net: Network, params: Params, x) -> tuple[Array, Cache]:
-    """Run the network: ``z^l = a^{l-1} W^lᵀ + b^l``, ``a^l = σ_l(z^l)`` for ``l = 1..L``.
-
-    Args:
-        x: inputs ``(m, n_0)``, one example per row.
-
-    Returns:
-        ``(a^L, cache)``: the outputs ``(m, n_L)`` and the :class:`Cache` of ``zs`` and activations.
-
-    Example:
-        >>> out, cache = forward(net, params, x)   # out: (m, n_L)
-    """
-    out, caches = model.forward(net, params, x)
-    return out, Cache([c[1] for c in caches], [caches[0][0]] + [c[2] for c in caches])

@@ -1,4 +1,4 @@
-"""A NumPy re-implementation of Nielsen's ``network.py`` (seed 002): the reference that jaxnn is
+"""A NumPy re-implementation of Nielsen's ``network.py``: the reference that jaxnn is
 checked and benchmarked against. Examples are column vectors, one at a time, exactly as Nielsen
 writes them; sigmoid everywhere and the quadratic cost.
 

@@ -1,4 +1,4 @@
-"""Optimisers: the seeds' plain gradient descent as an optax transformation, and named presets.
+"""Optimisers: plain gradient descent as an optax transformation, and named presets.
 
 Any ``optax.GradientTransformation`` works with :func:`jaxnn.fit`: the hand-derived gradients are an
 ordinary pytree shaped like the parameters.
@@ -14,7 +14,7 @@ import optax
 
 
 def sgd(learning_rate: float) -> optax.GradientTransformation:
-    """Gradient descent exactly as the seeds write it: ``W ← W − η ∂C/∂W``, ``b ← b − η ∂C/∂b``.
+    """Gradient descent exactly as the equations read: ``W ← W − η ∂C/∂W``, ``b ← b − η ∂C/∂b``.
 
     ``∂C/∂W`` is the mean over the mini-batch (that is what :func:`jaxnn.value_and_grad` returns).
 

@@ -31,6 +31,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxnn.backprop import value_and_grad
+from jaxnn.epoch import Backward, check_choice, make_step
 from jaxnn.layers.model import Params, loss
 
 AXIS = "data"
@@ -105,40 +106,31 @@ def shard_batch(x, mesh: Mesh) -> jax.Array:
 
 # --------------------------------------------------------------------------------- train steps
 def train_step(model, optimizer: optax.GradientTransformation):
-    """One optimiser step ``(params, opt_state, x, y) -> (params, opt_state, loss)``, jitted.
+    """One optimiser step ``(params, opt_state, x, y) -> (params, opt_state, loss)``, jitted: the
+    step ``fit`` takes (:func:`jaxnn.epoch.make_step`).
 
     Called with replicated params and a batch placed by :func:`shard_batch`, it runs data-parallel
     (XLA all-reduces the gradients); with ordinary arrays it runs on one device.
     """
-
-    @jax.jit
-    def step(params, opt_state, x, y):
-        value, grads = value_and_grad(model, params, x, y)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, value
-
-    return step
+    return jax.jit(make_step(model, optimizer))
 
 
 def shard_map_step(model, optimizer: optax.GradientTransformation, mesh: Mesh,
-                   backward: str = "hand"):
+                   backward: Backward = "hand"):
     """The data-parallel step written explicitly with ``jax.shard_map`` (see the module docstring).
 
     Returns a jitted ``(params, opt_state, x, y) -> (params, opt_state, loss)``; ``x``/``y`` are the
     global batch, whose size must be a multiple of the device count.
     """
-    if backward not in ("hand", "autodiff"):
-        raise ValueError(f"backward must be 'hand' or 'autodiff', got {backward!r}")
+    def hand(model, params, x, y):      # per-shard mean gradients: average them once
+        return jax.lax.pmean(value_and_grad(model, params, x, y), AXIS)
 
-    def local(params, opt_state, x, y):
-        if backward == "hand":  # per-shard mean gradients: average them once across devices
-            value, grads = jax.lax.pmean(value_and_grad(model, params, x, y), AXIS)
-        else:                   # differentiate the global mean; no extra averaging
-            global_loss = lambda p: jax.lax.pmean(loss(model, p, x, y), AXIS)  # noqa: E731
-            value, grads = jax.value_and_grad(global_loss)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, value
+    def autodiff(model, params, x, y):  # differentiate the global mean; no extra averaging
+        return jax.value_and_grad(lambda p: jax.lax.pmean(loss(model, p, x, y), AXIS))(params)
 
+    local = make_step(model, optimizer,
+                      backward={"hand": hand, "autodiff": autodiff}[check_choice("backward", backward,
+                                                                                 Backward)])
     mapped = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(AXIS), P(AXIS)),
                            out_specs=(P(), P(), P()))
 

@@ -59,33 +59,30 @@ def plot_history(history: dict, path, title: str = "") -> Path:
 
 
 def live_curves():
-    """An ``on_epoch`` callback for :func:`jaxnn.fit` in a notebook: after every epoch it redraws
-    the train/test loss and the test accuracy (IPython ``display``). The records it received are
-    in its ``records`` attribute.
+    """A :func:`jaxnn.fit` callback for a notebook: after every epoch it redraws the train/test
+    loss and the test accuracy of the history so far (IPython ``display``).
 
     Example:
-        >>> params, history = jaxnn.fit(..., eval_data=(x_test, y_test), on_epoch=live_curves())
+        >>> params, history = jaxnn.fit(..., eval_data=(x_test, y_test), callbacks=[live_curves()])
     """
     from IPython.display import clear_output, display
 
-    def on_epoch(record):
-        on_epoch.records.append(record)
+    def callback(epoch):
         clear_output(wait=True)
-        fig = _draw_history({k: [r[k] for r in on_epoch.records] for k in record}, (10, 3.5))
+        fig = _draw_history(epoch.history, (10, 3.5))
         display(fig)
         _pyplot().close(fig)
 
-    on_epoch.records = []
-    return on_epoch
+    return callback
 
 
 def network_diagram(net, params, x=None, y=None, *, show: str = "values", max_neurons: int = 12):
-    """Draw a small :class:`jaxnn.Network` as the course draws its 2-2-2 example.
+    """Draw a small :class:`jaxnn.Network` as a 2-2-2 example is drawn by hand.
 
     Neurons in columns (layer 0 = the inputs), each labelled with its ``z``/``a`` for the input
     ``x`` (one example, shape ``(n_0,)`` or ``(1, n_0)``); each edge ``W^l[j, k]`` (from neuron
     ``k`` of layer ``l−1`` to neuron ``j`` of layer ``l``) numbered ``w1, w2, …`` row by row,
-    layer by layer, as the course numbers them, coloured by sign (blue +, red −) and drawn as
+    layer by layer, as such examples number them, coloured by sign (blue +, red −) and drawn as
     wide as ``|w|``; each neuron's bias written under it.
 
     ``show``: ``"values"`` labels edges with the weights; ``"gradients"`` with ``∂C/∂w`` from the
@@ -104,7 +101,6 @@ def network_diagram(net, params, x=None, y=None, *, show: str = "values", max_ne
 
     from jaxnn.backprop import value_and_grad
     from jaxnn.layers import model as M
-    from jaxnn.network import forward
 
     if show not in ("values", "gradients", "both"):
         raise ValueError(f"show must be 'values', 'gradients' or 'both', got {show!r}")
@@ -119,9 +115,8 @@ def network_diagram(net, params, x=None, y=None, *, show: str = "values", max_ne
         x = jnp.asarray(x).reshape(-1, net.sizes[0])
         if x.shape[0] != 1:
             raise ValueError(f"network_diagram shows one example; x has {x.shape[0]} rows")
-        cache = forward(net, params, x)[1]
-        z_a = [(None, np.asarray(x[0]))] + [(np.asarray(z[0]), np.asarray(a[0]))
-                                             for z, a in zip(cache.zs, cache.activations[1:])]
+        dense = M.forward(net, params, x)[1].layers        # each a DenseCache(x, z, a)
+        z_a = [(None, np.asarray(x[0]))] + [(np.asarray(c.z[0]), np.asarray(c.a[0])) for c in dense]
     if show != "values":
         y = jnp.asarray(y)
         grads = value_and_grad(net, params, x, y.reshape(1) if y.ndim == 0 else y.reshape(1, -1))[1]

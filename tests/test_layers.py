@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxnn
 from jaxnn import layers as L
 from jaxnn.gradient_check import backward_and_vjp, rel_error
 
@@ -108,16 +109,16 @@ MODELS = {
 @pytest.mark.parametrize("name", MODELS)
 def test_model_value_and_grad_equals_jax_grad(name):
     model, in_shape = MODELS[name]
-    params = L.init(jax.random.key(0), model, jnp.float64)
+    params = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
     kx, ky = jax.random.split(jax.random.key(1))
     x = jax.random.normal(kx, (5, *in_shape), jnp.float64)
-    out, _ = L.forward(model, params, x)
+    out, _ = jaxnn.forward(model, params, x)
     if model.loss == "cross_entropy":
         y = jax.random.randint(ky, out.shape[:-1], 0, out.shape[-1])
     else:
         y = jax.random.uniform(ky, out.shape, jnp.float64).round()
-    both = jax.jit(lambda p, x, y: (L.value_and_grad(model, p, x, y),
-                                    jax.value_and_grad(L.loss, argnums=1)(model, p, x, y)))
+    both = jax.jit(lambda p, x, y: (jaxnn.value_and_grad(model, p, x, y),
+                                    jax.value_and_grad(jaxnn.loss, argnums=1)(model, p, x, y)))
     (v, g), (v2, g2) = both(params, x, y)                 # one compiled program (eager: one per op)
     assert rel_error(v, v2) <= 1e-12
     errors = [rel_error(a, b) for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g2), strict=True)]
@@ -126,11 +127,11 @@ def test_model_value_and_grad_equals_jax_grad(name):
 
 def test_model_gradcheck_with_finite_differences():
     model, in_shape = MODELS["cnn"]
-    params = L.init(jax.random.key(0), model, jnp.float64)
+    params = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
     x = jax.random.normal(jax.random.key(1), (2, *in_shape), jnp.float64)
     y = jnp.array([1, 7])
-    _, g = jax.jit(L.value_and_grad, static_argnums=0)(model, params, x, y)
-    loss = jax.jit(L.loss, static_argnums=0)
+    _, g = jax.jit(jaxnn.value_and_grad, static_argnums=0)(model, params, x, y)
+    loss = jax.jit(jaxnn.loss, static_argnums=0)
     eps = 1e-6
     for i in (0, 3, 7):                          # one entry of each parameterised layer
         leaf = "k" if i < 7 else "W"
@@ -159,9 +160,9 @@ def test_bad_models_name_the_layer_and_shapes(make, match):
 
 def test_bad_inputs_at_trace_time():
     model, in_shape = MODELS["cnn"]
-    params = L.init(jax.random.key(0), model)
+    params = jaxnn.init(jax.random.key(0), model)
     with pytest.raises(ValueError, match=r"x has shape \(2, 12, 12, 3\), expected \(batch, 12, 12, 1\)"):
-        L.forward(model, params, jnp.ones((2, 12, 12, 3)))
+        jaxnn.forward(model, params, jnp.ones((2, 12, 12, 3)))
     with pytest.raises(ValueError, match="input has 3 channels, the kernel expects 1"):
         L.Conv2D(4, 3).forward(params[0], jnp.ones((2, 12, 12, 3)))
     rnn = L.SimpleRNN(3)
@@ -181,12 +182,11 @@ def _digits_cnn():
 def test_fit_trains_a_cnn_with_the_same_api(tmp_path):
     import optax
 
-    import jaxnn
     from jaxnn import data
 
     tr, te = data.load("digits", "train"), data.load("digits", "test")   # flat (n, 64): reshaped
     model = _digits_cnn()
-    params = L.init(jax.random.key(0), model)
+    params = jaxnn.init(jax.random.key(0), model)
     path = tmp_path / "cnn.npz"
     params, hist = jaxnn.fit(model, params, (tr.x, tr.y), optimizer=optax.adam(3e-3), epochs=5,
                              batch_size=32, key=jax.random.key(1), eval_data=(te.x, te.y),
@@ -202,12 +202,11 @@ def _fit_digits_cnn_f64(n, **variant):
     ``backward=`` or ``loop=``."""
     import optax
 
-    import jaxnn
     from jaxnn import data
 
     tr = data.load("digits", "train")
     model = _digits_cnn()
-    p0 = L.init(jax.random.key(0), model, jnp.float64)
+    p0 = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
     return jaxnn.fit(model, p0, (tr.x[:n].astype(np.float64), tr.y[:n]),
                      optimizer=optax.adam(1e-2), epochs=2, batch_size=16, key=jax.random.key(0),
                      progress=False, **variant)
@@ -220,18 +219,18 @@ def test_cnn_hand_and_autodiff_training_agree_float64():
 
 
 def test_mismatched_model_params_are_named():
-    import jaxnn
+
 
     model = _digits_cnn()
-    params = L.init(jax.random.key(0), model)
+    params = jaxnn.init(jax.random.key(0), model)
     params[4] = {"W": params[4]["W"].T, "b": params[4]["b"]}
     with pytest.raises(ValueError, match=r"params\[4\]\['W'\] \(layer 5\) has shape .* for Dense\(units=32"):
         jaxnn.save("/tmp/never-written.npz", model, params)
 
 
 def test_python_loop_and_scan_epochs_give_the_same_parameters():
-    import jaxnn
-    from jaxnn.train import default_loop
+
+    from jaxnn.epoch import default_loop
 
     expected = "python" if jax.default_backend() == "cpu" else "scan"   # jax-ml/jax#12868
     assert default_loop(_digits_cnn()) == expected
@@ -254,7 +253,7 @@ def test_fit_trains_a_many_to_many_rnn_on_a_delayed_echo():
     """Each step outputs the input bit from two steps earlier: needs memory, labels (n, T)."""
     import optax
 
-    import jaxnn
+
 
     rng = np.random.default_rng(0)
     bits = rng.integers(0, 2, (1200, 10))
@@ -262,7 +261,7 @@ def test_fit_trains_a_many_to_many_rnn_on_a_delayed_echo():
     x = bits[..., None].astype(np.float32)
     model = L.Model([L.SimpleRNN(16, return_sequences=True), L.Dense(2), L.Activation("softmax")],
                     (10, 1))
-    params = L.init(jax.random.key(0), model)
+    params = jaxnn.init(jax.random.key(0), model)
     _, hist = jaxnn.fit(model, params, (x[:1000], y[:1000]), optimizer=optax.adam(1e-2),
                         epochs=15, batch_size=50, key=jax.random.key(1),
                         eval_data=(x[1000:], y[1000:]), progress=False)

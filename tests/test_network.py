@@ -26,11 +26,13 @@ def test_per_layer_activation_list():
     x, y = make_batch(net, 4)
     params = make_params(net)
     out, cache = jaxnn.forward(net, params, x)
+    c1, c2, c3 = cache.layers                        # each layer's DenseCache(x, z, a)
     z1 = x @ params[0]["W"].T + params[0]["b"]
-    np.testing.assert_allclose(cache.zs[0], z1)
-    np.testing.assert_allclose(cache.activations[1], np.maximum(z1, 0))
-    np.testing.assert_allclose(cache.activations[2], np.tanh(cache.zs[1]))
-    np.testing.assert_allclose(out, cache.zs[2])
+    np.testing.assert_allclose(c1.z, z1)
+    np.testing.assert_allclose(c1.a, np.maximum(z1, 0))
+    np.testing.assert_allclose(c2.x, c1.a)
+    np.testing.assert_allclose(c2.a, np.tanh(c2.z))
+    np.testing.assert_allclose(out, c3.z)
 
 
 def test_sigmoid_is_finite_and_silent_at_1000():

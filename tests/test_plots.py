@@ -31,8 +31,8 @@ def test_the_worked_example_drawn_with_its_gradients(worked):
             assert f"∂C/∂{name} = {float(g):.5g}" in texts
         for j, g in enumerate(grads[l]["b"]):
             assert f"∂C/∂b{l + 1},{j + 1} = {float(g):.5g}" in texts
-    _, caches = jaxnn.layers.model.forward(net, params, jnp.asarray(x))
-    assert f"z={float(caches[1][1][0, 1]):.5g}\na={float(caches[1][2][0, 1]):.5g}" in texts
+    out_layer = jaxnn.forward(net, params, jnp.asarray(x))[1].layers[1]
+    assert f"z={float(out_layer.z[0, 1]):.5g}\na={float(out_layer.a[0, 1]):.5g}" in texts
 
 
 def test_values_only_gradients_only_and_no_input(worked):
@@ -71,10 +71,10 @@ def test_history_curves_saved_and_live_draw_the_same_panels(tmp_path, monkeypatc
     assert path.stat().st_size > 0
     shown = []
     monkeypatch.setattr("IPython.display.display", shown.append)
-    on_epoch = plots.live_curves()
-    for r in records:
-        on_epoch(r)
-    assert on_epoch.records == records and len(shown) == 3
+    callback = plots.live_curves()
+    for e in (1, 2, 3):
+        callback(jaxnn.Epoch(records[e - 1], {k: v[:e] for k, v in history.items()}, None, None))
+    assert len(shown) == 3
     loss, acc = shown[-1].axes                               # the last redraw holds all epochs
     assert [list(l.get_ydata()) for l in loss.lines] == [history["train_loss"], history["eval_loss"]]
     assert list(acc.lines[0].get_ydata()) == [100 * v for v in history["eval_accuracy"]]

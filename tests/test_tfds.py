@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from test_data import write_idx
 
-from jaxnn import data, tfds_source
+from jaxnn import data
+from jaxnn.data import tfds as tfds_source
 
 tfds = pytest.importorskip("tensorflow_datasets")
 N_TRAIN, N_TEST = 120, 30

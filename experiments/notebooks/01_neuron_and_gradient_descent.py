@@ -178,8 +178,8 @@ for reading, hidden in (("linear", "identity"), ("sigmoid", "sigmoid")):
     net = jaxnn.Network([2, 2, 2], hidden=hidden, output="sigmoid", loss="quadratic")
     value, hand = jax.jit(jaxnn.value_and_grad, static_argnums=0)(net, params, ex["x"], ex["y"])
     auto = jax.jit(jax.grad(jaxnn.loss, argnums=1), static_argnums=0)(net, params, ex["x"], ex["y"])
-    out, caches = jaxnn.layers.model.forward(net, params, jnp.asarray(ex["x"]))
-    print(f"\n{reading} hidden layer: hidden a = {np.round(np.asarray(caches[0][2][0]), 6)}, "
+    out, cache = jaxnn.forward(net, params, jnp.asarray(ex["x"]))
+    print(f"\n{reading} hidden layer: hidden a = {np.round(np.asarray(cache.layers[0].a[0]), 6)}, "
           f"output a = {np.round(np.asarray(out[0]), 6)}, E = {float(value):.6f}")
     print(f"{'':>4} {'∂E/∂w (hand)':>14} {'jax.grad':>12} {'updated w':>10}")
     for i, (h, a, p) in enumerate(zip(jnp.concatenate([hand[0]["W"].ravel(), hand[1]["W"].ravel()]),

@@ -47,9 +47,9 @@ params = jaxnn.init(jax.random.key(0), net, "normal", dtype=jnp.float64)
 x = jax.random.uniform(jax.random.key(1), (6, 4), jnp.float64)
 y = jax.random.uniform(jax.random.key(2), (6, 2), jnp.float64)
 m, L = x.shape[0], len(params)
-_, cache = jaxnn.forward(net, params, x)
-a = cache.activations                # a[0] = x, a[l] = σ(z^l)
-z = [None] + cache.zs                # z[l] = W^l a^{l−1} + b^l (z[0] unused)
+_, cache = jaxnn.forward(net, params, x)   # cache.layers[l − 1]: layer l's DenseCache(x, z, a)
+a = [x] + [c.a for c in cache.layers]      # a[0] = x, a[l] = σ(z^l)
+z = [None] + [c.z for c in cache.layers]   # z[l] = W^l a^{l−1} + b^l (z[0] unused)
 sigma = activations.get("sigmoid")
 dsig = lambda l: sigma.deriv(z[l], a[l])   # noqa: E731  σ'(z^l)
 
@@ -123,7 +123,7 @@ net = jaxnn.Network([784, 30, 10], hidden="sigmoid", output="sigmoid", loss="qua
 params = jaxnn.init(jax.random.key(0), net, "normal")
 params, history = jaxnn.fit(net, params, (train.x, train.y), optimizer=jaxnn.sgd(3.0),
                             epochs=3 if QUICK else 30, batch_size=10, key=jax.random.key(1),
-                            eval_data=(test.x, test.y), on_epoch=plots.live_curves(),
+                            eval_data=(test.x, test.y), callbacks=[plots.live_curves()],
                             progress=False)
 print(f"test accuracy: {100 * history['eval_accuracy'][-1]:.2f}% after {len(history['epoch'])} epochs "
       f"({train.source})")

@@ -79,6 +79,6 @@ net = jaxnn.Network([784, 128, 64, 10], hidden="relu", output="softmax", loss="c
 params = jaxnn.init(jax.random.key(0), net, "he")
 params, history = jaxnn.fit(net, params, (train.x, train.y), optimizer=optax.adam(1e-3),
                             epochs=2 if QUICK else 10, batch_size=64, key=jax.random.key(1),
-                            eval_data=(test.x, test.y), on_epoch=plots.live_curves(),
+                            eval_data=(test.x, test.y), callbacks=[plots.live_curves()],
                             progress=False)
 print(f"test accuracy: {100 * history['eval_accuracy'][-1]:.2f}% ({train.source})")

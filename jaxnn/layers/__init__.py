@@ -1,20 +1,21 @@
-"""Layers — Dense, Activation, Flatten, Conv2D, MaxPool2D, AvgPool2D, SimpleRNN, LSTM — each an
-init/forward/backward triple with a hand-derived backward (the contract: :mod:`jaxnn.layers.base`),
-composed by :class:`Model` and trained by :func:`jaxnn.fit`. A :class:`jaxnn.Network` is a stack of
-:class:`Dense` layers."""
+"""Layers — Dense, Activation, Flatten, Conv2D, MaxPool2D, AvgPool2D, SimpleRNN, LSTM, and the
+layers made of layers, Sequential and Residual — each an init/forward/backward triple with a
+hand-derived backward (the contract: :mod:`jaxnn.layers.base`). A :class:`Model` is a body of
+layers plus a loss; a :class:`jaxnn.Network` is a model made of :class:`Dense` layers."""
 
-from jaxnn.backprop import value_and_grad  # the one backward sweep, for every model
 from jaxnn.layers.base import Layer, register
 from jaxnn.layers.conv import AvgPool2D, Conv2D, MaxPool2D
-from jaxnn.layers.dense import Activation, Dense, Flatten
+from jaxnn.layers.dense import Activation, ActivationCache, Dense, DenseCache, Flatten
 from jaxnn.layers.lstm import LSTM
-from jaxnn.layers.model import Model, cost, forward, init, loss, predict, small_cnn
+from jaxnn.layers.model import Model, small_cnn
 from jaxnn.layers.rnn import SimpleRNN
+from jaxnn.layers.sequential import Residual, Sequential, SequentialCache
 
-for _cls in (Activation, AvgPool2D, Conv2D, Dense, Flatten, LSTM, MaxPool2D, SimpleRNN):
+for _cls in (Activation, AvgPool2D, Conv2D, Dense, Flatten, LSTM, MaxPool2D, Residual, Sequential,
+             SimpleRNN):
     register(_cls)
 
 
-__all__ = ["LSTM", "Activation", "AvgPool2D", "Conv2D", "Dense", "Flatten", "Layer", "MaxPool2D", "Model",
-           "SimpleRNN", "cost", "forward", "init", "loss", "predict", "register", "small_cnn",
-           "value_and_grad"]
+__all__ = ["LSTM", "Activation", "ActivationCache", "AvgPool2D", "Conv2D", "Dense", "DenseCache",
+           "Flatten", "Layer", "MaxPool2D", "Model", "Residual", "Sequential", "SequentialCache",
+           "SimpleRNN", "register", "small_cnn"]

@@ -1,28 +1,29 @@
 """The layer contract, written down once, and the registry that lets checkpoints rebuild layers.
 
-Every layer — jaxnn's own and a user's — is a **frozen dataclass** (a hashable spec, static under
-``jit``) with three methods. Shapes exclude the batch axis; arrays are batch-first.
+Every layer — jaxnn's own, a whole model's body (:class:`jaxnn.layers.Sequential`) and a user's —
+is a **frozen dataclass** (a hashable spec, static under ``jit``) with three methods. Shapes exclude
+the batch axis; arrays are batch-first (one example per row).
 
-- ``init(key, in_shape, dtype) -> (params, out_shape)``: a dict of arrays (``{}`` if none) and the
-  per-example output shape.
-- ``forward(params, x) -> (y, cache)``: the output and whatever ``backward`` needs.
-- ``backward(params, cache, g) -> (grads, g_x)``: ``g = ∂C/∂y`` in; ``∂C/∂params`` (a dict shaped
-  like ``params``) and ``∂C/∂x`` out, **written out by hand** (no ``jax.grad``/``jax.vjp``).
-  ``g`` is the gradient of the *batch-mean* cost (the model scales the output delta by 1/m once),
+- ``init(key, in_shape, dtype) -> (params, out_shape)``: a pytree of arrays (a dict; ``{}`` if
+  none; a list of its layers' params for a container) and the per-example output shape.
+- ``forward(params, x) -> (y, cache)``: the output and whatever ``backward`` needs (a named tuple,
+  read only by the layer itself).
+- ``backward(params, cache, g) -> (grads, g_x)``: ``g = ∂C/∂y`` in; ``∂C/∂params`` (shaped like
+  ``params``) and ``∂C/∂x`` out, **written out by hand** (no ``jax.grad``/``jax.vjp``).
+  ``g`` is the gradient of the *batch-mean* cost (the loss scales the output delta by 1/m once),
   so parameter gradients are plain sums over the batch.
 
-A layer that applies an activation last may also expose it, so the model can form BP1's fused
-output delta (``a − y`` for softmax + cross-entropy) at its pre-activation ``z``:
+A layer that applies an activation last may expose it, so the loss can form the fused output
+delta (``a − y`` for softmax + cross-entropy) at its pre-activation ``z``: ``activation`` (the
+name), ``pre_activation(cache) -> z`` and ``backward_z(params, cache, delta)`` (the backward pass
+started from ``δ = ∂C/∂z``). A layer that holds other layers lists them with
+``children(cache) -> [(layer, cache), ...]`` so tools can look inside (the gradient check finds
+ReLU kinks that way). A layer may declare ``loop_preference: dict[str, str]``, e.g. ``{"cpu":
+"python"}``: the epoch loop ``fit(loop="auto")`` should use on that backend.
 
-- ``activation: str`` (the activation's name), ``pre_activation(cache) -> z``, and
-  ``backward_z(params, cache, delta) -> (grads, g_x)``: the backward pass started from
-  ``δ = ∂C/∂z`` instead of ``∂C/∂y``.
-
-and may declare ``loop_preference: dict[str, str]``, e.g. ``{"cpu": "python"}``: the epoch loop
-``fit(loop="auto")`` should use on that backend (see :func:`jaxnn.train.make_epoch`).
-
-A user's class that follows the contract works in :class:`jaxnn.layers.Model`, ``fit``,
-``gradcheck``, ``check_layer``, the parallel steps and — after :func:`register` — checkpoints.
+A class that follows the contract works everywhere a jaxnn layer does — inside ``Sequential``,
+``Residual`` and ``Model``, in ``fit``, ``gradcheck``, ``check_layer``, the parallel steps and,
+after :func:`register`, in checkpoints.
 """
 
 from __future__ import annotations
@@ -32,29 +33,56 @@ from typing import Any, Protocol, runtime_checkable
 
 import jax
 
+from jaxnn import activations
+
 
 @runtime_checkable
 class Layer(Protocol):
     """See the module docstring: ``init``, ``forward``, ``backward`` on a frozen dataclass."""
 
     def init(self, key: jax.Array, in_shape: tuple[int, ...], dtype: Any = ...
-             ) -> tuple[dict[str, jax.Array], tuple[int, ...]]: ...
+             ) -> tuple[Any, tuple[int, ...]]: ...
 
-    def forward(self, params: dict[str, jax.Array], x: jax.Array) -> tuple[jax.Array, Any]: ...
+    def forward(self, params: Any, x: jax.Array) -> tuple[jax.Array, Any]: ...
 
-    def backward(self, params: dict[str, jax.Array], cache: Any, g: jax.Array
-                 ) -> tuple[dict[str, jax.Array], jax.Array]: ...
+    def backward(self, params: Any, cache: Any, g: jax.Array) -> tuple[Any, jax.Array]: ...
 
 
+# ------------------------------------------------------------ the optional parts, with defaults
+def output_activation(layer) -> str:
+    """The activation ``layer`` applies last, if it exposes one; else ``"identity"``."""
+    return layer.activation if hasattr(layer, "pre_activation") else "identity"
+
+
+def pre_activation(layer, cache, y):
+    """``z`` of the activation ``layer`` applies last (its output ``y`` if it exposes none)."""
+    return layer.pre_activation(cache) if hasattr(layer, "pre_activation") else y
+
+
+def backward_z(layer, params, cache, delta):
+    """``layer``'s backward pass started from ``δ = ∂C/∂z`` (plain ``backward`` if it exposes no
+    activation: then ``z`` is its output)."""
+    return getattr(layer, "backward_z", layer.backward)(params, cache, delta)
+
+
+def kink_signs(layer, cache) -> list[jax.Array]:
+    """For every ReLU-type activation inside ``layer`` (one with a kink), ``z > kink``."""
+    if hasattr(layer, "children"):
+        return [s for child, c in layer.children(cache) for s in kink_signs(child, c)]
+    kink = activations.get(output_activation(layer)).kink
+    return [] if kink is None else [layer.pre_activation(cache) > kink]
+
+
+# ----------------------------------------------------------------------------------- registry
 REGISTRY: dict[str, type] = {}
 
 
 def register(cls: type, name: str | None = None) -> type:
     """Make layer class ``cls`` known to checkpoints under ``name`` (default: its class name).
 
-    Checkpoints store a layer as its registered name and dataclass fields and never import or
-    unpickle code, so a user's layer must be registered (in the process that loads) to be rebuilt.
-    Usable as a decorator.
+    Checkpoints store a layer as its registered name and dataclass fields (layers among them
+    stored the same way) and never import or unpickle code, so a user's layer must be registered
+    (in the process that loads) to be rebuilt. Usable as a decorator.
 
     Raises:
         TypeError: ``cls`` is not a frozen dataclass with ``init``/``forward``/``backward``.
@@ -71,13 +99,27 @@ def register(cls: type, name: str | None = None) -> type:
     return cls
 
 
+def _is_layer(value) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
 def to_spec(layer) -> dict:
-    """``{"type": name, **fields}`` for a registered layer (JSON-friendly)."""
+    """``{"type": name, **fields}`` for a registered layer (JSON-friendly); fields holding layers
+    (a ``Sequential``'s list, a ``Residual``'s block) are specs themselves."""
     name = next((n for n, c in REGISTRY.items() if c is type(layer)), None)
     if name is None:
         raise ValueError(f"layer {layer} is not registered; call jaxnn.layers.register("
                          f"{type(layer).__name__}) to save models that use it")
-    return {"type": name, **dataclasses.asdict(layer)}
+
+    def field(v):
+        if _is_layer(v):
+            return to_spec(v)
+        if isinstance(v, (tuple, list)):
+            return [field(u) for u in v]
+        return v
+
+    return {"type": name, **{f.name: field(getattr(layer, f.name))
+                             for f in dataclasses.fields(layer)}}
 
 
 def from_spec(spec: dict):
@@ -87,4 +129,12 @@ def from_spec(spec: dict):
     if name not in REGISTRY:
         raise ValueError(f"layer type {name!r} is not registered; call jaxnn.layers.register"
                          f"({name}) before loading")
-    return REGISTRY[name](**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+
+    def field(v):
+        if isinstance(v, dict) and "type" in v:
+            return from_spec(v)
+        if isinstance(v, list):
+            return tuple(field(u) for u in v)
+        return v
+
+    return REGISTRY[name](**{k: field(v) for k, v in spec.items()})

@@ -1,10 +1,10 @@
 """Convolution and pooling with hand-derived backward passes. Layout NHWC (images ``(m, H, W, C)``),
 kernels HWIO ``(kh, kw, C_in, C_out)`` — the layout XLA prefers on GPU/TPU.
 
-The forward is seed 000's ``y_ij = Σ_mn x_{i+m, j+n} k_mn`` (a correlation) per channel pair, plus
-bias. :class:`Conv2D` computes it, and its backward, by one of two algorithms:
+The forward is ``y_ij = Σ_mn x_{i+m, j+n} k_mn`` (a correlation) per channel pair, plus bias.
+:class:`Conv2D` computes it, and its backward, by one of two algorithms:
 
-``"matmul"`` (im2col, seed 004's "batching turns the network into matrix products"): gather every
+``"matmul"`` (im2col: batching turns the layer into matrix products): gather every
 ``kh × kw × C_in`` patch of the padded input into a row of ``P`` (``(m·H_out·W_out, kh·kw·C_in)``);
 then the layer is a dense layer on the patches, ``Y = P K + b`` with ``K`` the kernel reshaped to
 ``(kh·kw·C_in, C_out)``, and its backward is BP3/BP4's products (``δ`` = the output gradient with
@@ -26,12 +26,12 @@ one row per output pixel):
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxnn import initializers
 from jaxnn.layers.dense import _check_rank
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
@@ -79,9 +79,9 @@ def unslice(parts, window, stride, hw):
                for part, (i, j) in zip(parts, offsets))
 
 
-# Conv2D(algorithm="auto") per backend, from bench_conv.py (see the README's speed section):
-# on the 2-core CPU box im2col + matmul beat XLA's convolutions (forward and the hand backward).
-# Backends not measured keep XLA's convolutions.
+# Conv2D(algorithm="auto") per backend, from experiments/bench_conv.py (the README's speed section
+# has the measurement): on CPU im2col + matmul beat XLA's convolutions. Backends not measured keep
+# XLA's convolutions.
 AUTO_ALGORITHM = {"cpu": "matmul"}
 
 
@@ -95,9 +95,8 @@ class Conv2D:
     docstring. Both give the same numbers up to rounding.
 
     On CPU the layer asks ``fit`` to step from Python (``loop_preference``): XLA runs convolutions
-    inside a compiled loop several times slower than outside one (jax-ml/jax#12868), and with
-    ``"matmul"`` a full-MNIST epoch still measured 18.1 ms/step Python-stepped against 21.3 ms as
-    one ``lax.scan`` (``bench_conv.py --n 60000``; equal at 1,280 examples).
+    inside a compiled loop slower than outside one (jax-ml/jax#12868; measured in the README's
+    speed section).
     """
 
     loop_preference = {"cpu": "python"}   # not a field: class-level, read by fit(loop="auto")
@@ -142,11 +141,9 @@ class Conv2D:
 
     def init(self, key, in_shape, dtype=jnp.float32):
         _, out_shape = self._geometry(in_shape)
-        kh, kw = self.kernel_size
-        fan_in = kh * kw * in_shape[2]
-        k = math.sqrt(2.0 / fan_in) * jax.random.normal(key, (kh, kw, in_shape[2], self.filters),
-                                                        dtype)
-        return {"k": k, "b": jnp.zeros(self.filters, dtype)}, out_shape
+        he = initializers.get("he")
+        return ({"k": he(key, (*self.kernel_size, in_shape[2], self.filters), dtype),
+                 "b": he(key, (self.filters,), dtype)}, out_shape)
 
     def forward(self, params, x):
         _check_rank(self, x, 4, "(batch, H, W, C)")

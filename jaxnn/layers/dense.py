@@ -1,19 +1,20 @@
 """Dense, Activation and Flatten layers: the MLP's pieces as init/forward/backward triples
 (the contract is in :mod:`jaxnn.layers.base`).
 
-``Dense(n, activation)`` is one layer ``l`` of the seeds' network, ``a^l = σ(W^l a^{l-1} + b^l)``, and
-its ``backward`` is where BP2–BP4 live; a :class:`jaxnn.Network` is a stack of them.
+``Dense(n, activation)`` is one layer ``l`` of a feedforward network, ``a^l = σ(W^l a^{l-1} + b^l)``,
+and its ``backward`` is where BP2–BP4 live; a :class:`jaxnn.Network` is a stack of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxnn import activations
+from jaxnn import activations, initializers
 
 
 def _check_rank(layer, x, rank: int, what: str):
@@ -21,10 +22,23 @@ def _check_rank(layer, x, rank: int, what: str):
         raise ValueError(f"{layer}: expects input of rank {rank} {what}, got shape {x.shape}")
 
 
+class DenseCache(NamedTuple):
+    """``x = a^{l-1}`` ``(m, n_{l-1})``, ``z = z^l`` and ``a = a^l`` ``(m, n_l)``."""
+
+    x: jax.Array
+    z: jax.Array
+    a: jax.Array
+
+
+class ActivationCache(NamedTuple):
+    z: jax.Array
+    a: jax.Array
+
+
 @dataclasses.dataclass(frozen=True)
 class Dense:
     """Fully connected, then an activation: ``z = x Wᵀ + b``, ``a = σ(z)`` over the last axis (any
-    leading axes: batch, time). SPEC notation ``z^l = W^l a^{l-1} + b^l`` with ``W^l`` of shape
+    leading axes: batch, time). In the notation ``z^l = W^l a^{l-1} + b^l`` with ``W^l`` of shape
     ``(n_l, n_{l-1})``, batch-first (one example per row, hence ``x Wᵀ``).
 
     Params ``{"W": (units, n_in), "b": (units,)}``, He-initialised (biases zero).
@@ -39,9 +53,9 @@ class Dense:
         object.__setattr__(self, "activation", activations.get(self.activation).name)
 
     def init(self, key, in_shape, dtype=jnp.float32):
-        n_in = in_shape[-1]
-        W = math.sqrt(2.0 / n_in) * jax.random.normal(key, (self.units, n_in), dtype)
-        return {"W": W, "b": jnp.zeros(self.units, dtype)}, (*in_shape[:-1], self.units)
+        he = initializers.get("he")
+        return ({"W": he(key, (self.units, in_shape[-1]), dtype), "b": he(key, (self.units,), dtype)},
+                (*in_shape[:-1], self.units))
 
     def forward(self, params, x):
         if x.shape[-1] != params["W"].shape[1]:
@@ -49,19 +63,18 @@ class Dense:
                              f"{params['W'].shape[1]} (input shape {x.shape})")
         z = x @ params["W"].T + params["b"]
         a = activations.get(self.activation).fn(z)
-        return a, (x, z, a)
+        return a, DenseCache(x, z, a)
 
     def pre_activation(self, cache):
-        return cache[1]
+        return cache.z
 
     def backward(self, params, cache, g):
-        x, z, a = cache
-        delta = activations.get(self.activation).backward(z, a, g)   # BP2, second half: ⊙ σ'(z)
+        delta = activations.get(self.activation).backward(cache.z, cache.a, g)  # BP2: ⊙ σ'(z^l)
         return self.backward_z(params, cache, delta)
 
     def backward_z(self, params, cache, delta):
         """From ``δ = ∂C/∂z``: the weight and bias gradients and ``δ W`` for the layer below."""
-        x = cache[0]
+        x = cache.x
         d2, x2 = delta.reshape(-1, delta.shape[-1]), x.reshape(-1, x.shape[-1])
         grads = {"W": d2.T @ x2,                   # BP4: ∂C/∂W^l = δ^l (a^{l-1})ᵀ
                  "b": d2.sum(axis=0)}              # BP3: ∂C/∂b^l = δ^l
@@ -86,14 +99,13 @@ class Activation:
 
     def forward(self, params, z):
         a = activations.get(self.name).fn(z)
-        return a, (z, a)
+        return a, ActivationCache(z, a)
 
     def pre_activation(self, cache):
-        return cache[0]
+        return cache.z
 
     def backward(self, params, cache, g):
-        z, a = cache
-        return {}, activations.get(self.name).backward(z, a, g)   # ⊙ σ'(z)
+        return {}, activations.get(self.name).backward(cache.z, cache.a, g)   # ⊙ σ'(z)
 
     def backward_z(self, params, cache, delta):
         return {}, delta

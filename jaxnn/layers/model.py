@@ -1,15 +1,13 @@
-"""Models: a stack of layers with a loss, and the functions every model shares.
+"""Models: a body of layers, the per-example input shape, and a loss — and the functions every model
+shares (``init``, ``forward``, ``loss``, ``predict``, the checks).
 
-``Model([Conv2D(8), Activation("relu"), MaxPool2D(), Flatten(), Dense(10, "softmax")],
-input_shape=(28, 28, 1), loss="cross_entropy")``. A :class:`jaxnn.Network` is a model too (a stack
-of :class:`Dense` layers), so everything here — ``forward``, ``cost``, ``loss``, ``predict``, the
-checks — and the hand-derived backward sweep (:func:`jaxnn.value_and_grad`) is written once for both.
-
-A *model* is any object with ``layers`` (see :mod:`jaxnn.layers.base` for the layer contract),
-``input_shape`` (per example) and ``loss`` (a name in :mod:`jaxnn.losses`). Parameters are a list
-with one dict per layer (``{}`` for layers without parameters), so optax, ``jax.tree_util`` and
-checkpoints take them unchanged. The cost is the mean of ``C_x`` over every leading axis of the
-output (batch, and time for many-to-many).
+A *model* is any object with ``layers`` (its body, run as a :class:`jaxnn.layers.Sequential`, so a
+layer may itself be a Sequential or a Residual block), ``input_shape`` (per example) and ``loss`` (a
+name in :mod:`jaxnn.losses`): a :class:`Model`, or a :class:`jaxnn.Network` (the classic
+constructor of a stack of Dense layers). Parameters are the body's: a list with one entry per
+layer (a dict of arrays, ``{}`` for layers without parameters, a list again for a nested
+Sequential), so optax, ``jax.tree_util`` and checkpoints take them unchanged. The cost is the mean
+of ``C_x`` over every leading axis of the output (batch, and time for many-to-many).
 """
 
 from __future__ import annotations
@@ -20,12 +18,12 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxnn import losses
+from jaxnn import initializers, losses
 from jaxnn.layers import base
-from jaxnn.layers.dense import Activation
+from jaxnn.layers.sequential import Sequential
 
-Params = list[dict[str, jax.Array]]
-"""A model's parameters: one dict of arrays per layer (``{}`` for layers without parameters)."""
+Params = list
+"""A model's parameters: one entry per layer (a dict of arrays; a list for a nested Sequential)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +31,7 @@ class Model:
     """A sequence of layers, the per-example input shape, and the loss. Immutable and hashable.
 
     Args:
-        layers: layers following :mod:`jaxnn.layers.base` (jaxnn's or your own).
+        layers: layers following :mod:`jaxnn.layers.base` (jaxnn's, your own, nested blocks).
         input_shape: one example's shape, e.g. ``(28, 28, 1)`` or ``(T, features)``.
         loss: a name in :mod:`jaxnn.losses`; ``cross_entropy`` needs the model to end in softmax
             (``Dense(k, "softmax")`` or ``Activation("softmax")``), ``binary_cross_entropy`` in
@@ -47,19 +45,12 @@ class Model:
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
-        if not self.layers:
-            raise ValueError("Model needs at least one layer")
-        cost = losses.get(self.loss)
-        if cost.output is not None and self.output != cost.output:
-            raise ValueError(f"loss {self.loss!r} needs the last layer to apply "
-                             f"{cost.output!r} (Activation({cost.output!r}) or Dense(k, "
-                             f"{cost.output!r})), got {self.layers[-1]}")
-        _trace(self)   # shapes and kernel sizes checked up front
+        check_model(self)
 
     @property
     def output(self) -> str:
         """Name of the output activation (``identity`` if the last layer exposes none)."""
-        return output_activation(self)
+        return body(self).activation
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -77,10 +68,20 @@ class Model:
                    d["loss"])
 
 
-def output_activation(model) -> str:
-    """The activation the model's last layer applies last (``"identity"`` if it exposes none)."""
-    last = model.layers[-1]
-    return last.activation if hasattr(last, "pre_activation") else "identity"
+def check_model(model) -> None:
+    """``ValueError`` unless the loss fits the output activation and every layer its input shape."""
+    cost = losses.get(model.loss)
+    if cost.output is not None and body(model).activation != cost.output:
+        raise ValueError(f"loss {model.loss!r} needs the last layer to apply {cost.output!r} "
+                         f"(Activation({cost.output!r}) or Dense(k, {cost.output!r})), got "
+                         f"{model.layers[-1]}")
+    _trace(model)
+
+
+@functools.cache
+def body(model) -> Sequential:
+    """The model's layers as one layer (what ``init``, ``forward`` and the backward pass run)."""
+    return Sequential(model.layers)
 
 
 def output_shape(model) -> tuple[int, ...]:
@@ -88,8 +89,8 @@ def output_shape(model) -> tuple[int, ...]:
     return _trace(model)[1]
 
 
-def param_shapes(model) -> list[dict]:
-    """Each layer's ``{name: ShapeDtypeStruct}`` as its ``init`` makes them (nothing allocated)."""
+def param_shapes(model) -> Params:
+    """The parameters as ``init`` makes them, as ``ShapeDtypeStruct``s (nothing allocated)."""
     return _trace(model)[0]
 
 
@@ -100,50 +101,94 @@ def is_classifier(model) -> bool:
 
 @functools.cache
 def _trace(model):
-    """Each layer's parameter shapes (``ShapeDtypeStruct``s, nothing allocated) and the model's
-    output shape; a layer that cannot take its input shape raises ``ValueError`` naming it."""
-    shapes, shape = [], model.input_shape
-    for i, layer in enumerate(model.layers):
-        out_shapes = []
+    """Parameter shapes and output shape from the body's ``init`` under ``jax.eval_shape``; a layer
+    that cannot take its input shape raises ``ValueError`` naming it."""
+    out = []
 
-        def layer_init(layer=layer, shape=shape, out_shapes=out_shapes):
-            params, out_shape = layer.init(jax.random.key(0), shape)
-            out_shapes.append(out_shape)   # a plain tuple: read once eval_shape has traced
-            return params
+    def shapes():
+        params, shape = body(model).init(jax.random.key(0), model.input_shape)
+        out.append(shape)                   # a plain tuple: read once eval_shape has traced
+        return params
 
-        try:
-            shapes.append(jax.eval_shape(layer_init))
-        except ValueError as e:
-            raise ValueError(f"layer {i} ({layer}) cannot take input shape {shape}: {e}") from None
-        shape = out_shapes[0]
-    return shapes, shape
+    return jax.eval_shape(shapes), out[0]
 
 
 def check_params(model, params) -> None:
-    """Raise ``ValueError`` unless ``params`` has one dict per layer with the shapes ``init`` gives."""
-    if not isinstance(params, (list, tuple)) or len(params) != len(model.layers):
+    """Raise ``ValueError`` unless ``params`` has the structure and shapes ``init`` gives."""
+    want = param_shapes(model)
+    if not isinstance(params, (list, tuple)) or len(params) != len(want):
         got = f"{len(params)}" if isinstance(params, (list, tuple)) else type(params).__name__
-        raise ValueError(f"params must be a list of {len(model.layers)} layers (one dict each), got "
+        raise ValueError(f"params must be a list of {len(want)} layers (one entry each), got "
                          f"{got}; create them with jaxnn.init(key, model)")
-    for i, (want, p) in enumerate(zip(param_shapes(model), params)):
-        layer = f"layer {i + 1}, {model.layers[i]}"
-        if not isinstance(p, dict) or set(p) != set(want):
+    for i, (w, p) in enumerate(zip(want, params)):
+        _check_entry(w, p, f"params[{i}]", f"layer {i + 1}", model.layers[i])
+
+
+def _check_entry(want, got, path: str, where: str, layer) -> None:
+    if isinstance(want, jax.ShapeDtypeStruct):
+        if tuple(jnp.shape(got)) != want.shape:
+            raise ValueError(f"{path} ({where}) has shape {tuple(jnp.shape(got))}, expected "
+                             f"{want.shape} for {layer}")
+    elif isinstance(want, dict):
+        if not isinstance(got, dict) or set(got) != set(want):
             keys = " and ".join(f"'{k}'" for k in sorted(want)) or "none"
-            raise ValueError(f"params[{i}] ({layer}) must be a dict with keys {keys}")
-        for k, w in want.items():
-            if tuple(jnp.shape(p[k])) != w.shape:
-                raise ValueError(f"params[{i}]['{k}'] (layer {i + 1}) has shape "
-                                 f"{tuple(jnp.shape(p[k]))}, expected {w.shape} for {model.layers[i]}")
+            raise ValueError(f"{path} ({where}, {layer}) must be a dict with keys {keys}")
+        for k in want:
+            _check_entry(want[k], got[k], f"{path}['{k}']", where, layer)
+    else:
+        if not isinstance(got, (list, tuple)) or len(got) != len(want):
+            raise ValueError(f"{path} ({where}, {layer}) must be a list of {len(want)} entries")
+        for j, (w, g) in enumerate(zip(want, got)):
+            _check_entry(w, g, f"{path}[{j}]", where, layer)
 
 
-def init(key, model, dtype=jnp.float32) -> list[dict]:
-    """One params dict per layer, from each layer's own ``init`` (``{}`` for layers without
-    parameters). :func:`jaxnn.init` also takes the named schemes."""
-    params, shape = [], model.input_shape
-    for layer, k in zip(model.layers, jax.random.split(key, len(model.layers))):
-        p, shape = layer.init(k, shape, dtype)
-        params.append(p)
-    return params
+def named_params(params) -> list[tuple[str, jax.Array]]:
+    """Each parameter array with its path: ``"0/W"`` (layer 0's ``W``), ``"2/1/b"`` (the ``b`` of
+    the second layer inside layer 2, a nested block), in ``jax.tree`` order."""
+    def name(k):
+        return str(k.key if hasattr(k, "key") else k.idx)
+
+    return [("/".join(map(name, path)), leaf)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]]
+
+
+def init(key: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) -> Params:
+    """Draw parameters for ``model``: one entry per layer (a Network: ``[{"W": (n_l, n_{l-1}),
+    "b": (n_l,)} for l = 1..L]``).
+
+    Args:
+        key: a JAX PRNG key (``jax.random.key(0)`` or ``jax.random.PRNGKey(0)``).
+        scheme: ``None`` — each layer's own ``init`` (``Dense``/``Conv2D``: He; see
+            :mod:`jaxnn.initializers`) — or a scheme applied to every parameter: ``normal``
+            (Nielsen's N(0, 1)), ``small``, ``uniform``, ``he``, ``glorot``, ``lecun``.
+        dtype: floating dtype of the parameters (``jnp.float64`` needs ``jax_enable_x64``).
+
+    Example:
+        >>> params = init(jax.random.key(0), Network([784, 30, 10]), "normal")
+        >>> [p["W"].shape for p in params]
+        [(30, 784), (10, 30)]
+    """
+    if scheme is not None:
+        initializers.get(scheme)            # unknown names fail here, naming the schemes
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"init dtype must be a floating type such as float32, got {dtype}")
+    if scheme is None:
+        return body(model).init(key, model.input_shape, dtype)[0]
+    layer_dicts = []                        # every layer's {name: ShapeDtypeStruct}, in order
+
+    def collect(tree):
+        if isinstance(tree, dict) and all(isinstance(v, jax.ShapeDtypeStruct) for v in tree.values()):
+            layer_dicts.append(tree)
+            return len(layer_dicts) - 1
+        return [collect(t) for t in tree] if isinstance(tree, list) else \
+            {k: collect(v) for k, v in tree.items()}
+
+    slots = collect(param_shapes(model))
+    keys = iter(jax.random.split(key, 2 * sum(1 for d in layer_dicts if d)))
+    drawn = [initializers.draw_layer(scheme, next(keys), next(keys),
+                                     {k: v.shape for k, v in d.items()}, dtype) if d else {}
+             for d in layer_dicts]
+    return jax.tree.map(lambda i: drawn[i], slots)
 
 
 def check_x(model, x) -> jax.Array:
@@ -167,28 +212,24 @@ def check_x(model, x) -> jax.Array:
 
 
 def forward(model, params, x):
-    """``(output, caches)``: the last layer's output ``(m, *output_shape)`` and each layer's cache."""
+    """Run the model: ``(output, cache)``, the output ``(m, *output_shape)`` and the body's
+    :class:`jaxnn.layers.SequentialCache` (``cache.layers[l]`` is layer ``l``'s cache; for a
+    ``Dense`` layer a ``DenseCache(x, z, a)``: ``a^{l-1}``, ``z^l``, ``a^l``).
+
+    Args:
+        x: ``(m, *input_shape)``; integers (pixels) are cast to the parameters' dtype.
+    """
     check_params(model, params)
     a = check_x(model, x)
     if not jnp.issubdtype(a.dtype, jnp.floating):
         a = a.astype(jnp.result_type(*jax.tree.leaves(params)[:1] or [jnp.float32]))
-    caches = []
-    for layer, p in zip(model.layers, params):
-        a, cache = layer.forward(p, a)
-        caches.append(cache)
-    return a, caches
-
-
-def output_z(model, out, caches):
-    """The pre-activation ``z^L`` of the output (``out`` itself if the last layer exposes none)."""
-    last = model.layers[-1]
-    return last.pre_activation(caches[-1]) if hasattr(last, "pre_activation") else out
+    return body(model).forward(params, a)
 
 
 def output(model, params, x):
-    """``(z^L, a^L)`` for a batch."""
-    out, caches = forward(model, params, x)
-    return output_z(model, out, caches), out
+    """``(z^L, a^L)`` for a batch: the output and the pre-activation of its last activation."""
+    out, cache = forward(model, params, x)
+    return body(model).pre_activation(cache), out
 
 
 def targets(model, y, out):
@@ -253,7 +294,7 @@ def small_cnn(input_shape=(28, 28, 1), n_classes: int = 10, padding: str = "vali
     Dense(128) → ReLU → Dense(n_classes) → softmax, with cross-entropy (``padding="same"`` keeps
     small images such as 8×8 digits large enough for both pooling layers)."""
     from jaxnn.layers.conv import Conv2D, MaxPool2D
-    from jaxnn.layers.dense import Dense, Flatten
+    from jaxnn.layers.dense import Activation, Dense, Flatten
 
     return Model((Conv2D(32, 3, padding=padding), Activation("relu"), MaxPool2D(2),
                   Conv2D(64, 3, padding=padding), Activation("relu"), MaxPool2D(2), Flatten(),

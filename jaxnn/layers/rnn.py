@@ -1,6 +1,6 @@
 """A simple recurrent layer with backpropagation through time written out.
 
-Seed 000/004: ``h_t = tanh(W_h h_{t-1} + W_x x_t + b)``, ``h_0 = 0``. Batch-first sequences
+``h_t = tanh(W_h h_{t-1} + W_x x_t + b)``, ``h_0 = 0``. Batch-first sequences
 ``x: (m, T, d)``. Forward is a ``lax.scan`` over time; backward a reverse ``lax.scan`` carrying
 ``∂C/∂h_t`` back through the recurrence and emitting every ``δ_t``:
 
@@ -17,12 +17,12 @@ a following :class:`Dense` then acts per time step, ``y_t = g(W_y h_t + c)``).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxnn import initializers
 from jaxnn.layers.dense import _check_rank
 
 
@@ -68,16 +68,17 @@ class SimpleRNN:
 
 
 def init_recurrent(layer, key, in_shape, dtype, gates: int = 1):
-    """``{"Wx": (gates·H, d), "Wh": (gates·H, H), "b": (gates·H,)}`` (weights N(0, 1/fan_in),
-    biases 0) and the output shape, for a recurrent layer with ``units = H`` on ``(T, d)``."""
+    """``{"Wx": (gates·H, d), "Wh": (gates·H, H), "b": (gates·H,)}`` (``lecun``: weights
+    N(0, 1/n_in), biases 0) and the output shape, for a recurrent layer with ``units = H`` on
+    ``(T, d)``."""
     if len(in_shape) != 2 or in_shape[0] == 0:
         raise ValueError(f"{layer}: expects sequences (T, features) with T ≥ 1 per example, "
                          f"got {in_shape}")
     kx, kh = jax.random.split(key)
     d, H = in_shape[1], layer.units
-    params = {"Wx": jax.random.normal(kx, (gates * H, d), dtype) / math.sqrt(d),
-              "Wh": jax.random.normal(kh, (gates * H, H), dtype) / math.sqrt(H),
-              "b": jnp.zeros(gates * H, dtype)}
+    lecun = initializers.get("lecun")
+    params = {"Wx": lecun(kx, (gates * H, d), dtype), "Wh": lecun(kh, (gates * H, H), dtype),
+              "b": lecun(kx, (gates * H,), dtype)}
     return params, ((in_shape[0], H) if layer.return_sequences else (H,))
 
 

@@ -1,0 +1,156 @@
+"""One epoch of training, compiled: the mini-batch samplers, the optimiser step, the epoch loop.
+
+- ``sampling="shuffle"``: each epoch a fresh permutation, cut into ``n // batch_size`` batches.
+  The ``n % batch_size`` examples left over are skipped *for that epoch*; as the permutation changes
+  every epoch, different examples are skipped each time and none for good.
+- ``sampling="random"``: each step draws ``batch_size`` distinct examples at random, independently
+  of the other steps; an "epoch" is ``steps`` steps (default ``n // batch_size``).
+
+The training set lives on the device; the epoch's index rows are drawn from the PRNG key inside the
+compiled program, and each step gathers its batch, runs the backward pass and the optimiser update.
+The same step serves ``fit`` and the data-parallel steps of :mod:`jaxnn.parallel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, get_args
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxnn.backprop import value_and_grad
+from jaxnn.layers import model as M
+
+Backward = Literal["hand", "autodiff"]
+Sampling = Literal["shuffle", "random"]
+Loop = Literal["auto", "scan", "python"]
+
+GRADIENTS = {"hand": value_and_grad, "autodiff": jax.value_and_grad(M.loss, argnums=1)}
+"""The two backward passes to train with: hand-derived (BP1–BP4) or ``jax.grad``; each
+``(model, params, x, y) -> (cost, grads)``."""
+
+
+def check_choice(name: str, value, choices) -> str:
+    """``value`` if it is one of the ``Literal`` ``choices``; else ``ValueError`` naming them."""
+    if value not in get_args(choices):
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, get_args(choices)))}, "
+                         f"got {value!r}")
+    return value
+
+
+# ------------------------------------------------------------------------------------ samplers
+def shuffled_batches(key: jax.Array, n: int, batch_size: int) -> jax.Array:
+    """A random permutation of ``range(n)`` cut into ``(n // batch_size, batch_size)`` index rows;
+    the remainder (``n % batch_size`` examples) is dropped for this epoch."""
+    n_batches = n // batch_size
+    if n_batches == 0:
+        raise ValueError(f"batch_size {batch_size} is larger than the {n} training examples")
+    return jax.random.permutation(key, n)[: n_batches * batch_size].reshape(n_batches, batch_size)
+
+
+def random_batch(key: jax.Array, n: int, batch_size: int) -> jax.Array:
+    """``batch_size`` distinct indices drawn at random (Python's ``random.sample``).
+
+    Every set of ``batch_size`` indices is equally likely (their order within the batch is not
+    uniformly random, which a mean gradient does not see). Small batches use Floyd's algorithm,
+    ``O(batch_size²)``, instead of a permutation of all ``n`` per step.
+    """
+    if batch_size * batch_size > n:
+        return jax.random.choice(key, n, (batch_size,), replace=False)
+    # Floyd: for j = n − k, …, n − 1 draw t from {0, …, j}; take t, or j if t is taken already
+    # (j itself cannot be: everything taken so far is < j)
+    draws = jax.random.randint(key, (batch_size,), 0, jnp.arange(n - batch_size + 1, n + 1))
+
+    def take(chosen, i):
+        t = draws[i]
+        pick = jnp.where(jnp.any(chosen == t), n - batch_size + i, t)
+        return chosen.at[i].set(pick), None
+
+    return jax.lax.scan(take, jnp.full(batch_size, -1, draws.dtype), jnp.arange(batch_size))[0]
+
+
+# ---------------------------------------------------------------------------------- the step
+def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backward | Callable = "hand",
+              augment: Callable | None = None, batch_sharding=None) -> Callable:
+    """One optimiser step ``(params, opt_state, x, y, key=None) -> (params, opt_state, cost)``.
+
+    ``backward``: ``"hand"``, ``"autodiff"`` or a function ``(model, params, x, y) -> (cost,
+    grads)``. ``augment(key, x)`` transforms the batch first (e.g.
+    :func:`jaxnn.augment.random_affine`); ``batch_sharding`` (a ``jax.sharding.Sharding``) splits
+    it across devices, and XLA then inserts the gradient all-reduce (see :mod:`jaxnn.parallel`).
+    """
+    grad_fn = backward if callable(backward) else GRADIENTS[check_choice("backward", backward, Backward)]
+
+    def step(params, opt_state, x, y, key=None):
+        if augment is not None:
+            x = augment(key, x)
+        if batch_sharding is not None:
+            x = jax.lax.with_sharding_constraint(x, batch_sharding)
+            y = jax.lax.with_sharding_constraint(y, batch_sharding)
+        value, grads = grad_fn(model, params, x, y)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    return step
+
+
+# --------------------------------------------------------------------------------- the epoch
+def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: int,
+               sampling: Sampling = "shuffle", steps: int | None = None, loop: Loop = "auto",
+               **step_options) -> Callable:
+    """The epoch ``(params, opt_state, key, x, y) -> (params, opt_state, mean_cost)``.
+
+    ``loop="scan"``: the whole epoch is one compiled call (``lax.scan`` over the mini-batches).
+    ``loop="python"``: the same steps, each one compiled call from a Python loop (on CPU XLA runs
+    convolutions inside a compiled loop slower, jax-ml/jax#12868). ``"auto"``: :func:`default_loop`.
+    Both give the same batches and updates. ``step_options`` go to :func:`make_step`.
+    """
+    step = make_step(model, optimizer, **step_options)
+    check_choice("sampling", sampling, Sampling)
+    if check_choice("loop", loop, Loop) == "auto":
+        loop = default_loop(model)
+
+    def plan(key, n):
+        """The epoch's mini-batch index rows and one PRNG key per step."""
+        key_rows, key_steps = jax.random.split(key)
+        if sampling == "shuffle":
+            rows = shuffled_batches(key_rows, n, batch_size)
+        else:
+            rows = jax.vmap(lambda k: random_batch(k, n, batch_size))(
+                jax.random.split(key_rows, steps or n // batch_size))
+        return rows, jax.random.split(key_steps, rows.shape[0])
+
+    def indexed(carry, idx, key, x, y):
+        params, opt_state, value = step(*carry, x[idx], y[idx], key)
+        return (params, opt_state), value
+
+    if loop == "python":
+        plan_jit, step_jit = jax.jit(plan, static_argnums=1), jax.jit(indexed)
+
+        def epoch(params, opt_state, key, x, y):
+            rows, keys = plan_jit(key, x.shape[0])
+            carry, costs = (params, opt_state), []
+            for idx, k in zip(list(rows), list(keys)):
+                carry, value = step_jit(carry, idx, k, x, y)
+                costs.append(value)
+            return *carry, jnp.mean(jnp.stack(costs))
+
+        return epoch
+
+    @jax.jit
+    def epoch(params, opt_state, key, x, y):
+        rows, keys = plan(key, x.shape[0])
+        body = lambda carry, r: indexed(carry, r[0], r[1], x, y)  # noqa: E731
+        (params, opt_state), costs = jax.lax.scan(body, (params, opt_state), (rows, keys))
+        return params, opt_state, jnp.mean(costs)
+
+    return epoch
+
+
+def default_loop(model) -> str:
+    """``"python"`` if a layer prefers it on this backend (``loop_preference``, see
+    :mod:`jaxnn.layers.base`; Conv2D on CPU, jax-ml/jax#12868), else ``"scan"``."""
+    prefers = M.body(model).loop_preference.get(jax.default_backend())
+    return "python" if prefers == "python" else "scan"

@@ -1,0 +1,126 @@
+"""Layers made of layers: :class:`Sequential` (one after another) and :class:`Residual`
+(``y = x + f(x)``). Both follow the layer contract themselves (:mod:`jaxnn.layers.base`), so they
+nest: a Sequential inside a Sequential, a Residual around a block, a whole model's body.
+
+``Sequential.backward`` is the backward sweep of backpropagation: each layer's own ``backward`` in
+reverse order, the gradient ``∂C/∂a`` handed from layer to layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn.layers import base
+
+
+class SequentialCache(NamedTuple):
+    """Each layer's cache, in order, and the last layer's output."""
+
+    layers: tuple
+    out: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Sequential:
+    """The layers one after another: ``y = f_L(… f_2(f_1(x)))``. Params: a list with each layer's.
+
+    It exposes the activation its last layer applies last, so a Sequential can end a model whose
+    loss fuses the output delta (softmax + cross-entropy).
+    """
+
+    layers: tuple
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise ValueError("Sequential needs at least one layer")
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, base.Layer):
+                raise TypeError(f"layer {i} ({layer!r}) is not a layer: it needs init, forward "
+                                "and backward (see jaxnn.layers.base)")
+
+    def init(self, key, in_shape, dtype=jnp.float32):
+        params, shape = [], tuple(in_shape)
+        for i, (layer, k) in enumerate(zip(self.layers, jax.random.split(key, len(self.layers)))):
+            try:
+                p, shape = layer.init(k, shape, dtype)
+            except ValueError as e:
+                raise ValueError(f"layer {i} ({layer}) cannot take input shape {shape}: {e}") \
+                    from None
+            params.append(p)
+        return params, tuple(shape)
+
+    def forward(self, params, x):
+        caches = []
+        for layer, p in zip(self.layers, params):
+            x, cache = layer.forward(p, x)
+            caches.append(cache)
+        return x, SequentialCache(tuple(caches), x)
+
+    def backward(self, params, cache, g):
+        return self._sweep(params, cache, *self.layers[-1].backward(params[-1], cache.layers[-1], g))
+
+    def backward_z(self, params, cache, delta):
+        last = base.backward_z(self.layers[-1], params[-1], cache.layers[-1], delta)
+        return self._sweep(params, cache, *last)
+
+    def _sweep(self, params, cache, last_grads, g):
+        """The rest of the layers in reverse, from ``g = ∂C/∂a`` below the last one."""
+        grads = [None] * len(self.layers)
+        grads[-1] = last_grads
+        for i in reversed(range(len(self.layers) - 1)):
+            grads[i], g = self.layers[i].backward(params[i], cache.layers[i], g)
+        return grads, g
+
+    @property
+    def activation(self) -> str:
+        return base.output_activation(self.layers[-1])
+
+    def pre_activation(self, cache):
+        return base.pre_activation(self.layers[-1], cache.layers[-1], cache.out)
+
+    def children(self, cache) -> list[tuple[Any, Any]]:
+        return list(zip(self.layers, cache.layers))
+
+    @property
+    def loop_preference(self) -> dict[str, str]:
+        """``"python"`` on a backend where any layer inside prefers it (see ``fit(loop=)``)."""
+        return {backend: "python" for layer in self.layers
+                for backend, loop in getattr(layer, "loop_preference", {}).items() if loop == "python"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Residual:
+    """``y = x + f(x)`` for a layer (or block) ``f`` whose output has the input's shape.
+
+    Backward: ``∂C/∂x = g + f.backward(g)``, the gradient through the identity plus the one
+    through ``f``; the parameter gradients are ``f``'s. Params: ``f``'s.
+    """
+
+    layer: Any
+
+    def init(self, key, in_shape, dtype=jnp.float32):
+        params, out_shape = self.layer.init(key, in_shape, dtype)
+        if tuple(out_shape) != tuple(in_shape):
+            raise ValueError(f"Residual needs its layer to keep the shape, but {self.layer} maps "
+                             f"{tuple(in_shape)} to {tuple(out_shape)}")
+        return params, tuple(in_shape)
+
+    def forward(self, params, x):
+        y, cache = self.layer.forward(params, x)
+        return x + y, cache
+
+    def backward(self, params, cache, g):
+        grads, g_f = self.layer.backward(params, cache, g)
+        return grads, g + g_f
+
+    def children(self, cache) -> list[tuple[Any, Any]]:
+        return [(self.layer, cache)]
+
+    @property
+    def loop_preference(self) -> dict[str, str]:
+        return getattr(self.layer, "loop_preference", {})

@@ -1,0 +1,200 @@
+"""Models nest: a Sequential is a layer, a Residual wraps any block, and every tool — init,
+forward, the hand-derived backward, gradcheck, check_layer, per-example gradients, the parallel
+steps, fit and checkpoints — takes the nested model as it takes a flat one."""
+
+import ast
+import dataclasses
+from pathlib import Path
+from typing import get_args
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnn
+from jaxnn import layers as L
+from jaxnn import parallel
+from jaxnn.gradient_check import rel_error
+
+BLOCK = L.Sequential([L.Dense(6, "relu"), L.Dense(4, "tanh")])          # 4 -> 4
+NESTED = L.Model([L.Dense(4, "tanh"),
+                  L.Residual(BLOCK),                                     # x + f(x)
+                  L.Sequential([L.Residual(L.Dense(4, "gelu")),          # a Sequential inside
+                                L.Sequential([L.Dense(5, "sigmoid"),     # a Sequential inside
+                                              L.Dense(3, "softmax")])])],
+                 (3,), "cross_entropy")
+CNN_BLOCKS = L.Model([L.Sequential([L.Conv2D(3, 3, padding="same"), L.Activation("relu")]),
+                      L.Residual(L.Sequential([L.Conv2D(3, 3, padding="same"), L.Activation("tanh")])),
+                      L.MaxPool2D(2), L.Flatten(), L.Sequential([L.Dense(4), L.Activation("softmax")])],
+                     (6, 6, 1), "cross_entropy")
+REGRESSION = L.Model([L.Sequential([L.Dense(5, "elu")]), L.Residual(L.Dense(5, "leaky_relu(0.2)")),
+                      L.Dense(2)], (3,), "mse")
+
+
+def _batch(model, m=7, seed=0):
+    kx, ky = jax.random.split(jax.random.key(seed))
+    x = jax.random.normal(kx, (m, *model.input_shape), jnp.float64)
+    n_out = model.output_shape[-1]
+    if model.loss == "cross_entropy":
+        return x, jax.random.randint(ky, (m,), 0, n_out)
+    return x, jax.random.normal(ky, (m, n_out), jnp.float64)
+
+
+@pytest.mark.parametrize("model", [NESTED, CNN_BLOCKS, REGRESSION], ids=["mlp", "cnn", "mse"])
+def test_nested_models_hand_equals_jax_grad_float64(model):
+    params = jaxnn.init(jax.random.key(1), model, dtype=jnp.float64)
+    x, y = _batch(model)
+    both = jax.jit(lambda p: (jaxnn.value_and_grad(model, p, x, y),
+                              jax.value_and_grad(jaxnn.loss, argnums=1)(model, p, x, y)))
+    (v, g), (v_ad, g_ad) = both(params)
+    assert rel_error(v, v_ad) <= 1e-12
+    assert jax.tree.structure(g) == jax.tree.structure(params)
+    assert max(jax.tree.leaves(jax.tree.map(rel_error, g, g_ad))) <= 1e-10
+
+
+def test_gradcheck_names_nested_parameters_by_path():
+    rows = jaxnn.gradcheck(NESTED, jaxnn.init(jax.random.key(1), NESTED, dtype=jnp.float64),
+                           *_batch(NESTED))
+    assert [(r.layer, r.name) for r in rows][:4] == [(1, "W"), (1, "b"), (2, "0/W"), (2, "0/b")]
+    assert (3, "1/1/W") in [(r.layer, r.name) for r in rows]
+    assert max(r.vs_autodiff for r in rows) < 1e-10
+    assert max(r.vs_finite_diff for r in rows if not np.isnan(r.vs_finite_diff)) < 1e-6
+
+
+@pytest.mark.parametrize(("block", "shape"), [
+    (BLOCK, (4,)), (L.Residual(BLOCK), (4,)), (NESTED.layers[2], (4,)),
+    (L.Residual(L.Sequential([L.Conv2D(2, 3, padding="same"), L.Activation("relu")])), (5, 5, 2)),
+])
+def test_check_layer_on_a_whole_block(block, shape):
+    rows = jaxnn.check_layer(block, shape)
+    assert rows[0].name == "x"
+    assert max(r.vs_autodiff for r in rows) < 1e-10
+    assert max(r.vs_finite_diff for r in rows if not np.isnan(r.vs_finite_diff)) < 1e-6
+
+
+def test_check_layer_catches_a_wrong_residual_backward():
+    @dataclasses.dataclass(frozen=True)
+    class NoSkip(L.Residual):        # forgets the identity's gradient: ∂C/∂x = f.backward(g) only
+        def backward(self, params, cache, g):
+            return self.layer.backward(params, cache, g)
+
+    rows = jaxnn.check_layer(NoSkip(BLOCK), (4,))
+    assert rows[0].vs_autodiff > 0.1 and max(r.vs_autodiff for r in rows[1:]) < 1e-10
+
+
+def test_forward_runs_any_model_and_caches_are_named():
+    out, cache = jaxnn.forward(CNN_BLOCKS, jaxnn.init(jax.random.key(0), CNN_BLOCKS),
+                               jnp.ones((2, 6, 6, 1)))
+    assert out.shape == (2, 4)
+    assert len(cache.layers) == 5 and cache.out is out
+    dense = cache.layers[4].layers[0]                     # the last block's Dense
+    assert isinstance(dense, L.DenseCache) and dense.z.shape == (2, 4)
+
+
+def test_one_init_same_numbers_for_the_same_model():
+    net = jaxnn.Network([3, 5, 2], hidden="relu", output="softmax", loss="cross_entropy")
+    model = L.Model(net.layers, (3,), "cross_entropy")
+    key = jax.random.key(3)
+    for scheme in (None, "normal", "glorot"):
+        jax.tree.map(np.testing.assert_array_equal, jaxnn.init(key, net, scheme),
+                     jaxnn.init(key, model, scheme))
+    by_layer = L.Sequential(net.layers).init(key, (3,))[0]     # each layer's own init (He)
+    jax.tree.map(np.testing.assert_array_equal, jaxnn.init(key, net), by_layer)
+    w = np.asarray(jaxnn.init(key, jaxnn.Network([400, 300, 10]))[0]["W"])
+    assert np.std(w) == pytest.approx(np.sqrt(2 / 400), rel=0.05)
+    p = jaxnn.init(key, NESTED, "normal")                  # a named scheme reaches nested layers
+    assert np.std(np.asarray(p[1][0]["W"])) == pytest.approx(1.0, rel=0.5)
+    assert np.any(np.asarray(p[2][1][1]["b"]))             # N(0, 1) biases, not zeros
+
+
+def test_per_example_grads_of_a_nested_model():
+    p, (x, y) = jaxnn.init(jax.random.key(1), NESTED, dtype=jnp.float64), _batch(NESTED, 4)
+    per = jaxnn.per_example_grads(NESTED, p, x, y)
+    _, full = jaxnn.value_and_grad(NESTED, p, x, y)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a.mean(0), b, rtol=1e-10, atol=1e-13),
+                 per, full)
+
+
+@pytest.mark.forced_cpu_devices
+def test_parallel_steps_on_a_nested_model():
+    opt = jaxnn.sgd(0.1)
+    p, (x, y) = jaxnn.init(jax.random.key(1), NESTED, dtype=jnp.float64), _batch(NESTED, 8)
+    want, _, _ = parallel.train_step(NESTED, opt)(p, opt.init(p), x, y)
+    mesh = parallel.data_mesh(4)
+    p_rep, s_rep = parallel.replicate((p, opt.init(p)), mesh)
+    got, _, _ = parallel.shard_map_step(NESTED, opt, mesh)(p_rep, s_rep, parallel.shard_batch(x, mesh),
+                                                          parallel.shard_batch(y, mesh))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13), got, want)
+
+
+def test_a_nested_model_trains_and_round_trips_a_checkpoint(tmp_path):
+    model = L.Model([L.Dense(16, "tanh"), L.Residual(L.Sequential([L.Dense(16, "relu"), L.Dense(16)])),
+                     L.Sequential([L.Dense(2), L.Activation("softmax")])], (2,), "cross_entropy")
+    x, labels = jaxnn.data.two_moons(200)
+    path = tmp_path / "nested.npz"
+    params, hist = jaxnn.fit(model, jaxnn.init(jax.random.key(0), model), (x, labels),
+                             optimizer=optax.adam(0.02), epochs=30, batch_size=20,
+                             key=jax.random.key(1), eval_data=(x, labels), checkpoint=path,
+                             progress=False)
+    assert hist["eval_accuracy"][-1] >= 0.97
+    c = jaxnn.load(path)
+    assert c.net == model and c.meta["epoch"] == 30
+    assert {k for k in np.load(path).files if k.startswith("params/")} >= {"params/1/0/W", "params/2/0/b"}
+    np.testing.assert_array_equal(jaxnn.predict(c.net, c.params, x), jaxnn.predict(model, params, x))
+
+
+def test_a_callback_that_answers_stop_ends_training_after_that_epoch():
+    net = jaxnn.Network([2, 4, 2], hidden="tanh", output="softmax", loss="cross_entropy")
+    x, labels = jaxnn.data.two_moons(40)
+    seen = []
+
+    def stop_at_2(epoch):
+        seen.append((epoch.metrics["epoch"], len(epoch.history["epoch"]), epoch.params is not None))
+        return "stop" if epoch.metrics["epoch"] == 2 else None
+
+    _, hist = jaxnn.fit(net, jaxnn.init(jax.random.key(0), net), (x, labels), optimizer=jaxnn.sgd(0.1),
+                        epochs=5, batch_size=10, key=jax.random.key(0), callbacks=[stop_at_2],
+                        progress=False)
+    assert hist["epoch"] == [1, 2] and seen == [(1, 1, True), (2, 2, True)]
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: L.Residual(L.Dense(3)).init(jax.random.key(0), (4,)), r"keep the shape.*\(4,\) to \(3,\)"),
+    (lambda: L.Model([L.Residual(L.Flatten())], (2, 2), "mse"), "keep the shape"),
+    (lambda: L.Sequential([]), "at least one layer"),
+    (lambda: L.Sequential([L.Dense(2), "relu"]), "layer 1 .* is not a layer"),
+    (lambda: L.Model([L.Sequential([L.Dense(3)])], (2,), "cross_entropy"), r"Activation\('softmax'\)"),
+])
+def test_bad_blocks_are_named(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_training_choices_are_defined_once():
+    from jaxnn import cli, epoch
+
+    actions = {a.dest: a for a in cli.build_parser()._subparsers._group_actions[0].choices["train"]
+               ._actions}
+    assert tuple(actions["sampling"].choices) == get_args(epoch.Sampling)
+    assert tuple(actions["backward"].choices) == get_args(epoch.Backward)
+    with pytest.raises(ValueError, match="loop must be one of 'auto', 'scan', 'python'"):
+        epoch.make_epoch(NESTED, jaxnn.sgd(0.1), batch_size=2, loop="fast")
+
+
+def test_imports_only_go_down_from_the_layers():
+    """No module in jaxnn/layers imports the backward sweep, the trainer or anything above them."""
+    allowed = ("jaxnn.layers", "jaxnn.activations", "jaxnn.losses", "jaxnn.initializers")
+    for path in (Path(jaxnn.__file__).parent / "layers").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module == "jaxnn":
+                modules = [f"jaxnn.{a.name}" for a in node.names]     # from jaxnn import losses
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                assert not module.startswith("jaxnn") or module.startswith(allowed), (path.name, module)
