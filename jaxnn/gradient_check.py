@@ -74,21 +74,23 @@ def _finite_differences(f, flat, leaves, eps, max_entries, key):
     return picks, np.asarray(fd), ~np.asarray(crossed)
 
 
-def _rows(named, hand_flat, picks, fd, ok):
-    """One row per ``(layer, name, hand, autodiff)`` in ``named``, in the order of ``picks``."""
-    rows, start, hand_flat = [], 0, np.asarray(hand_flat)     # NumPy indexing: no compiles
-    for (layer, name, hand, auto), pick in zip(named, picks):
+def _compare(theta, hand, auto, probe, label, eps, max_entries, key) -> list[GradcheckRow]:
+    """One row per array of ``hand``: against ``auto`` and against central differences of
+    ``probe(theta) -> (value, kink_signs)`` at ``theta`` (trees shaped alike); ``label(path)`` gives
+    the row's ``(layer, name)``."""
+    flat, unravel = ravel_pytree(theta)
+    eps = eps if eps is not None else (1e-6 if flat.dtype == jnp.float64 else 1e-2)
+    named = [(*label(path), h, a) for (path, h), (_, a) in zip(M.named_params(hand), M.named_params(auto))]
+    picks, fd, ok = _finite_differences(lambda t: probe(unravel(t)), flat, [n[2] for n in named],
+                                        eps, max_entries, key)
+    rows, start, hand_flat = [], 0, np.asarray(ravel_pytree(hand)[0])   # NumPy: no compiles
+    for (layer, name, h, a), pick in zip(named, picks):
         part = slice(start, start + len(pick))
         start += len(pick)
         good = ok[part]
         vs_fd = rel_error(fd[part][good], hand_flat[pick][good]) if good.any() else float("nan")
-        rows.append(GradcheckRow(layer, name, rel_error(hand, auto), vs_fd, len(pick),
-                                 int((~good).sum())))
+        rows.append(GradcheckRow(layer, name, rel_error(h, a), vs_fd, len(pick), int((~good).sum())))
     return rows
-
-
-def _default_eps(dtype, eps):
-    return eps if eps is not None else (1e-6 if dtype == jnp.float64 else 1e-2)
 
 
 def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int = 32,
@@ -112,22 +114,20 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
         >>> for row in gradcheck(net, params, x, y):
         ...     print(row.layer, row.name, row.vs_autodiff, row.vs_finite_diff)
     """
-    flat, unravel = ravel_pytree(params)
-    eps = _default_eps(flat.dtype, eps)
     key = jax.random.key(0) if key is None else key
     _, hand = jax.jit(value_and_grad, static_argnums=0)(model, params, x, y)
     auto = jax.jit(jax.grad(M.loss, argnums=1), static_argnums=0)(model, params, x, y)
+    body = M.body(model)
 
-    def probe(theta):
-        p = unravel(theta)
+    def probe(p):
         out, cache = M.forward(model, p, x)
-        z = M.body(model).pre_activation(cache)
-        return M.cost(model, z, out, y), base.kink_signs(M.body(model), cache)
+        return M.cost(model, body.pre_activation(cache), out, y), base.kink_signs(body, cache)
 
-    named = [(int(path.split("/")[0]) + 1, path.partition("/")[2], h, a)
-             for (path, h), (_, a) in zip(M.named_params(hand), M.named_params(auto))]
-    picks, fd, ok = _finite_differences(probe, flat, [n[2] for n in named], eps, max_entries, key)
-    return _rows(named, ravel_pytree(hand)[0], picks, fd, ok)
+    def label(path):                                  # "0/W" -> layer 1, "W"
+        first, _, rest = path.partition("/")
+        return int(first) + 1, rest
+
+    return _compare(params, hand, auto, probe, label, eps, max_entries, key)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -162,23 +162,16 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
     g = jax.random.normal(k_g, y_shape, dtype)
     (grads, g_x), (auto_p, auto_x) = backward_and_vjp(layer, params, x, g)
 
-    both = {"x": x, "params": params}
-    flat, unravel = ravel_pytree(both)
-    hand_flat, _ = ravel_pytree({"x": g_x, "params": grads})
-
-    def probe(theta):
-        t = unravel(theta)
+    def probe(t):
         y_t, cache_t = layer.forward(t["params"], t["x"])
         return jnp.sum(y_t * g), base.kink_signs(layer, cache_t)
 
-    # ravel_pytree orders dict keys: "params" entries (in jax.tree order) come before "x"
-    named = [(1, path, h, a) for (path, h), (_, a) in zip(M.named_params(grads),
-                                                          M.named_params(auto_p))]
-    named.append((0, "x", g_x, auto_x))
-    picks, fd, ok = _finite_differences(probe, flat, [n[2] for n in named],
-                                        _default_eps(flat.dtype, eps), max_entries, k_fd)
-    rows = _rows(named, hand_flat, picks, fd, ok)
-    return [rows[-1], *rows[:-1]]
+    def label(path):                                  # "x" -> layer 0; "params/0/W" -> layer 1, "0/W"
+        return (0, "x") if path == "x" else (1, path.partition("/")[2])
+
+    rows = _compare({"params": params, "x": x}, {"params": grads, "x": g_x},
+                    {"params": auto_p, "x": auto_x}, probe, label, eps, max_entries, k_fd)
+    return [rows[-1], *rows[:-1]]                     # "params" sort before "x": put x first
 
 
 def format_table(rows: list[GradcheckRow]) -> str:

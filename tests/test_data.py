@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+import jaxnn
 from jaxnn import data, epoch
 from jaxnn.data import DataError, shipped
 
@@ -146,16 +147,21 @@ def test_bad_names():
     (np.ones((3, 5)), np.zeros(3, int), "5 features but the network expects 4"),
     (np.array([["a"] * 4] * 3), np.zeros(3, int), "must hold numbers"),
 ])
-def test_check_arrays(x, y, match):
+def test_prepare_names_bad_arrays(x, y, match):
+    net = jaxnn.Network([4, 10], output="softmax", loss="cross_entropy")
     with pytest.raises(DataError, match=match):
-        data.check_arrays(x, y, input_shape=(4,), n_classes=10, name="train")
+        data.prepare(net, x, y, np.float32, name="train")
 
 
-def test_check_arrays_reshapes_flat_images_to_the_input_shape():
-    x, _ = data.check_arrays(np.ones((2, 12)), np.zeros(2, int), input_shape=(2, 2, 3))
-    assert x.shape == (2, 2, 2, 3)
-    with pytest.raises(DataError, match="must be 2-D"):
-        data.check_arrays(np.ones((2, 2, 2)), np.zeros(2, int))
+def test_prepare_reshapes_flat_images_and_encodes_labels_the_loss_needs():
+    model = jaxnn.layers.Model([jaxnn.layers.Flatten(), jaxnn.layers.Dense(3, "softmax")], (2, 2, 3))
+    x, y = data.prepare(model, np.ones((2, 12)), np.array([0, 2]), np.float64)
+    assert x.shape == (2, 2, 2, 3) and x.dtype == np.float64 and y.dtype == np.int32
+    net = jaxnn.Network([4, 3], output="sigmoid", loss="quadratic")       # targets, not labels
+    _, y = data.prepare(net, np.ones((2, 4)), np.array([0, 2]), np.float32)
+    np.testing.assert_array_equal(y, [[1, 0, 0], [0, 0, 1]])
+    with pytest.raises(DataError, match="y has 2 columns but the network has 3 outputs"):
+        data.prepare(net, np.ones((2, 4)), np.ones((2, 2)), np.float32)
 
 
 def test_batching_helpers():

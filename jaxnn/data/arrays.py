@@ -21,32 +21,30 @@ def one_hot(labels, n_classes: int, dtype=np.float32) -> np.ndarray:
     return np.eye(n_classes, dtype=dtype)[np.asarray(labels)]
 
 
-def check_arrays(x, y, *, input_shape: tuple[int, ...] | None = None, n_classes: int | None = None,
-                 output_shape: tuple[int, ...] | None = None,
-                 name: str = "data") -> tuple[np.ndarray, np.ndarray]:
-    """Validate user-supplied arrays: ``x`` ``(n, *input_shape)`` finite numbers (flattened images
-    ``(n, H·W·C)`` are reshaped to ``input_shape`` when the sizes agree), ``y`` ``(n,)`` ints in
-    ``[0, n_classes)`` or ``(n, n_outputs)`` finite targets. Returns them as NumPy arrays.
-    For sequence outputs, ``output_shape=(T, k)``: labels ``(n, T)`` or targets ``(n, T, k)``.
+def prepare(model, x, y, dtype, name: str = "data"):
+    """``(x, y)`` checked against ``model`` and put on the device.
+
+    ``x``: ``(n, *input_shape)`` finite numbers (flattened images ``(n, H·W·C)`` are reshaped to
+    the input shape), cast to ``dtype``. ``y``: integer labels ``(n,)`` in ``[0, classes)`` (labels
+    ``(n, T)`` for sequence outputs ``(T, k)``) or finite targets shaped like the output; labels
+    stay labels for losses that take them (cross-entropy) and become one-hot targets otherwise.
 
     Raises:
         DataError: naming ``name`` and the problem (rank, dtype, length, NaN/inf, label range, empty).
     """
     x, y = np.asarray(x), np.asarray(y)
+    input_shape, out_shape = tuple(model.input_shape), M.output_shape(model)
     if x.ndim < 2:
         raise DataError(f"{name}: x must have one row per example, got shape {x.shape}")
-    if input_shape is None and x.ndim != 2:
-        raise DataError(f"{name}: x must be 2-D (examples, features), got shape {x.shape}; "
-                        "flatten images with x.reshape(len(x), -1)")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataError(f"{name}: x must hold numbers, got dtype {x.dtype}")
     if len(x) == 0:
         raise DataError(f"{name}: no examples (x has shape {x.shape})")
-    if input_shape is not None and x.shape[1:] != tuple(input_shape):
+    if x.shape[1:] != input_shape:
         if int(np.prod(x.shape[1:])) != int(np.prod(input_shape)):
             what = (f"{x.shape[1]} features but the network expects {input_shape[0]}"
                     if x.ndim == 2 and len(input_shape) == 1 else
-                    f"examples of shape {x.shape[1:]} but the network expects {tuple(input_shape)}")
+                    f"examples of shape {x.shape[1:]} but the network expects {input_shape}")
             raise DataError(f"{name}: x has {what}")
         x = x.reshape(len(x), *input_shape)
     if len(y) != len(x):
@@ -54,8 +52,10 @@ def check_arrays(x, y, *, input_shape: tuple[int, ...] | None = None, n_classes:
     if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
         bad = int(np.sum(~np.isfinite(x)))
         raise DataError(f"{name}: x contains {bad} NaN/inf values; clean or impute them first")
-    lead = tuple(output_shape[:-1]) if output_shape is not None else ()
-    if y.ndim == 1 + len(lead):
+    lead, n_outputs = out_shape[:-1], out_shape[-1]
+    labels = y.ndim == 1 + len(lead)
+    if labels:
+        n_classes = n_outputs if M.is_classifier(model) else None
         if not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{name}: {y.ndim}-D y must be integer class labels, got dtype {y.dtype}")
         if y.shape[1:] != lead:
@@ -63,35 +63,16 @@ def check_arrays(x, y, *, input_shape: tuple[int, ...] | None = None, n_classes:
         if n_classes is not None and (y.min() < 0 or y.max() >= n_classes):
             raise DataError(f"{name}: labels must lie in 0..{n_classes - 1}, found "
                             f"{y.min()}..{y.max()}")
-    elif y.ndim == 2 + len(lead) and y.shape[1:-1] == lead:
-        if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
-            raise DataError(f"{name}: y must hold finite numbers")
-    else:
+        if not losses.get(model.loss).labels:
+            y, labels = one_hot(y, n_outputs) if n_outputs > 1 else y[..., None], False
+    elif not (y.ndim == 2 + len(lead) and y.shape[1:-1] == lead):
         want = ", ".join(map(str, lead))
         raise DataError(f"{name}: y must be labels (n{', ' if lead else ''}{want}) or targets "
                         f"(n, {want + ', ' if lead else ''}outputs), got {y.shape}")
-    return x, y
-
-
-def prepare(model, x, y, dtype, name: str = "data"):
-    """``(x, y)`` checked against ``model`` and put on the device: ``x`` as ``dtype`` (flat images
-    reshaped to the model's input shape); integer labels stay labels for losses that take them
-    (cross-entropy) and become one-hot targets for the others.
-
-    Raises:
-        DataError: naming ``name`` and the problem (see :func:`check_arrays`).
-    """
-    out_shape = M.output_shape(model)
-    n_outputs = out_shape[-1]
-    x, y = check_arrays(x, y, input_shape=model.input_shape, output_shape=out_shape,
-                        n_classes=n_outputs if M.is_classifier(model) else None, name=name)
-    labels = y.ndim == len(out_shape)                 # (n,) or, for sequences, (n, T)
-    if labels and not losses.get(model.loss).labels:
-        y = one_hot(y, n_outputs) if n_outputs > 1 else y[..., None]
-        labels = False
+    elif not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
+        raise DataError(f"{name}: y must hold finite numbers")
     if not labels and y.shape[-1] != n_outputs:
-        raise DataError(f"{name}: y has {y.shape[-1]} columns but the network has "
-                        f"{n_outputs} outputs")
+        raise DataError(f"{name}: y has {y.shape[-1]} columns but the network has {n_outputs} outputs")
     return jnp.asarray(x, dtype), jnp.asarray(y, jnp.int32) if labels else jnp.asarray(y, dtype)
 
 

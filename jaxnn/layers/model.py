@@ -45,7 +45,12 @@ class Model:
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
-        check_model(self)
+        cost = losses.get(self.loss)
+        if cost.output is not None and self.output != cost.output:
+            raise ValueError(f"loss {self.loss!r} needs the last layer to apply {cost.output!r} "
+                             f"(Activation({cost.output!r}) or Dense(k, {cost.output!r})), got "
+                             f"{self.layers[-1]}")
+        _trace(self)   # every layer checked against its input shape, up front
 
     @property
     def output(self) -> str:
@@ -66,16 +71,6 @@ class Model:
     def from_dict(cls, d: dict) -> Model:
         return cls(tuple(base.from_spec(spec) for spec in d["layers"]), tuple(d["input_shape"]),
                    d["loss"])
-
-
-def check_model(model) -> None:
-    """``ValueError`` unless the loss fits the output activation and every layer its input shape."""
-    cost = losses.get(model.loss)
-    if cost.output is not None and body(model).activation != cost.output:
-        raise ValueError(f"loss {model.loss!r} needs the last layer to apply {cost.output!r} "
-                         f"(Activation({cost.output!r}) or Dense(k, {cost.output!r})), got "
-                         f"{model.layers[-1]}")
-    _trace(model)
 
 
 @functools.cache
@@ -174,21 +169,13 @@ def init(key: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) ->
         raise TypeError(f"init dtype must be a floating type such as float32, got {dtype}")
     if scheme is None:
         return body(model).init(key, model.input_shape, dtype)[0]
-    layer_dicts = []                        # every layer's {name: ShapeDtypeStruct}, in order
+    def is_layer(t):                        # one layer's {name: ShapeDtypeStruct} ({} included)
+        return isinstance(t, dict) and all(isinstance(v, jax.ShapeDtypeStruct) for v in t.values())
 
-    def collect(tree):
-        if isinstance(tree, dict) and all(isinstance(v, jax.ShapeDtypeStruct) for v in tree.values()):
-            layer_dicts.append(tree)
-            return len(layer_dicts) - 1
-        return [collect(t) for t in tree] if isinstance(tree, list) else \
-            {k: collect(v) for k, v in tree.items()}
-
-    slots = collect(param_shapes(model))
-    keys = iter(jax.random.split(key, 2 * sum(1 for d in layer_dicts if d)))
-    drawn = [initializers.draw_layer(scheme, next(keys), next(keys),
-                                     {k: v.shape for k, v in d.items()}, dtype) if d else {}
-             for d in layer_dicts]
-    return jax.tree.map(lambda i: drawn[i], slots)
+    shapes = param_shapes(model)
+    keys = iter(jax.random.split(key, 2 * sum(map(bool, jax.tree.leaves(shapes, is_leaf=is_layer)))))
+    return jax.tree.map(lambda d: initializers.draw_layer(scheme, next(keys), next(keys), {
+        k: v.shape for k, v in d.items()}, dtype) if d else {}, shapes, is_leaf=is_layer)
 
 
 def check_x(model, x) -> jax.Array:
