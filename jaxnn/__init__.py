@@ -12,6 +12,7 @@ backpropagation equations (BP1–BP4), proven equal to ``jax.grad``::
 from jaxnn import augment, data, layers, optim, parallel  # submodules, as jaxnn.<name>
 from jaxnn.backprop import value_and_grad
 from jaxnn.checkpoint import load, save
+from jaxnn.generate import generate
 from jaxnn.gradient_check import check_layer, gradcheck
 from jaxnn.layers.model import accuracy, forward, init, loss, predict
 from jaxnn.network import Network
@@ -33,6 +34,7 @@ __all__ = [
     "evaluate",
     "fit",
     "forward",
+    "generate",
     "gradcheck",
     "gradient_descent",
     "init",

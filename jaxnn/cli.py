@@ -1,4 +1,5 @@
-"""The ``jaxnn`` command: ``train`` (the default), ``eval CHECKPOINT``, ``predict CHECKPOINT INPUT``.
+"""The ``jaxnn`` command: ``train`` (the default), ``eval CHECKPOINT``, ``predict CHECKPOINT INPUT``,
+``generate CHECKPOINT`` (text from a ``--arch gpt`` run).
 
 ``jaxnn train`` with no flags trains a 784-128-64-10 ReLU MLP (softmax + cross-entropy, Adam 1e-3,
 batch 64, 10 epochs) on the best digits available (tfds → IDX files in ``--data-dir`` → the shipped
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import get_args
+from typing import NamedTuple, get_args
 
 import numpy as np
 
@@ -83,11 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a network and report test accuracy",
                        formatter_class=_HelpFormatter)
-    t.add_argument("--arch", choices=("mlp", "cnn", "rnn", "lstm"), default="mlp",
+    t.add_argument("--arch", choices=("mlp", "cnn", "rnn", "lstm", "gpt"), default="mlp",
                    help="mlp: a jaxnn.Network built from the flags below; cnn: "
                         "jaxnn.layers.small_cnn (conv 32-64, pool, dense 128); rnn / lstm: "
-                        "SimpleRNN(128) / LSTM(128) over the image rows, then dense softmax (all "
-                        "but mlp ignore --layers/--hidden/--output/--loss/--init)")
+                        "SimpleRNN(128) / LSTM(128) over the image rows, then dense softmax; gpt: "
+                        "jaxnn.layers.gpt (depth 2, dim 64, 4 heads) on the characters of --text "
+                        "(all but mlp ignore --layers/--hidden/--output/--loss/--init)")
+    t.add_argument("--text", type=Path, default=None,
+                   help="--arch gpt: a UTF-8 text file (default: Python's reference topics, "
+                        "shipped with Python)")
+    t.add_argument("--context", type=_positive(int), default=64,
+                   help="--arch gpt: characters the model sees at once")
     t.add_argument("--layers", type=_sizes, default=[128, 64],
                    help="hidden layer widths (input and output come from the data)")
     t.add_argument("--hidden", type=_activation, default="relu", help="hidden activation")
@@ -132,17 +139,27 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="+", type=Path,
                     help="image files (PNG/JPEG...), IDX image files, or .npy arrays")
     pr.add_argument("--top", type=_positive(int), default=3, help="show the top-k classes")
+
+    g = sub.add_parser("generate", help="write text with a language model (--arch gpt) checkpoint",
+                       formatter_class=_HelpFormatter)
+    g.add_argument("checkpoint", type=Path)
+    g.add_argument("--prompt", default="The ", help="the text to continue")
+    g.add_argument("--steps", type=_positive(int), default=300, help="characters to write")
+    g.add_argument("--temperature", type=_positive(float), default=0.8,
+                   help="below 1: safer choices; above 1: more surprising ones")
+    g.add_argument("--seed", type=int, default=0, help="seed of the sampling")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if not argv or argv[0] not in ("train", "eval", "predict", "-h", "--help"):
+    commands = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "generate": cmd_generate}
+    if not argv or argv[0] not in (*commands, "-h", "--help"):
         argv = ["train", *argv]  # `jaxnn` alone runs the main job
     args = parser.parse_args(argv)
     try:
-        return {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict}[args.command](args)
+        return commands[args.command](args)
     except KeyboardInterrupt:
         print(f"jaxnn {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -184,11 +201,70 @@ def cmd_train(args) -> int:
                          "(e.g. --out runs/mnist-20260101-120000 --resume)")
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite contradict each other; choose one")
-    out = args.out or Path("runs") / f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = "text" if args.arch == "gpt" else args.dataset
+    out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.resume and not (out / "checkpoint.npz").exists():
         print(f"note: {out} holds no checkpoint yet; --resume starts a new run there")
     with open_run_dir(out, resume=args.resume, overwrite=args.overwrite):   # RunDirError: one line
         return _train(args, out)
+
+
+class _Run(NamedTuple):
+    """What a training run works on: data, model and how to describe them."""
+
+    train: tuple
+    test: tuple
+    net: object
+    params: object
+    described: str
+    data: dict          # description, source, note, and what the test part is called
+
+
+def _images_run(args, key) -> _Run:
+    import jaxnn
+    from jaxnn import layers
+
+    train, test = _load_splits(args, ("train", "test"), limit=args.limit)
+    x = train.x
+    print(f"data: {train.description}")
+    print(f"      {len(x):,} training / {len(test.x):,} test images")
+    side = math.isqrt(x.shape[1])
+    if args.arch == "mlp":
+        sizes = [x.shape[1], *args.layers, 10]
+        net = jaxnn.Network(sizes, hidden=args.hidden, output=args.output, loss=args.loss)
+        described = f"{'-'.join(map(str, sizes))} {net.hidden[0] if net.hidden else ''}/{net.output}"
+        params = jaxnn.init(key, net, args.init)
+    elif args.arch == "cnn":
+        net, described = layers.small_cnn((side, side, 1), padding="same"), f"small CNN on {side}x{side}x1"
+        params = jaxnn.init(key, net)
+    else:
+        cell = layers.SimpleRNN(128) if args.arch == "rnn" else layers.LSTM(128)
+        net = layers.Model([cell, layers.Dense(10, "softmax")], (side, side))
+        described = f"{type(cell).__name__}(128) over {side} rows of {side} pixels"
+        params = jaxnn.init(key, net)
+    what = {"description": train.description, "source": train.source, "note": train.note,
+            "test": f"{args.dataset} test images"}
+    return _Run((x, train.y), (test.x, test.y), net, params, described, what)
+
+
+def _text_run(args, key, out: Path) -> _Run:
+    import jaxnn
+    from jaxnn import layers
+    from jaxnn.data import text
+
+    corpus, description = text.load_text(args.text)
+    vocab = text.Vocab.of(corpus)
+    train, val = text.split(vocab.encode(corpus), args.context)
+    print(f"data: {description}, {len(vocab.chars)} distinct characters; windows of "
+          f"{args.context} every {args.context // 2} characters: {len(train):,} train / "
+          f"{len(val):,} validation characters")
+    (out / "vocab.json").write_text(json.dumps({"chars": vocab.chars}))    # for jaxnn generate
+    net = layers.gpt(len(vocab.chars), args.context)
+    what = {"description": description, "source": "text", "note": "",
+            "test": "validation windows (next-character accuracy)"}
+    return _Run(text.windows(train, args.context, max(args.context // 2, 1)),
+                text.windows(val, args.context), net, jaxnn.init(key, net),
+                f"GPT (depth 2, dim 64, 4 heads, context {args.context})", what)
 
 
 def _train(args, out: Path) -> int:
@@ -197,30 +273,10 @@ def _train(args, out: Path) -> int:
     import jaxnn
 
     t_start = time.perf_counter()
-    train, test = _load_splits(args, ("train", "test"), limit=args.limit)
-    x, y = train.x, train.y
-    print(f"data: {train.description}")
-    print(f"      {len(x):,} training / {len(test.x):,} test images")
-
     key_init, key_train = jax.random.split(jax.random.key(args.seed))
-    side = math.isqrt(x.shape[1])
-    if args.arch == "mlp":
-        sizes = [x.shape[1], *args.layers, 10]
-        net = jaxnn.Network(sizes, hidden=args.hidden, output=args.output, loss=args.loss)
-        params = jaxnn.init(key_init, net, args.init)
-        described = (f"{'-'.join(map(str, sizes))} {net.hidden[0] if net.hidden else ''}/"
-                     f"{net.output}")
-    else:
-        from jaxnn import layers
-
-        if args.arch == "cnn":
-            net = layers.small_cnn((side, side, 1), padding="same")
-            described = f"small CNN on {side}x{side}x1"
-        else:
-            cell = layers.SimpleRNN(128) if args.arch == "rnn" else layers.LSTM(128)
-            net = layers.Model([cell, layers.Dense(10, "softmax")], (side, side))
-            described = f"{type(cell).__name__}(128) over {side} rows of {side} pixels"
-        params = jaxnn.init(key_init, net)
+    run = _text_run(args, key_init, out) if args.arch == "gpt" else _images_run(args, key_init)
+    net, params = run.net, run.params
+    described = run.described
     optimizer = optim.get(args.optimizer, args.lr)
     print(f"network: {described}, "
           f"{net.loss}, {args.optimizer} lr={args.lr}, batch {args.batch_size}, "
@@ -243,8 +299,8 @@ def _train(args, out: Path) -> int:
     try:
         with _stop_after_epoch_on_ctrl_c(done):
             params, history = jaxnn.fit(
-                net, params, (x, y), optimizer=optimizer, epochs=args.epochs,
-                batch_size=args.batch_size, key=key_train, eval_data=(test.x, test.y),
+                net, params, run.train, optimizer=optimizer, epochs=args.epochs,
+                batch_size=args.batch_size, key=key_train, eval_data=run.test,
                 sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
                 checkpoint_every=args.checkpoint_every, resume=args.resume,
                 progress=False, callbacks=[row], devices=args.devices)   # the table is the progress
@@ -261,19 +317,23 @@ def _train(args, out: Path) -> int:
         return 130
     total = time.perf_counter() - t_start
     acc = history["eval_accuracy"][-1]
+    source = run.data["source"]
     metrics = {"test_accuracy": acc, "test_loss": history["eval_loss"][-1],
-               "seconds_total": total, "data": train.description, "source": train.source,
-               "data_note": train.note, "train_examples": len(x), "test_examples": len(test.x),
-               "network": net.to_dict(), "args": {k: str(v) for k, v in vars(args).items()},
-               "history": history}
+               "seconds_total": total, "data": run.data["description"], "source": source,
+               "data_note": run.data["note"], "train_examples": len(run.train[0]),
+               "test_examples": len(run.test[0]), "network": net.to_dict(),
+               "args": {k: str(v) for k, v in vars(args).items()}, "history": history}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if not args.no_plot:
         from jaxnn.plots import plot_history
 
-        plot_history(history, out / "curves.png", title=f"{args.dataset} ({train.source})")
-    print(f"test accuracy: {100 * acc:.2f}% on {len(test.x):,} {args.dataset} test images "
-          f"[{train.source}] after {len(history['epoch'])} epochs, {total:.1f} s in all")
-    if train.source == "shipped" and args.dataset == "mnist":
+        plot_history(history, out / "curves.png", title=f"{run.data['description'][:50]} ({source})")
+    if args.arch == "gpt":
+        print(f"validation loss: {metrics['test_loss']:.3f} nats/char "
+              f"({metrics['test_loss'] / math.log(2):.2f} bits)")
+    print(f"test accuracy: {100 * acc:.2f}% on {len(run.test[0]):,} {run.data['test']} "
+          f"[{source}] after {len(history['epoch'])} epochs, {total:.1f} s in all")
+    if source == "shipped" and args.dataset == "mnist":
         print("note: trained on the shipped subset; accuracy is not comparable to full MNIST "
               "(point --data-dir at the IDX files for that)")
     print(f"wrote {out}/metrics.json, checkpoint.npz" + ("" if args.no_plot else ", curves.png"))
@@ -302,10 +362,39 @@ def _stop_after_epoch_on_ctrl_c(state: dict):
         signal.signal(signal.SIGINT, previous)
 
 
+def _is_language_model(net) -> bool:
+    from jaxnn.layers.model import body
+
+    return body(net).integer_input
+
+
+def cmd_generate(args) -> int:
+    import jax
+
+    import jaxnn
+    from jaxnn.data.text import Vocab
+
+    c = jaxnn.load(args.checkpoint)
+    if not _is_language_model(c.net):
+        raise ValueError(f"{args.checkpoint} is not a language model (train one with --arch gpt)")
+    vocab_file = args.checkpoint.parent / "vocab.json"
+    if not vocab_file.is_file():
+        raise ValueError(f"no vocab.json beside {args.checkpoint}: it maps the model's tokens to "
+                         "characters; keep it in the run folder jaxnn train wrote")
+    vocab = Vocab(json.loads(vocab_file.read_text())["chars"])
+    tokens = jaxnn.generate(c.net, c.params, vocab.encode(args.prompt), args.steps,
+                            temperature=args.temperature, key=jax.random.key(args.seed))
+    print(args.prompt + vocab.decode(tokens))
+    return 0
+
+
 def cmd_eval(args) -> int:
     import jaxnn
 
     c = jaxnn.load(args.checkpoint)
+    if _is_language_model(c.net):
+        raise ValueError(f"{args.checkpoint} is a language model; its validation loss is in "
+                         "metrics.json beside it, and jaxnn generate writes text with it")
     (d,) = _load_splits(args, (args.split,))
     n_inputs = math.prod(c.net.input_shape)
     if d.x.shape[1] != n_inputs:

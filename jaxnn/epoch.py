@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxnn.backprop import value_and_grad
+from jaxnn.data.text import random_windows
 from jaxnn.layers import model as M
 
 Backward = Literal["hand", "autodiff"]
@@ -147,6 +148,29 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
         return params, opt_state, jnp.mean(costs)
 
     return epoch
+
+
+def make_stream_steps(model, optimizer: optax.GradientTransformation, *, batch_size: int,
+                      steps: int, **step_options) -> Callable:
+    """``steps`` optimiser steps of a language model on a token stream, as one compiled call
+    ``(params, opt_state, key, tokens) -> (params, opt_state, mean_cost)``: each step draws
+    ``batch_size`` windows of ``T = input_shape[0]`` tokens at random positions and the next tokens
+    as labels (:func:`jaxnn.data.text.random_windows`). ``step_options`` go to :func:`make_step`."""
+    step = make_step(model, optimizer, **step_options)
+    context = model.input_shape[0]
+
+    @jax.jit
+    def run(params, opt_state, key, tokens):
+        def body(carry, k):
+            x, y = random_windows(k, tokens, batch_size, context)
+            params, opt_state, value = step(*carry, x, y)
+            return (params, opt_state), value
+
+        (params, opt_state), costs = jax.lax.scan(body, (params, opt_state),
+                                                  jax.random.split(key, steps))
+        return params, opt_state, jnp.mean(costs)
+
+    return run
 
 
 def default_loop(model) -> str:

@@ -140,38 +140,42 @@ def backward_and_vjp(layer, params, x, g):
 
 
 def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None = None,
-                batch: int = 3, eps: float | None = None,
-                max_entries: int = 32) -> list[GradcheckRow]:
+                batch: int = 3, eps: float | None = None, max_entries: int = 32,
+                x=None) -> list[GradcheckRow]:
     """Check a layer's hand-written ``backward`` — the tool for someone who just derived one. A
     whole block (a :class:`jaxnn.layers.Sequential`, a :class:`jaxnn.layers.Residual`) is a layer too.
 
-    Runs ``layer`` on a random batch ``(batch, *input_shape)``, draws a random output gradient
-    ``g``, and compares ``layer.backward`` (the input gradient and every parameter's) with
-    ``jax.vjp`` of ``layer.forward`` and with central finite differences of ``Σ g ⊙ forward``.
-    Use float64 (``jax_enable_x64``) for tight errors: ≲ 1e-10 against ``jax.vjp`` is exact.
+    Runs ``layer`` on a random batch ``(batch, *input_shape)`` (or on ``x``, e.g. integer tokens
+    for an ``Embedding``), draws a random output gradient ``g``, and compares ``layer.backward``
+    (the input gradient and every parameter's) with ``jax.vjp`` of ``layer.forward`` and with
+    central finite differences of ``Σ g ⊙ forward``. Use float64 (``jax_enable_x64``) for tight
+    errors: ≲ 1e-10 against ``jax.vjp`` is exact.
 
     Returns:
-        Rows like :func:`gradcheck`'s: ``x`` (layer 0) first, then each parameter (layer 1);
-        ``print(format_table(rows))`` shows them.
+        Rows like :func:`gradcheck`'s: ``x`` (layer 0) first (not for integer inputs, which have
+        no gradient), then each parameter (layer 1); ``print(format_table(rows))`` shows them.
     """
     key = jax.random.key(0) if key is None else key
     k_init, k_x, k_g, k_fd = jax.random.split(key, 4)
     params, out_shape = layer.init(k_init, tuple(input_shape), dtype)
-    x = jax.random.normal(k_x, (batch, *input_shape), dtype)
+    x = jax.random.normal(k_x, (batch, *input_shape), dtype) if x is None else jnp.asarray(x)
     y_shape = jax.eval_shape(lambda p, xx: layer.forward(p, xx)[0], params, x).shape
     g = jax.random.normal(k_g, y_shape, dtype)
     (grads, g_x), (auto_p, auto_x) = backward_and_vjp(layer, params, x, g)
+    theta, hand, auto = {"params": params}, {"params": grads}, {"params": auto_p}
+    tokens = not jnp.issubdtype(x.dtype, jnp.floating)         # integers: no gradient to check
+    if not tokens:
+        theta["x"], hand["x"], auto["x"] = x, g_x, auto_x
 
     def probe(t):
-        y_t, cache_t = layer.forward(t["params"], t["x"])
+        y_t, cache_t = layer.forward(t["params"], x if tokens else t["x"])
         return jnp.sum(y_t * g), base.kink_signs(layer, cache_t)
 
     def label(path):                                  # "x" -> layer 0; "params/0/W" -> layer 1, "0/W"
         return (0, "x") if path == "x" else (1, path.partition("/")[2])
 
-    rows = _compare({"params": params, "x": x}, {"params": grads, "x": g_x},
-                    {"params": auto_p, "x": auto_x}, probe, label, eps, max_entries, k_fd)
-    return [rows[-1], *rows[:-1]]                     # "params" sort before "x": put x first
+    rows = _compare(theta, hand, auto, probe, label, eps, max_entries, k_fd)
+    return rows if tokens else [rows[-1], *rows[:-1]]      # "params" sort before "x": x first
 
 
 def format_table(rows: list[GradcheckRow]) -> str:

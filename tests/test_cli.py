@@ -111,3 +111,32 @@ def test_cnn_arch_trains_evaluates_and_predicts(tmp_path, capsys):
     np.save(tmp_path / "two.npy", data.load("digits", "test").x[:2])
     assert cli.main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "two.npy")]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+
+def test_gpt_trains_on_a_text_file_and_generates(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    out = tmp_path / "gpt"
+    assert cli.main(["train", "--arch", "gpt", "--text", str(text), "--context", "16",
+                     "--epochs", "2", "--lr", "3e-3", "--quiet", "--no-plot", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "validation loss:" in printed and "nats/char" in printed
+    assert cli.main(["generate", str(out / "checkpoint.npz"), "--prompt", "the ", "--steps", "30"]) == 0
+    written = capsys.readouterr().out.strip()
+    assert written.startswith("the ") and len(written) == 34
+    assert cli.main(["generate", str(out / "checkpoint.npz"), "--prompt", "THE"]) == 2
+    assert "not in the vocabulary" in capsys.readouterr().err
+    assert cli.main(["eval", str(out / "checkpoint.npz")]) == 2
+    assert "is a language model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("content", "flags", "match"), [
+    (b"", [], "is empty"), (b"\xff\xfe\x00", [], "not UTF-8"),
+    (b"short text", ["--context", "64"], "too short for context 64"),
+])
+def test_gpt_bad_text_gets_one_line(tmp_path, capsys, content, flags, match):
+    (tmp_path / "t.txt").write_bytes(content)
+    assert cli.main(["train", "--arch", "gpt", "--text", str(tmp_path / "t.txt"), "--out",
+                     str(tmp_path / "run"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err and err.count("\n") == 1

@@ -33,6 +33,11 @@ EXPECTED = {   # what each notebook must print, computed live
         "devices:", "NumPy backward vs jaxnn.value_and_grad: max |Δ|", "one step: NumPy",
         "CNN: test accuracy", "SimpleRNN(128): test accuracy", "LSTM(4): worst error vs jax.vjp",
         "LSTM(4) in detail:"],
+    "06_attention.ipynb": [
+        "devices:", "dX    max |hand − jax.vjp|", "dW_q  max |hand − jax.vjp|",
+        "SelfAttention(heads=4, causal=True): worst error vs jax.vjp", "a whole block",
+        "GPT: 117,479 parameters", "LSTM: 118,695 parameters", "generated: The return value of ",
+        "attention weights: 4 heads over 64 characters; each row sums to 1.000"],
 }
 
 

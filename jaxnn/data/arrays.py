@@ -25,7 +25,8 @@ def prepare(model, x, y, dtype, name: str = "data"):
     """``(x, y)`` checked against ``model`` and put on the device.
 
     ``x``: ``(n, *input_shape)`` finite numbers (flattened images ``(n, H·W·C)`` are reshaped to
-    the input shape), cast to ``dtype``. ``y``: integer labels ``(n,)`` in ``[0, classes)`` (labels
+    the input shape), cast to ``dtype`` (integer tokens for a model that starts with an
+    ``Embedding`` stay ``int32``). ``y``: integer labels ``(n,)`` in ``[0, classes)`` (labels
     ``(n, T)`` for sequence outputs ``(T, k)``) or finite targets shaped like the output; labels
     stay labels for losses that take them (cross-entropy) and become one-hot targets otherwise.
 
@@ -73,7 +74,13 @@ def prepare(model, x, y, dtype, name: str = "data"):
         raise DataError(f"{name}: y must hold finite numbers")
     if not labels and y.shape[-1] != n_outputs:
         raise DataError(f"{name}: y has {y.shape[-1]} columns but the network has {n_outputs} outputs")
-    return jnp.asarray(x, dtype), jnp.asarray(y, jnp.int32) if labels else jnp.asarray(y, dtype)
+    if M.body(model).integer_input:                  # tokens stay integers
+        if not np.issubdtype(x.dtype, np.integer):
+            raise DataError(f"{name}: x must hold integer tokens for {model.layers[0]}, got {x.dtype}")
+        x_dev = jnp.asarray(x, jnp.int32)
+    else:
+        x_dev = jnp.asarray(x, dtype)
+    return x_dev, jnp.asarray(y, jnp.int32) if labels else jnp.asarray(y, dtype)
 
 
 def chunks(n: int, size: int) -> Iterator[slice]:

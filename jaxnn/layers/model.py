@@ -204,11 +204,12 @@ def forward(model, params, x):
     ``Dense`` layer a ``DenseCache(x, z, a)``: ``a^{l-1}``, ``z^l``, ``a^l``).
 
     Args:
-        x: ``(m, *input_shape)``; integers (pixels) are cast to the parameters' dtype.
+        x: ``(m, *input_shape)``; integers (pixels) are cast to the parameters' dtype, unless the
+            first layer takes integers (an ``Embedding``'s tokens).
     """
     check_params(model, params)
     a = check_x(model, x)
-    if not jnp.issubdtype(a.dtype, jnp.floating):
+    if not jnp.issubdtype(a.dtype, jnp.floating) and not body(model).integer_input:
         a = a.astype(jnp.result_type(*jax.tree.leaves(params)[:1] or [jnp.float32]))
     return body(model).forward(params, a)
 
@@ -274,6 +275,21 @@ def accuracy(model, params, x, labels):
     if labels.ndim == out.ndim:
         labels = jnp.argmax(labels, axis=-1)
     return jnp.mean(to_classes(out) == labels)
+
+
+def gpt(vocab: int, context: int, dim: int = 64, heads: int = 4, depth: int = 2) -> Model:
+    """A small GPT: token and position embeddings → ``depth`` × [``x + attn(LN(x))``,
+    ``x + mlp(LN(x))``] → LN → Dense(vocab) + softmax, with cross-entropy at every position
+    (labels ``(m, T)``: the next token). The MLP is Dense(4·dim, GELU) → Dense(dim) on the last axis."""
+    from jaxnn.layers.attention import Embedding, LayerNorm, SelfAttention
+    from jaxnn.layers.dense import Dense
+    from jaxnn.layers.sequential import Residual
+
+    blocks = [block for _ in range(depth) for block in (
+        Residual(Sequential([LayerNorm(), SelfAttention(heads, causal=True)])),
+        Residual(Sequential([LayerNorm(), Dense(4 * dim, "gelu"), Dense(dim)])))]
+    return Model((Embedding(vocab, dim, context), *blocks, LayerNorm(), Dense(vocab, "softmax")),
+                 (context,), "cross_entropy")
 
 
 def small_cnn(input_shape=(28, 28, 1), n_classes: int = 10, padding: str = "valid") -> Model:

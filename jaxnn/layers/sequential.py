@@ -87,6 +87,11 @@ class Sequential:
         return list(zip(self.layers, cache.layers))
 
     @property
+    def integer_input(self) -> bool:
+        """The first layer takes integers (tokens), so the input is not cast to floats."""
+        return getattr(self.layers[0], "integer_input", False)
+
+    @property
     def loop_preference(self) -> dict[str, str]:
         """``"python"`` on a backend where any layer inside prefers it (see ``fit(loop=)``)."""
         return {backend: "python" for layer in self.layers

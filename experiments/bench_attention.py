@@ -1,0 +1,77 @@
+"""One training step of the GPT (AdamW, batch 32): the hand-derived backward against ``jax.grad`` of
+the same model, interleaved in one run (medians), and the compiled step's temporary memory
+(``jax.jit(step).lower(...).compile().memory_analysis()``).
+
+    python experiments/bench_attention.py [--rounds 7] [--sizes small,large]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax
+import optax
+
+import jaxnn
+from jaxnn import layers as L
+from jaxnn.epoch import make_step
+
+SIZES = {"small": dict(depth=2, dim=64, context=64), "large": dict(depth=4, dim=128, context=128)}
+VOCAB, BATCH = 103, 32
+
+
+def setup(size: str):
+    cfg = SIZES[size]
+    model = L.gpt(VOCAB, cfg["context"], dim=cfg["dim"], heads=4, depth=cfg["depth"])
+    params = jaxnn.init(jax.random.key(0), model)
+    opt = optax.adamw(3e-3)
+    x = jax.random.randint(jax.random.key(1), (BATCH, cfg["context"]), 0, VOCAB)
+    y = jax.random.randint(jax.random.key(2), (BATCH, cfg["context"]), 0, VOCAB)
+    steps = {b: jax.jit(make_step(model, opt, backward=b)) for b in ("hand", "autodiff")}
+    return steps, (params, opt.init(params), x, y)
+
+
+def measure(size: str, rounds: int) -> dict:
+    steps, args = setup(size)
+    memory = {b: step.lower(*args).compile().memory_analysis().temp_size_in_bytes / 2**20
+              for b, step in steps.items()}
+    times = {b: [] for b in steps}
+    for step in steps.values():
+        jax.block_until_ready(step(*args))                      # compile and warm up
+    for _ in range(rounds):                                     # interleaved: same machine state
+        for b, step in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(5):
+                out = step(*args)
+            jax.block_until_ready(out)
+            times[b].append((time.perf_counter() - t0) / 5 * 1e3)
+    ms = {b: statistics.median(v) for b, v in times.items()}
+    return {"ms": ms, "memory_mb": memory, "time_ratio": ms["hand"] / ms["autodiff"],
+            "memory_ratio": memory["hand"] / memory["autodiff"],
+            "parameters": sum(a.size for a in jax.tree.leaves(args[0]))}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--sizes", default="small,large")
+    args = p.parse_args(argv)
+    unknown = set(args.sizes.split(",")) - set(SIZES)
+    if unknown:
+        p.error(f"unknown --sizes {', '.join(sorted(unknown))}; choose from {', '.join(SIZES)}")
+    print(f"jax {jax.__version__}, {jax.default_backend()}; batch {BATCH}, median of {args.rounds}")
+    print(f"{'size':>6} {'params':>8} {'hand ms':>8} {'jax.grad ms':>12} {'ratio':>6} "
+          f"{'hand MB':>8} {'jax.grad MB':>12} {'ratio':>6}")
+    results = {}
+    for size in args.sizes.split(","):
+        r = results[size] = measure(size, args.rounds)
+        print(f"{size:>6} {r['parameters']:>8,} {r['ms']['hand']:>8.1f} {r['ms']['autodiff']:>12.1f} "
+              f"{r['time_ratio']:>5.2f}x {r['memory_mb']['hand']:>8.1f} "
+              f"{r['memory_mb']['autodiff']:>12.1f} {r['memory_ratio']:>5.2f}x")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The transformer's layers — Embedding, LayerNorm, SelfAttention — each with its backward written
+out and equal to jax.vjp in float64; a whole block and a whole GPT equal to jax.grad; character
+data; compiled generation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnn
+from jaxnn import layers as L
+from jaxnn.data import DataError
+from jaxnn.data import text as T
+from jaxnn.gradient_check import backward_and_vjp, rel_error
+
+
+def _vjp_errors(layer, x, seed=0):
+    params, _ = layer.init(jax.random.key(seed), x.shape[1:], jnp.float64)
+    y, _ = layer.forward(params, x)
+    g = jax.random.normal(jax.random.key(seed + 1), y.shape, jnp.float64)
+    hand, auto = backward_and_vjp(layer, params, x, g)
+    return [rel_error(a, b) for a, b in zip(jax.tree.leaves(hand), jax.tree.leaves(auto))]
+
+
+@pytest.mark.parametrize("heads", [1, 2, 4])
+@pytest.mark.parametrize("causal", [True, False])
+def test_self_attention_backward_equals_vjp(heads, causal):
+    for length in (1, 64) if heads != 2 else (7,):
+        x = jax.random.normal(jax.random.key(length), (2, length, 8), jnp.float64)
+        assert max(_vjp_errors(L.SelfAttention(heads, causal), x)) <= 1e-10, length
+
+
+def test_causal_attention_does_not_look_ahead():
+    layer = L.SelfAttention(2)
+    params, _ = layer.init(jax.random.key(0), (6, 4))
+    x = jax.random.normal(jax.random.key(1), (1, 6, 4))
+    y, _ = layer.forward(params, x)
+    y2, _ = layer.forward(params, x.at[0, 4:].set(9.0))      # change the future
+    np.testing.assert_allclose(y[0, :4], y2[0, :4], rtol=1e-6)
+    assert not np.allclose(y[0, 4:], y2[0, 4:])
+
+
+def test_layer_norm_backward_equals_vjp_also_for_constant_rows():
+    x = jax.random.normal(jax.random.key(0), (3, 5, 6), jnp.float64)
+    x = x.at[0, 2].set(4.0).at[1].set(-1.0)                   # a constant row, a constant sequence
+    assert max(_vjp_errors(L.LayerNorm(), x)) <= 1e-10
+    params, _ = L.LayerNorm().init(jax.random.key(0), (5, 6), jnp.float64)
+    y, _ = L.LayerNorm().forward(params, x)
+    assert np.all(np.isfinite(y)) and np.allclose(y[0, 2], 0.0)
+    np.testing.assert_allclose(y[2].mean(-1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(y[2].var(-1), 1.0, rtol=1e-4)
+
+
+@pytest.mark.parametrize("context", [None, 9])
+def test_embedding_scatter_adds_repeated_tokens(context):
+    tokens = jnp.array([[1, 1, 1, 0, 4], [4, 1, 2, 2, 2]])
+    layer = L.Embedding(6, 3, context)
+    rows = jaxnn.check_layer(layer, (5,), x=tokens)
+    assert [r.name for r in rows] == (["E"] if context is None else ["E", "P"])
+    assert max(r.vs_autodiff for r in rows) < 1e-12 and max(r.vs_finite_diff for r in rows) < 1e-6
+    params, _ = layer.init(jax.random.key(0), (5,), jnp.float64)
+    g = jnp.ones((2, 5, 3), jnp.float64)
+    grads, _ = layer.backward(params, tokens, g)
+    np.testing.assert_array_equal(grads["E"][:, 0], [1, 4, 3, 0, 2, 0])   # how often each appears
+
+
+def test_check_layer_on_a_whole_transformer_block():
+    block = L.Sequential([L.Residual(L.Sequential([L.LayerNorm(), L.SelfAttention(2)])),
+                          L.Residual(L.Sequential([L.LayerNorm(), L.Dense(16, "gelu"), L.Dense(8)]))])
+    rows = jaxnn.check_layer(block, (5, 8))
+    assert max(r.vs_autodiff for r in rows) < 1e-10
+    assert max(r.vs_finite_diff for r in rows) < 1e-6
+
+
+def test_the_whole_gpt_equals_jax_grad_float64():
+    model = L.gpt(vocab=13, context=10, dim=16, heads=4, depth=2)
+    params = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
+    x = jax.random.randint(jax.random.key(1), (3, 10), 0, 13)
+    y = jax.random.randint(jax.random.key(2), (3, 10), 0, 13)
+    both = jax.jit(lambda p: (jaxnn.value_and_grad(model, p, x, y),
+                              jax.value_and_grad(jaxnn.loss, argnums=1)(model, p, x, y)))
+    (v, g), (v_ad, g_ad) = both(params)
+    assert rel_error(v, v_ad) <= 1e-12 and np.isfinite(float(v))
+    assert max(jax.tree.leaves(jax.tree.map(rel_error, g, g_ad))) <= 1e-10
+
+
+def test_text_vocabulary_split_and_windows():
+    text, desc = T.load_text()
+    assert len(text) > 400_000 and "pydoc_data" in desc
+    vocab = T.Vocab.of("hello world")
+    assert vocab.chars == " dehlorw" and vocab.decode(vocab.encode("low")) == "low"
+    with pytest.raises(DataError, match="not in the vocabulary: 'z'"):
+        vocab.encode("lazy"[2])
+    tokens = np.arange(100, dtype=np.int32)
+    train, val = T.split(tokens, 8)
+    assert len(train) == 90 and val[0] == 90
+    with pytest.raises(DataError, match="too short for context 64"):
+        T.split(tokens, 64)
+    x, y = jax.jit(T.random_windows, static_argnums=(2, 3))(jax.random.key(0), jnp.asarray(tokens), 5, 8)
+    assert x.shape == y.shape == (5, 8)
+    np.testing.assert_array_equal(y, x + 1)                     # the next token
+    np.testing.assert_array_equal(x[:, 1:] - x[:, :-1], 1)      # contiguous windows
+
+
+@pytest.mark.parametrize(("content", "match"), [(b"", "is empty"), (b"caf\xe9", "not UTF-8")])
+def test_bad_text_files_are_named(tmp_path, content, match):
+    path = tmp_path / "t.txt"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=match):
+        T.load_text(path)
+    with pytest.raises(DataError, match="does not exist"):
+        T.load_text(tmp_path / "missing.txt")
+
+
+def test_a_tiny_gpt_learns_and_generates_compiled(tmp_path):
+    text = "abcdefgh" * 200
+    vocab = T.Vocab.of(text)
+    tokens = jnp.asarray(vocab.encode(text))
+    model = L.gpt(len(vocab.chars), context=8, dim=16, heads=2, depth=1)
+    params = jaxnn.init(jax.random.key(0), model)
+    opt = optax.adam(1e-2)
+    run = jaxnn.epoch.make_stream_steps(model, opt, batch_size=16, steps=60)
+    params, state, first = run(params, opt.init(params), jax.random.key(1), tokens)
+    params, state, last = run(params, state, jax.random.key(2), tokens)
+    assert float(last) < 0.2 < float(first)
+    out = jaxnn.generate(model, params, vocab.encode("abc"), 20, temperature=0.5, key=jax.random.key(3))
+    assert vocab.decode(out) == "defghabcdefghabcdefg"          # a window slides past the context
+    again = jaxnn.generate(model, params, vocab.encode("abc"), 20, temperature=0.5, key=jax.random.key(3))
+    np.testing.assert_array_equal(out, again)
+    jaxnn.save(tmp_path / "gpt.npz", model, params)
+    c = jaxnn.load(tmp_path / "gpt.npz")
+    assert c.net == model
+    np.testing.assert_array_equal(jaxnn.generate(c.net, c.params, vocab.encode("abc"), 20,
+                                                 temperature=0.5, key=jax.random.key(3)), out)
+    with pytest.raises(ValueError, match="prompt is empty"):
+        jaxnn.generate(model, params, [], 5, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        jaxnn.generate(model, params, [1], 5, temperature=0.0, key=jax.random.key(0))
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: L.Model([L.SelfAttention(3)], (4, 8), "mse"), "divisible by 3 heads"),
+    (lambda: L.Model([L.Embedding(5, 4, context=3), L.Dense(5, "softmax")], (4,)), "T ≤ context"),
+])
+def test_bad_transformer_shapes_are_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
