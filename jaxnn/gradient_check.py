@@ -180,9 +180,10 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
 
 def format_table(rows: list[GradcheckRow]) -> str:
     """Render gradcheck rows as a fixed-width text table."""
-    lines = [f"{'layer':>5} {'param':>5} {'hand vs jax.grad':>17} {'hand vs finite diff':>20} "
+    w = max([5, *(len(r.name) for r in rows)])
+    lines = [f"{'layer':>5} {'param':>{w}} {'hand vs jax.grad':>17} {'hand vs finite diff':>20} "
              f"{'checked':>7} {'at kink':>7}"]
     for r in rows:
-        lines.append(f"{r.layer:>5} {r.name:>5} {r.vs_autodiff:>17.2e} {r.vs_finite_diff:>20.2e} "
+        lines.append(f"{r.layer:>5} {r.name:>{w}} {r.vs_autodiff:>17.2e} {r.vs_finite_diff:>20.2e} "
                      f"{r.checked:>7} {r.at_kink:>7}")
     return "\n".join(lines)

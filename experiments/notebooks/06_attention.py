@@ -185,12 +185,12 @@ tokens = vocab.encode(sentence[:64])[None]
 _, cache = jaxnn.forward(gpt, gpt_params, np.pad(tokens, ((0, 0), (0, 64 - tokens.shape[1]))))
 attn_layer, attn_cache = gpt.layers[1].layer.layers[1], cache.layers[1].layers[1]
 weights = np.asarray(attn_layer.probabilities(attn_cache))[0]          # (heads, T, T)
-n = tokens.shape[1]
-fig, axes = plots.subplots(1, 4, figsize=(16, 4.5))
+n, shown = tokens.shape[1], 32                                         # draw the first 32
+fig, axes = plots.subplots(1, 4, figsize=(18, 5))
 for h, ax in enumerate(axes):
-    ax.imshow(weights[h, :n, :n], cmap="viridis")
+    ax.imshow(weights[h, :shown, :shown], cmap="viridis")
     ax.set_title(f"head {h + 1}")
-    ax.set_xticks(range(n), list(sentence[:n]), fontsize=5)
-    ax.set_yticks(range(n), list(sentence[:n]), fontsize=5)
+    ax.set_xticks(range(shown), list(sentence[:shown]), fontsize=7)
+    ax.set_yticks(range(shown), list(sentence[:shown]), fontsize=7)
 print(f"attention weights: {weights.shape[0]} heads over {n} characters; each row sums to "
       f"{weights[0, :n, :n].sum(axis=1).mean():.3f}")

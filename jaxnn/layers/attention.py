@@ -162,10 +162,10 @@ class SelfAttention:
     def backward(self, params, cache, g):
         x, q, k, v, _, o = cache
         d = x.shape[-1]
-        p = self.probabilities(cache)                                    # P, recomputed
         g2 = g.reshape(-1, d)
         grads = {"Wo": g2.T @ o.reshape(-1, d), "bo": g2.sum(axis=0)}    # the output projection
         do = self._split(g @ params["Wo"])                               # ∂C/∂O per head
+        p = self.probabilities(cache)                                    # P, recomputed
         dv = p.swapaxes(-1, -2) @ do                                     # dV = Pᵀ dO
         dp = do @ v.swapaxes(-1, -2)                                     # dP = dO Vᵀ
         rowsum = (do * self._split(o)).sum(axis=-1, keepdims=True)       # rowsum(dP ⊙ P)
