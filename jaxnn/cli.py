@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--text", type=Path, default=None,
                    help="--arch gpt: a UTF-8 text file (default: Python's reference topics, "
                         "shipped with Python)")
-    t.add_argument("--context", type=_positive(int), default=64,
-                   help="--arch gpt: characters the model sees at once")
+    t.add_argument("--context", type=_positive(int), default=None,
+                   help="--arch gpt: characters the model sees at once (default 64)")
     t.add_argument("--layers", type=_sizes, default=[128, 64],
                    help="hidden layer widths (input and output come from the data)")
     t.add_argument("--hidden", type=_activation, default="relu", help="hidden activation")
@@ -201,6 +201,16 @@ def cmd_train(args) -> int:
                          "(e.g. --out runs/mnist-20260101-120000 --resume)")
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite contradict each other; choose one")
+    image_flags = [f for f, given in (("--data-dir", args.data_dir), ("--limit", args.limit),
+                                      ("--source", args.source != "auto"),
+                                      ("--dataset", args.dataset != "mnist")) if given]
+    if args.arch == "gpt" and image_flags:
+        raise ValueError(f"{', '.join(image_flags)} apply to the digit datasets, not to --arch gpt; "
+                         "give it a text with --text FILE")
+    if args.arch != "gpt" and (args.text is not None or args.context is not None):
+        raise ValueError("--text and --context are for --arch gpt (a language model); "
+                         f"--arch {args.arch} trains on digits")
+    args.context = args.context or 64
     name = "text" if args.arch == "gpt" else args.dataset
     out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.resume and not (out / "checkpoint.npz").exists():
@@ -229,19 +239,19 @@ def _images_run(args, key) -> _Run:
     print(f"data: {train.description}")
     print(f"      {len(x):,} training / {len(test.x):,} test images")
     side = math.isqrt(x.shape[1])
+    scheme = None                                        # each layer's own init
     if args.arch == "mlp":
         sizes = [x.shape[1], *args.layers, 10]
         net = jaxnn.Network(sizes, hidden=args.hidden, output=args.output, loss=args.loss)
         described = f"{'-'.join(map(str, sizes))} {net.hidden[0] if net.hidden else ''}/{net.output}"
-        params = jaxnn.init(key, net, args.init)
+        scheme = args.init
     elif args.arch == "cnn":
         net, described = layers.small_cnn((side, side, 1), padding="same"), f"small CNN on {side}x{side}x1"
-        params = jaxnn.init(key, net)
     else:
         cell = layers.SimpleRNN(128) if args.arch == "rnn" else layers.LSTM(128)
         net = layers.Model([cell, layers.Dense(10, "softmax")], (side, side))
         described = f"{type(cell).__name__}(128) over {side} rows of {side} pixels"
-        params = jaxnn.init(key, net)
+    params = jaxnn.init(key, net, scheme)
     what = {"description": train.description, "source": train.source, "note": train.note,
             "test": f"{args.dataset} test images"}
     return _Run((x, train.y), (test.x, test.y), net, params, described, what)

@@ -218,8 +218,8 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
                           steps=steps_per_epoch, loop=loop, backward=backward, augment=augment,
                           batch_sharding=batch_sharding)
 
-    writer = [checkpointer(checkpoint, model, key, every=checkpoint_every, last=epochs)
-              if checkpoint is not None else None]
+    writer = ([checkpointer(checkpoint, model, key, every=checkpoint_every, last=epochs)]
+              if checkpoint is not None else [])
     with progress_bar(epochs, start, progress) as bar:
         for n in range(start + 1, epochs + 1):
             t0 = time.perf_counter()
@@ -233,8 +233,7 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
             for k, v in metrics.items():
                 history[k].append(v)
             epoch = Epoch(metrics, history, params, opt_state)
-            answers = [cb(epoch) for cb in (*writer, bar, *callbacks) if cb is not None]
-            if "stop" in answers:
+            if "stop" in [cb(epoch) for cb in (*writer, bar, *callbacks)]:
                 break
     return params, history
 

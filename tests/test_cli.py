@@ -133,6 +133,7 @@ def test_gpt_trains_on_a_text_file_and_generates(tmp_path, capsys):
 @pytest.mark.parametrize(("content", "flags", "match"), [
     (b"", [], "is empty"), (b"\xff\xfe\x00", [], "not UTF-8"),
     (b"short text", ["--context", "64"], "too short for context 64"),
+    (b"some text", ["--limit", "10"], "--limit apply to the digit datasets"),
 ])
 def test_gpt_bad_text_gets_one_line(tmp_path, capsys, content, flags, match):
     (tmp_path / "t.txt").write_bytes(content)
@@ -140,3 +141,8 @@ def test_gpt_bad_text_gets_one_line(tmp_path, capsys, content, flags, match):
                      str(tmp_path / "run"), *flags]) == 2
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_text_flags_without_gpt_are_refused(tmp_path, capsys):
+    assert cli.main(["train", "--text", "x.txt", "--out", str(tmp_path / "run")]) == 2
+    assert "--text and --context are for --arch gpt" in capsys.readouterr().err
