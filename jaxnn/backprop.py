@@ -38,10 +38,10 @@ def output_delta(loss: str, output: str, z: Array, a: Array, y: Array) -> Array:
     return activations.get(output).backward(z, a, cost.grad_a(a, y))
 
 
-def value_and_grad(model, params, x, y) -> tuple[Array, M.Params]:
+def value_and_grad(model, params, x, y, key=None) -> tuple[Array, M.Params]:
     """The cost and its gradient with respect to ``params``, by backpropagation.
 
-    Returns the same as ``jax.value_and_grad(jaxnn.loss, argnums=1)(model, params, x, y)``.
+    Returns the same as ``jax.value_and_grad(jaxnn.loss, argnums=1)(model, params, x, y, key)``.
 
     Args:
         model: any model (:class:`jaxnn.Network`, :class:`jaxnn.layers.Model`).
@@ -49,6 +49,7 @@ def value_and_grad(model, params, x, y) -> tuple[Array, M.Params]:
             (n_l,)}, ...]``).
         x: inputs ``(m, *input_shape)``.
         y: targets ``(m, *output_shape)`` (cross-entropy: or integer labels).
+        key: a PRNG key when training a model with ``Dropout`` (``None``: evaluation).
 
     Returns:
         ``(C, grads)``: the scalar batch-mean cost and a pytree shaped like ``params``.
@@ -59,7 +60,7 @@ def value_and_grad(model, params, x, y) -> tuple[Array, M.Params]:
         True
     """
     body = M.body(model)
-    out, cache = M.forward(model, params, x)
+    out, cache = M.forward(model, params, x, key)
     z, y = body.pre_activation(cache), M.targets(model, y, out)
     m = math.prod(out.shape[:-1])                                    # examples (× time steps)
     delta = output_delta(model.loss, body.activation, z, out, y) / m            # BP1

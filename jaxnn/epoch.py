@@ -77,20 +77,25 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
               augment: Callable | None = None, batch_sharding=None) -> Callable:
     """One optimiser step ``(params, opt_state, x, y, key=None) -> (params, opt_state, cost)``.
 
-    ``backward``: ``"hand"``, ``"autodiff"`` or a function ``(model, params, x, y) -> (cost,
-    grads)``. ``augment(key, x)`` transforms the batch first (e.g.
-    :func:`jaxnn.augment.random_affine`); ``batch_sharding`` (a ``jax.sharding.Sharding``) splits
-    it across devices, and XLA then inserts the gradient all-reduce (see :mod:`jaxnn.parallel`).
+    ``backward``: ``"hand"``, ``"autodiff"`` or a function ``(model, params, x, y[, key]) ->
+    (cost, grads)`` (the key for models with ``Dropout``). ``augment(key, x)`` transforms the
+    batch first (e.g. :func:`jaxnn.augment.random_affine`); ``batch_sharding`` (a
+    ``jax.sharding.Sharding``) splits it across devices, and XLA then inserts the gradient
+    all-reduce (see :mod:`jaxnn.parallel`).
     """
     grad_fn = backward if callable(backward) else GRADIENTS[check_choice("backward", backward, Backward)]
+    stochastic = M.body(model).stochastic
 
     def step(params, opt_state, x, y, key=None):
+        if (augment is not None or stochastic) and key is None:
+            raise ValueError("this step draws random numbers (augmentation or Dropout): pass a key")
         if augment is not None:
             x = augment(key, x)
         if batch_sharding is not None:
             x = jax.lax.with_sharding_constraint(x, batch_sharding)
             y = jax.lax.with_sharding_constraint(y, batch_sharding)
-        value, grads = grad_fn(model, params, x, y)
+        # Dropout's key: derived from the step's key without changing augmentation's draws
+        value, grads = grad_fn(model, params, x, y, *([jax.random.fold_in(key, 1)] if stochastic else []))
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
@@ -163,7 +168,7 @@ def make_stream_steps(model, optimizer: optax.GradientTransformation, *, batch_s
     def run(params, opt_state, key, tokens):
         def body(carry, k):
             x, y = random_windows(k, tokens, batch_size, context)
-            params, opt_state, value = step(*carry, x, y)
+            params, opt_state, value = step(*carry, x, y, jax.random.fold_in(k, 1))  # (Dropout)
             return (params, opt_state), value
 
         (params, opt_state), costs = jax.lax.scan(body, (params, opt_state),

@@ -131,11 +131,12 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def backward_and_vjp(layer, params, x, g):
+def backward_and_vjp(layer, params, x, g, key=None):
     """``(layer.backward(g), jax.vjp(layer.forward)(g))``, each ``(∂C/∂params, ∂C/∂x)``, as one
-    compiled program per layer and shapes (``layer`` is a frozen dataclass: static under jit)."""
-    _, cache = layer.forward(params, x)
-    _, vjp = jax.vjp(lambda p, xx: layer.forward(p, xx)[0], params, x)
+    compiled program per layer and shapes (``layer`` is a frozen dataclass: static under jit);
+    ``key`` for a stochastic layer (the same draws in both)."""
+    _, cache = base.forward(layer, params, x, key)
+    _, vjp = jax.vjp(lambda p, xx: base.forward(layer, p, xx, key)[0], params, x)
     return layer.backward(params, cache, g), vjp(g)
 
 
@@ -146,7 +147,8 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
     whole block (a :class:`jaxnn.layers.Sequential`, a :class:`jaxnn.layers.Residual`) is a layer too.
 
     Runs ``layer`` on a random batch ``(batch, *input_shape)`` (or on ``x``, e.g. integer tokens
-    for an ``Embedding``), draws a random output gradient ``g``, and compares ``layer.backward``
+    for an ``Embedding``; a stochastic layer such as ``Dropout`` in training, with one fixed
+    key), draws a random output gradient ``g``, and compares ``layer.backward``
     (the input gradient and every parameter's) with ``jax.vjp`` of ``layer.forward`` and with
     central finite differences of ``Σ g ⊙ forward``. Use float64 (``jax_enable_x64``) for tight
     errors: ≲ 1e-10 against ``jax.vjp`` is exact.
@@ -159,16 +161,17 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
     k_init, k_x, k_g, k_fd = jax.random.split(key, 4)
     params, out_shape = layer.init(k_init, tuple(input_shape), dtype)
     x = jax.random.normal(k_x, (batch, *input_shape), dtype) if x is None else jnp.asarray(x)
-    y_shape = jax.eval_shape(lambda p, xx: layer.forward(p, xx)[0], params, x).shape
+    k_layer = jax.random.fold_in(k_fd, 1) if getattr(layer, "stochastic", False) else None
+    y_shape = jax.eval_shape(lambda p, xx: base.forward(layer, p, xx, k_layer)[0], params, x).shape
     g = jax.random.normal(k_g, y_shape, dtype)
-    (grads, g_x), (auto_p, auto_x) = backward_and_vjp(layer, params, x, g)
+    (grads, g_x), (auto_p, auto_x) = backward_and_vjp(layer, params, x, g, k_layer)
     theta, hand, auto = {"params": params}, {"params": grads}, {"params": auto_p}
     tokens = not jnp.issubdtype(x.dtype, jnp.floating)         # integers: no gradient to check
     if not tokens:
         theta["x"], hand["x"], auto["x"] = x, g_x, auto_x
 
     def probe(t):
-        y_t, cache_t = layer.forward(t["params"], x if tokens else t["x"])
+        y_t, cache_t = base.forward(layer, t["params"], x if tokens else t["x"], k_layer)
         return jnp.sum(y_t * g), base.kink_signs(layer, cache_t)
 
     def label(path):                                  # "x" -> layer 0; "params/0/W" -> layer 1, "0/W"

@@ -122,11 +122,11 @@ def shard_map_step(model, optimizer: optax.GradientTransformation, mesh: Mesh,
     Returns a jitted ``(params, opt_state, x, y) -> (params, opt_state, loss)``; ``x``/``y`` are the
     global batch, whose size must be a multiple of the device count.
     """
-    def hand(model, params, x, y):      # per-shard mean gradients: average them once
-        return jax.lax.pmean(value_and_grad(model, params, x, y), AXIS)
+    def hand(model, params, x, y, key=None):      # per-shard mean gradients: average them once
+        return jax.lax.pmean(value_and_grad(model, params, x, y, key), AXIS)
 
-    def autodiff(model, params, x, y):  # differentiate the global mean; no extra averaging
-        return jax.value_and_grad(lambda p: jax.lax.pmean(loss(model, p, x, y), AXIS))(params)
+    def autodiff(model, params, x, y, key=None):  # differentiate the global mean only
+        return jax.value_and_grad(lambda p: jax.lax.pmean(loss(model, p, x, y, key), AXIS))(params)
 
     local = make_step(model, optimizer,
                       backward={"hand": hand, "autodiff": autodiff}[check_choice("backward", backward,

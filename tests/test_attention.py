@@ -73,16 +73,22 @@ def test_check_layer_on_a_whole_transformer_block():
     assert max(r.vs_finite_diff for r in rows) < 1e-6
 
 
-def test_the_whole_gpt_equals_jax_grad_float64():
-    model = L.gpt(vocab=13, context=10, dim=16, heads=4, depth=2)
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_the_whole_gpt_equals_jax_grad_float64(dropout):
+    model = L.gpt(vocab=13, context=10, dim=16, heads=4, depth=2, dropout=dropout)
     params = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
     x = jax.random.randint(jax.random.key(1), (3, 10), 0, 13)
     y = jax.random.randint(jax.random.key(2), (3, 10), 0, 13)
-    both = jax.jit(lambda p: (jaxnn.value_and_grad(model, p, x, y),
-                              jax.value_and_grad(jaxnn.loss, argnums=1)(model, p, x, y)))
+    key = jax.random.key(3) if dropout else None                      # training: the same masks
+    both = jax.jit(lambda p: (jaxnn.value_and_grad(model, p, x, y, key),
+                              jax.value_and_grad(jaxnn.loss, argnums=1)(model, p, x, y, key)))
     (v, g), (v_ad, g_ad) = both(params)
     assert rel_error(v, v_ad) <= 1e-12 and np.isfinite(float(v))
     assert max(jax.tree.leaves(jax.tree.map(rel_error, g, g_ad))) <= 1e-10
+    if dropout:                                             # steps on a token stream pass a key
+        run = jaxnn.epoch.make_stream_steps(model, optax.sgd(0.1), batch_size=4, steps=2)
+        _, _, cost = run(params, optax.sgd(0.1).init(params), jax.random.key(4), jnp.arange(40) % 13)
+        assert np.isfinite(float(cost))
 
 
 def test_text_vocabulary_split_and_windows():

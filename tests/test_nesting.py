@@ -198,3 +198,36 @@ def test_imports_only_go_down_from_the_layers():
                 continue
             for module in modules:
                 assert not module.startswith("jaxnn") or module.startswith(allowed), (path.name, module)
+
+
+def test_dropout_backward_reuses_the_forward_mask_and_evaluation_is_deterministic():
+    rows = jaxnn.check_layer(L.Dropout(0.4), (6,), batch=50)          # in training, one fixed key
+    assert max(r.vs_autodiff for r in rows) < 1e-12 and rows[0].vs_finite_diff < 1e-8
+    layer, x = L.Dropout(0.4), jnp.ones((200, 50))
+    y, mask = layer.forward({}, x, key=jax.random.key(0))
+    assert set(np.unique(np.asarray(y))) == {0.0, 1 / 0.6} and abs(float(y.mean()) - 1) < 0.05
+    np.testing.assert_array_equal(layer.backward({}, mask, 2 * x)[1], 2 * y)
+    np.testing.assert_array_equal(layer.forward({}, x)[0], x)           # evaluation: identity
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
+        L.Dropout(1.0)
+
+
+def test_a_model_with_dropout_equals_jax_grad_with_the_same_key_and_trains():
+    model = L.Model([L.Dense(16, "tanh"), L.Dropout(0.3), L.Residual(L.Sequential([L.Dense(16, "relu"),
+                     L.Dropout(0.2)])), L.Dense(2, "softmax")], (2,), "cross_entropy")
+    p = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
+    x, labels = jaxnn.data.two_moons(64)
+    x = jnp.asarray(x, jnp.float64)
+    key = jax.random.key(5)
+    (v, g), (v_ad, g_ad) = (jaxnn.value_and_grad(model, p, x, labels, key),
+                            jax.value_and_grad(jaxnn.loss, argnums=1)(model, p, x, labels, key))
+    assert rel_error(v, v_ad) <= 1e-12 and max(jax.tree.leaves(jax.tree.map(rel_error, g, g_ad))) <= 1e-10
+    assert float(v) != float(jaxnn.loss(model, p, x, labels))          # training ≠ evaluation
+    params, hist = jaxnn.fit(model, jaxnn.init(jax.random.key(0), model), (x, labels),
+                             optimizer=optax.adam(0.02), epochs=20, batch_size=16,
+                             key=jax.random.key(1), eval_data=(x, labels), progress=False)
+    assert hist["train_loss"][-1] < 0.6 * hist["train_loss"][0] and hist["eval_accuracy"][-1] > 0.9
+    assert jaxnn.evaluate(model, params, x, labels) == jaxnn.evaluate(model, params, x, labels)
+    step = parallel.train_step(model, jaxnn.sgd(0.1))
+    with pytest.raises(ValueError, match="Dropout\\): pass a key"):
+        step(params, jaxnn.sgd(0.1).init(params), x, labels)

@@ -1,4 +1,4 @@
-"""Layers — Dense, Activation, Flatten, Conv2D, MaxPool2D, AvgPool2D, SimpleRNN, LSTM, Embedding,
+"""Layers — Dense, Activation, Flatten, Dropout, Conv2D, MaxPool2D, AvgPool2D, SimpleRNN, LSTM, Embedding,
 LayerNorm, SelfAttention, and the layers made of layers, Sequential and Residual — each an
 init/forward/backward triple with a hand-derived backward (the contract:
 :mod:`jaxnn.layers.base`). A :class:`Model` is a body of layers plus a loss; a
@@ -7,18 +7,18 @@ init/forward/backward triple with a hand-derived backward (the contract:
 from jaxnn.layers.attention import Embedding, LayerNorm, SelfAttention
 from jaxnn.layers.base import Layer, register
 from jaxnn.layers.conv import AvgPool2D, Conv2D, MaxPool2D
-from jaxnn.layers.dense import Activation, ActivationCache, Dense, DenseCache, Flatten
+from jaxnn.layers.dense import Activation, ActivationCache, Dense, DenseCache, Dropout, Flatten
 from jaxnn.layers.lstm import LSTM
 from jaxnn.layers.model import Model, gpt, small_cnn
 from jaxnn.layers.rnn import SimpleRNN
 from jaxnn.layers.sequential import Residual, Sequential, SequentialCache
 
-for _cls in (Activation, AvgPool2D, Conv2D, Dense, Embedding, Flatten, LayerNorm, LSTM, MaxPool2D,
+for _cls in (Activation, AvgPool2D, Conv2D, Dense, Dropout, Embedding, Flatten, LayerNorm, LSTM, MaxPool2D,
              Residual, SelfAttention, Sequential, SimpleRNN):
     register(_cls)
 
 
 __all__ = ["LSTM", "Activation", "ActivationCache", "AvgPool2D", "Conv2D", "Dense", "DenseCache",
-           "Embedding", "Flatten", "Layer", "LayerNorm", "MaxPool2D", "Model", "Residual",
+           "Dropout", "Embedding", "Flatten", "Layer", "LayerNorm", "MaxPool2D", "Model", "Residual",
            "SelfAttention", "Sequential", "SequentialCache", "SimpleRNN", "gpt", "register",
            "small_cnn"]

@@ -21,6 +21,11 @@ started from ``δ = ∂C/∂z``). A layer that holds other layers lists them wit
 ReLU kinks that way). A layer may declare ``loop_preference: dict[str, str]``, e.g. ``{"cpu":
 "python"}``: the epoch loop ``fit(loop="auto")`` should use on that backend.
 
+A layer that is random while training (``Dropout``) declares ``stochastic = True`` and takes
+``forward(params, x, key=None)``: a PRNG key in training, ``None`` at evaluation, where it must be
+deterministic. Its backward reuses what the forward drew (kept in the cache). :func:`forward`
+calls any layer this way; the model's functions and ``fit`` pass the key.
+
 A class that follows the contract works everywhere a jaxnn layer does — inside ``Sequential``,
 ``Residual`` and ``Model``, in ``fit``, ``gradcheck``, ``check_layer``, the parallel steps and,
 after :func:`register`, in checkpoints.
@@ -49,6 +54,12 @@ class Layer(Protocol):
 
 
 # ------------------------------------------------------------ the optional parts, with defaults
+def forward(layer, params, x, key=None):
+    """``layer.forward``, with ``key`` for a stochastic layer (``None``: evaluation)."""
+    return layer.forward(params, x, key=key) if getattr(layer, "stochastic", False) else \
+        layer.forward(params, x)
+
+
 def output_activation(layer) -> str:
     """The activation ``layer`` applies last, if it exposes one; else ``"identity"``."""
     return layer.activation if hasattr(layer, "pre_activation") else "identity"

@@ -123,3 +123,30 @@ class Flatten:
 
     def backward(self, params, shape, g):
         return {}, g.reshape(shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropout:
+    """In training, each input zeroed with probability ``rate`` and the rest scaled by
+    ``1/(1 − rate)`` (so the expected output is the input); at evaluation (no key) the identity.
+    Backward: ``g ⊙ mask``, the same mask the forward drew. No params."""
+
+    rate: float = 0.5
+    stochastic = True             # not a field: takes forward(params, x, key)
+
+    def __post_init__(self):
+        if not 0 <= self.rate < 1:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {self.rate!r}")
+
+    def init(self, key, in_shape, dtype=jnp.float32):
+        return {}, in_shape
+
+    def forward(self, params, x, key=None):
+        if key is None or self.rate == 0:
+            return x, None                                    # evaluation: nothing dropped
+        keep = jax.random.bernoulli(key, 1.0 - self.rate, x.shape)
+        mask = keep.astype(x.dtype) / (1.0 - self.rate)
+        return x * mask, mask
+
+    def backward(self, params, mask, g):
+        return {}, g if mask is None else g * mask

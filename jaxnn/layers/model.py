@@ -198,7 +198,7 @@ def check_x(model, x) -> jax.Array:
     return x
 
 
-def forward(model, params, x):
+def forward(model, params, x, key=None):
     """Run the model: ``(output, cache)``, the output ``(m, *output_shape)`` and the body's
     :class:`jaxnn.layers.SequentialCache` (``cache.layers[l]`` is layer ``l``'s cache; for a
     ``Dense`` layer a ``DenseCache(x, z, a)``: ``a^{l-1}``, ``z^l``, ``a^l``).
@@ -206,17 +206,19 @@ def forward(model, params, x):
     Args:
         x: ``(m, *input_shape)``; integers (pixels) are cast to the parameters' dtype, unless the
             first layer takes integers (an ``Embedding``'s tokens).
+        key: a PRNG key for the layers that are random in training (``Dropout``); ``None``:
+            evaluation, deterministic.
     """
     check_params(model, params)
     a = check_x(model, x)
     if not jnp.issubdtype(a.dtype, jnp.floating) and not body(model).integer_input:
         a = a.astype(jnp.result_type(*jax.tree.leaves(params)[:1] or [jnp.float32]))
-    return body(model).forward(params, a)
+    return body(model).forward(params, a, key)
 
 
-def output(model, params, x):
+def output(model, params, x, key=None):
     """``(z^L, a^L)`` for a batch: the output and the pre-activation of its last activation."""
-    out, cache = forward(model, params, x)
+    out, cache = forward(model, params, x, key)
     return body(model).pre_activation(cache), out
 
 
@@ -246,14 +248,15 @@ def cost(model, z, a, y):
     return jnp.mean(losses.get(model.loss).per_example(z, a, targets(model, y, a)))
 
 
-def loss(model, params, x, y):
+def loss(model, params, x, y, key=None):
     """The scalar cost of ``params`` on a batch (differentiable with ``jax.grad``).
 
     Args:
         x: ``(m, *input_shape)``; y: targets ``(m, *output_shape)`` (cross-entropy: or integer
             labels ``(m,)``, ``(m, T)`` for sequences).
+        key: for ``Dropout`` in training (see :func:`forward`).
     """
-    return cost(model, *output(model, params, x), y)
+    return cost(model, *output(model, params, x, key), y)
 
 
 def to_classes(a_out):
@@ -277,17 +280,20 @@ def accuracy(model, params, x, labels):
     return jnp.mean(to_classes(out) == labels)
 
 
-def gpt(vocab: int, context: int, dim: int = 64, heads: int = 4, depth: int = 2) -> Model:
+def gpt(vocab: int, context: int, dim: int = 64, heads: int = 4, depth: int = 2,
+        dropout: float = 0.0) -> Model:
     """A small GPT: token and position embeddings → ``depth`` × [``x + attn(LN(x))``,
     ``x + mlp(LN(x))``] → LN → Dense(vocab) + softmax, with cross-entropy at every position
-    (labels ``(m, T)``: the next token). The MLP is Dense(4·dim, GELU) → Dense(dim) on the last axis."""
+    (labels ``(m, T)``: the next token). The MLP is Dense(4·dim, GELU) → Dense(dim) on the last
+    axis; ``dropout > 0`` puts a ``Dropout`` at the end of each residual branch."""
     from jaxnn.layers.attention import Embedding, LayerNorm, SelfAttention
-    from jaxnn.layers.dense import Dense
+    from jaxnn.layers.dense import Dense, Dropout
     from jaxnn.layers.sequential import Residual
 
+    drop = [Dropout(dropout)] if dropout else []
     blocks = [block for _ in range(depth) for block in (
-        Residual(Sequential([LayerNorm(), SelfAttention(heads, causal=True)])),
-        Residual(Sequential([LayerNorm(), Dense(4 * dim, "gelu"), Dense(dim)])))]
+        Residual(Sequential([LayerNorm(), SelfAttention(heads, causal=True), *drop])),
+        Residual(Sequential([LayerNorm(), Dense(4 * dim, "gelu"), Dense(dim), *drop])))]
     return Model((Embedding(vocab, dim, context), *blocks, LayerNorm(), Dense(vocab, "softmax")),
                  (context,), "cross_entropy")
 

@@ -54,10 +54,11 @@ class Sequential:
             params.append(p)
         return params, tuple(shape)
 
-    def forward(self, params, x):
+    def forward(self, params, x, key=None):
+        keys = [None] * len(self.layers) if key is None else jax.random.split(key, len(self.layers))
         caches = []
-        for layer, p in zip(self.layers, params):
-            x, cache = layer.forward(p, x)
+        for layer, p, k in zip(self.layers, params, keys):
+            x, cache = base.forward(layer, p, x, k)
             caches.append(cache)
         return x, SequentialCache(tuple(caches), x)
 
@@ -85,6 +86,11 @@ class Sequential:
 
     def children(self, cache) -> list[tuple[Any, Any]]:
         return list(zip(self.layers, cache.layers))
+
+    @property
+    def stochastic(self) -> bool:
+        """A layer inside is random while training (takes a key)."""
+        return any(getattr(layer, "stochastic", False) for layer in self.layers)
 
     @property
     def integer_input(self) -> bool:
@@ -115,8 +121,8 @@ class Residual:
                              f"{tuple(in_shape)} to {tuple(out_shape)}")
         return params, tuple(in_shape)
 
-    def forward(self, params, x):
-        y, cache = self.layer.forward(params, x)
+    def forward(self, params, x, key=None):
+        y, cache = base.forward(self.layer, params, x, key)
         return x + y, cache
 
     def backward(self, params, cache, g):
@@ -125,6 +131,10 @@ class Residual:
 
     def children(self, cache) -> list[tuple[Any, Any]]:
         return [(self.layer, cache)]
+
+    @property
+    def stochastic(self) -> bool:
+        return getattr(self.layer, "stochastic", False)
 
     @property
     def loop_preference(self) -> dict[str, str]:
