@@ -122,6 +122,7 @@ def test_char_gpt_learns_below_the_unigram_baseline(tmp_path):
 
     res = char_gpt.main(["--out", str(tmp_path), "--steps", "100", "--models", "GPT"])
     b = res["baselines"]
+    assert res["dropout"] == 0.1                             # the default: stream steps with keys
     assert b["unigram"] == pytest.approx(3.24, abs=0.01) and b["bigram"] == pytest.approx(2.32, abs=0.01)
     r = res["models"]["GPT"]                                 # stated: below the unigram in 100 steps
     assert r["steps"] == 100 and r["final_val"] < b["unigram"] - 0.2

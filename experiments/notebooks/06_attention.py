@@ -132,7 +132,7 @@ print("data:", description, f"| {len(vocab.chars)} distinct characters")
 starts = np.random.default_rng(0).integers(0, len(val) - 64, 128)
 val_x = np.stack([val[s:s + 64] for s in starts])
 val_y = np.stack([val[s + 1:s + 65] for s in starts])
-seconds = 2 if QUICK else 90
+seconds = 1 if QUICK else 90
 models = {"GPT": L.gpt(len(vocab.chars), 64, dim=64, heads=4, depth=2),
           "LSTM": L.Model([L.Embedding(len(vocab.chars), 64), L.LSTM(128, return_sequences=True),
                            L.Dense(len(vocab.chars), "softmax")], (64,), "cross_entropy")}
