@@ -391,7 +391,11 @@ def cmd_generate(args) -> int:
     if not vocab_file.is_file():
         raise ValueError(f"no vocab.json beside {args.checkpoint}: it maps the model's tokens to "
                          "characters; keep it in the run folder jaxnn train wrote")
-    vocab = Vocab(json.loads(vocab_file.read_text())["chars"])
+    try:
+        vocab = Vocab(json.loads(vocab_file.read_text())["chars"])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{vocab_file} is not the vocabulary jaxnn train wrote (a JSON object with "
+                         "\"chars\"); restore it from the run folder") from None
     tokens = jaxnn.generate(c.net, c.params, vocab.encode(args.prompt), args.steps,
                             temperature=args.temperature, key=jax.random.key(args.seed))
     print(args.prompt + vocab.decode(tokens))
@@ -403,7 +407,8 @@ def cmd_eval(args) -> int:
 
     c = jaxnn.load(args.checkpoint)
     if _is_language_model(c.net):
-        raise ValueError(f"{args.checkpoint} is a language model; its validation loss is in "
+        raise ValueError(f"{args.checkpoint} is a language model, not a digit classifier; its "
+                         "validation loss is in "
                          "metrics.json beside it, and jaxnn generate writes text with it")
     (d,) = _load_splits(args, (args.split,))
     n_inputs = math.prod(c.net.input_shape)
@@ -493,6 +498,9 @@ def cmd_predict(args) -> int:
     import jaxnn
 
     c = jaxnn.load(args.checkpoint)
+    if _is_language_model(c.net):
+        raise ValueError(f"{args.checkpoint} is a language model, not a digit classifier; "
+                         "jaxnn generate writes text with it")
     n_inputs = math.prod(c.net.input_shape)
     side = math.isqrt(n_inputs)
     if side * side != n_inputs:

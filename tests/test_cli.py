@@ -128,6 +128,13 @@ def test_gpt_trains_on_a_text_file_and_generates(tmp_path, capsys):
     assert "not in the vocabulary" in capsys.readouterr().err
     assert cli.main(["eval", str(out / "checkpoint.npz")]) == 2
     assert "is a language model" in capsys.readouterr().err
+    np.save(tmp_path / "x.npy", np.zeros((1, 4, 4)))
+    assert cli.main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "x.npy")]) == 2
+    assert "is a language model" in capsys.readouterr().err
+    (out / "vocab.json").write_text("[1, 2]")
+    assert cli.main(["generate", str(out / "checkpoint.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "not the vocabulary jaxnn train wrote" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(("content", "flags", "match"), [

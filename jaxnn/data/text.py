@@ -87,5 +87,5 @@ def random_windows(key: jax.Array, tokens: jax.Array, batch_size: int, context: 
     """``batch_size`` windows at random positions (jittable): inputs ``x`` ``(batch, context)`` and
     the next tokens ``y`` ``(batch, context)`` (``y[:, t] = x[:, t + 1]``)."""
     starts = jax.random.randint(key, (batch_size,), 0, tokens.shape[0] - context)
-    windows = jax.vmap(lambda s: jax.lax.dynamic_slice(tokens, (s,), (context + 1,)))(starts)
-    return windows[:, :-1], windows[:, 1:]
+    rows = jax.vmap(lambda s: jax.lax.dynamic_slice(tokens, (s,), (context + 1,)))(starts)
+    return rows[:, :-1], rows[:, 1:]

@@ -58,6 +58,8 @@ class Embedding:
 
     def forward(self, params, tokens):
         _check_rank(self, tokens, 2, "(batch, T) of integer tokens")
+        if not jnp.issubdtype(tokens.dtype, jnp.integer):
+            raise ValueError(f"{self}: expects integer tokens, got {tokens.dtype}")
         y = params["E"][tokens]
         if "P" in params:
             y = y + params["P"][: tokens.shape[1]]
