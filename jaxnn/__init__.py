@@ -9,7 +9,7 @@ backpropagation equations (BP1–BP4), proven equal to ``jax.grad``::
     value, grads = jaxnn.value_and_grad(net, params, x, y)
 """
 
-from jaxnn import augment, data, layers, optim, parallel  # submodules, as jaxnn.<name>
+from jaxnn import augment, data, layers, optim, parallel, population  # submodules, as jaxnn.<name>
 from jaxnn.backprop import value_and_grad
 from jaxnn.checkpoint import load, save
 from jaxnn.generate import generate
@@ -18,6 +18,7 @@ from jaxnn.layers.model import accuracy, forward, init, loss, predict
 from jaxnn.network import Network
 from jaxnn.optim import nielsen_l2, sgd
 from jaxnn.parallel import per_example_grads
+from jaxnn.population import fit as fit_population
 from jaxnn.train import Epoch, TrainingDiverged, evaluate, fit, gradient_descent
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "layers",
     "optim",
     "parallel",
+    "population",
     "Epoch",
     "Network",
     "TrainingDiverged",
@@ -33,6 +35,7 @@ __all__ = [
     "check_layer",
     "evaluate",
     "fit",
+    "fit_population",
     "forward",
     "generate",
     "gradcheck",

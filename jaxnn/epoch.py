@@ -105,13 +105,18 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
 # --------------------------------------------------------------------------------- the epoch
 def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: int,
                sampling: Sampling = "shuffle", steps: int | None = None, loop: Loop = "auto",
-               **step_options) -> Callable:
+               members: bool = False, **step_options) -> Callable:
     """The epoch ``(params, opt_state, key, x, y) -> (params, opt_state, mean_cost)``.
 
     ``loop="scan"``: the whole epoch is one compiled call (``lax.scan`` over the mini-batches).
     ``loop="python"``: the same steps, each one compiled call from a Python loop (on CPU XLA runs
     convolutions inside a compiled loop slower, jax-ml/jax#12868). ``"auto"``: :func:`default_loop`.
     Both give the same batches and updates. ``step_options`` go to :func:`make_step`.
+
+    ``members=True``: a population (:mod:`jaxnn.population`): ``params``, ``opt_state`` and ``key``
+    carry a leading member axis ``N``, and so does ``mean_cost`` ``(N,)``; every member draws its
+    own batches from its own key, exactly as a separate epoch would (``jax.vmap`` over members
+    inside each step), and all share the device-resident ``x, y``.
     """
     step = make_step(model, optimizer, **step_options)
     check_choice("sampling", sampling, Sampling)
@@ -132,6 +137,12 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
         params, opt_state, value = step(*carry, x[idx], y[idx], key)
         return (params, opt_state), value
 
+    if members:   # each member's plan, stepped through together: rows (steps, N, batch)
+        plan_one, indexed = plan, jax.vmap(indexed, in_axes=(0, 0, 0, None, None))
+
+        def plan(key, n):
+            return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), jax.vmap(lambda k: plan_one(k, n))(key))
+
     if loop == "python":
         plan_jit, step_jit = jax.jit(plan, static_argnums=1), jax.jit(indexed)
 
@@ -141,7 +152,7 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
             for idx, k in zip(list(rows), list(keys)):
                 carry, value = step_jit(carry, idx, k, x, y)
                 costs.append(value)
-            return *carry, jnp.mean(jnp.stack(costs))
+            return *carry, jnp.mean(jnp.stack(costs), axis=0)
 
         return epoch
 
@@ -150,7 +161,7 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
         rows, keys = plan(key, x.shape[0])
         body = lambda carry, r: indexed(carry, r[0], r[1], x, y)  # noqa: E731
         (params, opt_state), costs = jax.lax.scan(body, (params, opt_state), (rows, keys))
-        return params, opt_state, jnp.mean(costs)
+        return params, opt_state, jnp.mean(costs, axis=0)
 
     return epoch
 

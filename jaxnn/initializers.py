@@ -7,12 +7,13 @@ kh·kw·C_in``, ``n_out = kh·kw·C_out``); every vector is a bias.
 ==========  =================================  ===========================  ======================
 scheme      W                                  b                            known as
 ==========  =================================  ===========================  ======================
-normal      N(0, 1)                            N(0, 1)                      Nielsen's network.py
+normal      N(0, 1)                            N(0, 1)                      Nielsen's network.py ("large")
 small       0.01 · N(0, 1)                     0
 uniform     U[−0.5, 0.5)                       U[−0.5, 0.5)
 he          N(0, 2/n_in)                       0                            He et al. (ReLU)
 glorot      U[±√(6/(n_in + n_out))]            0                            Glorot & Bengio
 lecun       N(0, 1/n_in)                       0                            LeCun
+nielsen     N(0, 1/n_in)                       N(0, 1)                      Nielsen's network2.py
 ==========  =================================  ===========================  ======================
 
 Each layer's own ``init`` — what :func:`jaxnn.init` uses when no scheme is named — draws:
@@ -63,6 +64,7 @@ SCHEMES = {
     "he": _normal(lambda n_in, n_out: math.sqrt(2.0 / n_in)),
     "glorot": _glorot,
     "lecun": _normal(lambda n_in, n_out: math.sqrt(1.0 / n_in)),
+    "nielsen": _normal(lambda n_in, n_out: math.sqrt(1.0 / n_in), bias_normal=True),
 }
 """``name -> draw(key, shape, dtype)``: a weight or a bias, by its number of axes."""
 NAMES = tuple(SCHEMES)

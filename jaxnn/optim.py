@@ -10,6 +10,7 @@ import math
 import numbers
 
 import jax
+import numpy
 import optax
 
 
@@ -38,7 +39,14 @@ def sgd(learning_rate: float) -> optax.GradientTransformation:
 
 
 def check_learning_rate(learning_rate) -> float:
-    """``learning_rate`` as a float, if it is a positive finite number; else ``ValueError``."""
+    """``learning_rate`` as a float, if it is a positive finite number; else ``ValueError``.
+
+    A traced scalar (a per-member rate of ``optax.inject_hyperparams`` in a population) passes
+    unchecked: its value is not known while tracing."""
+    if isinstance(learning_rate, jax.core.Tracer) and jax.numpy.ndim(learning_rate) == 0:
+        return learning_rate
+    if isinstance(learning_rate, jax.Array | numpy.ndarray) and learning_rate.ndim == 0:
+        learning_rate = learning_rate.item()
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) \
             or not math.isfinite(learning_rate) or learning_rate <= 0:
         raise ValueError(f"the learning rate must be a positive finite number, got {learning_rate!r}")

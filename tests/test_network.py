@@ -68,7 +68,7 @@ def test_softmax_is_stable_and_sums_to_one():
     np.testing.assert_allclose(a[0], [0.5, 0.5, 0.0])
 
 
-@pytest.mark.parametrize("scheme", ["normal", "small", "uniform", "he", "glorot", "lecun"])
+@pytest.mark.parametrize("scheme", ["normal", "small", "uniform", "he", "glorot", "lecun", "nielsen"])
 def test_init_shapes_determinism_and_scale(scheme):
     net = jaxnn.Network([400, 300, 10])
     p1 = jaxnn.init(jax.random.key(7), net, scheme)
@@ -79,8 +79,11 @@ def test_init_shapes_determinism_and_scale(scheme):
     assert not np.array_equal(p1[0]["W"], p3[0]["W"])
     std = float(jnp.std(p1[0]["W"]))
     want = {"normal": 1.0, "small": 0.01, "uniform": 1 / np.sqrt(12), "he": np.sqrt(2 / 400),
-            "glorot": np.sqrt(2 / 700), "lecun": np.sqrt(1 / 400)}[scheme]
+            "glorot": np.sqrt(2 / 700), "lecun": np.sqrt(1 / 400), "nielsen": np.sqrt(1 / 400)}[scheme]
     assert std == pytest.approx(want, rel=0.05)
+    bias_std = float(jnp.std(p1[0]["b"]))
+    want_b = {"normal": 1.0, "nielsen": 1.0, "uniform": 1 / np.sqrt(12)}.get(scheme, 0.0)
+    assert bias_std == pytest.approx(want_b, rel=0.2, abs=1e-12)
     if scheme == "uniform":
         assert -0.5 <= float(p1[0]["W"].min()) and float(p1[0]["W"].max()) < 0.5
 

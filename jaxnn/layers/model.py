@@ -155,7 +155,8 @@ def init(key: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) ->
         key: a JAX PRNG key (``jax.random.key(0)`` or ``jax.random.PRNGKey(0)``).
         scheme: ``None`` — each layer's own ``init`` (``Dense``/``Conv2D``: He; see
             :mod:`jaxnn.initializers`) — or a scheme applied to every parameter: ``normal``
-            (Nielsen's N(0, 1)), ``small``, ``uniform``, ``he``, ``glorot``, ``lecun``.
+            (Nielsen's N(0, 1)), ``small``, ``uniform``, ``he``, ``glorot``, ``lecun``, ``nielsen``
+            (network2.py's default: N(0, 1/n_in) weights, N(0, 1) biases).
         dtype: floating dtype of the parameters (``jnp.float64`` needs ``jax_enable_x64``).
 
     Example:

@@ -1,0 +1,252 @@
+"""Many networks in one compiled call: seeds, learning rates, L2 strengths trained together.
+
+A population of ``N`` members is the pytrees of one network with a leading member axis on every
+leaf: parameters, optimiser state and PRNG keys. :func:`fit` steps all members through each
+compiled epoch together (``jax.vmap`` over the member axis inside every step), so ``N`` networks as
+small as the course's keep a device as busy as one large one, and "95.07%" becomes "95.1 ± 0.2%
+over 8 seeds, trained in one call". Each member draws its own batches from its own key: a member
+equals a separate :func:`jaxnn.fit` with that key and those hyperparameters (float64: ≤ 1e-12).
+
+Per-member hyperparameters live in the optimiser state (``optax.inject_hyperparams``), so one
+compiled program serves a whole grid::
+
+    keys = jax.random.split(jax.random.key(0), 8)
+    params = population.init(keys, net, "normal")                          # (8, ...) every leaf
+    opt, state = population.optimizer(jaxnn.nielsen_l2, params, learning_rate=[0.1, 0.5] * 4,
+                                      lmbda=5.0, n=50_000)                   # a list: per member
+    params, hist = jaxnn.fit_population(net, params, train, optimizer=opt, opt_state=state,
+                                        epochs=30, batch_size=10, keys=keys,
+                                        eval_data={"validation": val, "test": test})
+    population.summary(hist, "test", select="validation")    # test accuracy at best validation
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnn import parallel
+from jaxnn.data import chunks, prepare
+from jaxnn.epoch import Backward, Loop, Sampling, make_epoch
+from jaxnn.layers import model as M
+from jaxnn.layers.model import Params
+from jaxnn.train import Epoch, _check_args, _dtype, progress_bar
+
+
+def size(tree) -> int:
+    """The number of members ``N``: the common leading axis of every leaf, else ``ValueError``."""
+    sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in jax.tree.leaves(tree)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError("a population's arrays must all have the same leading member axis "
+                         f"(got leading sizes {sorted(map(str, sizes))}); make the params with "
+                         "population.init and the keys with jax.random.split(key, N)")
+    return sizes.pop()
+
+
+def member(tree, i: int):
+    """Member ``i`` of a population: every leaf's ``[i]`` (a plain network's pytree)."""
+    return jax.tree.map(lambda leaf: leaf[i], tree)
+
+
+def _keys(keys, n: int | None = None) -> jax.Array:
+    """``keys`` as ``(N,)`` typed PRNG keys (raw ``(N, 2)`` ``uint32`` ones wrapped), else ``ValueError``."""
+    if isinstance(keys, jax.Array | np.ndarray) and keys.dtype == np.uint32 and keys.ndim == 2:
+        keys = jax.random.wrap_key_data(keys)
+    typed = isinstance(keys, jax.Array) and jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    if not typed or keys.ndim != 1 or n is not None and keys.shape != (n,):
+        want = f"{n} PRNG keys" if n is not None else "a 1-D array of PRNG keys"
+        raise ValueError(f"keys must be {want}, one per member, e.g. jax.random.split(key, "
+                         f"{n or 'N'}); got {getattr(keys, 'shape', keys)!r}")
+    return keys
+
+
+def init(keys: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) -> Params:
+    """One :func:`jaxnn.init` per key, stacked: ``keys (N,)`` → params with a leading axis ``N``;
+    member ``i`` equals ``jaxnn.init(keys[i], model, scheme, dtype)`` bit for bit."""
+    return jax.vmap(lambda k: M.init(k, model, scheme, dtype))(_keys(keys))
+
+
+def grid(**axes) -> dict[str, list]:
+    """Every combination of the given values, as equal-length lists (one entry per member).
+
+    Example:
+        >>> grid(learning_rate=[0.1, 0.5], lmbda=[0.0, 5.0], seed=range(3))["lmbda"]
+        [0.0, 0.0, 0.0, 5.0, 5.0, 5.0, 0.0, 0.0, 0.0, 5.0, 5.0, 5.0]
+    """
+    combos = list(itertools.product(*axes.values()))
+    return {name: [c[i] for c in combos] for i, name in enumerate(axes)}
+
+
+def optimizer(factory: Callable[..., optax.GradientTransformation], params: Params,
+              **hyperparams) -> tuple[optax.GradientTransformation, optax.OptState]:
+    """An optimiser for a population and its stacked initial state ``(optimizer, opt_state)``.
+
+    ``factory`` is an optimiser factory such as :func:`jaxnn.sgd`, :func:`jaxnn.nielsen_l2` or
+    ``optax.adam``; each hyperparameter is one value for every member, or a list with one value per
+    member (then it lives in the state, via ``optax.inject_hyperparams``, and may differ).
+    """
+    n = size(params)
+    varied = {k: np.asarray(v) for k, v in hyperparams.items() if np.ndim(v) > 0}
+    for name, values in varied.items():
+        if values.shape != (n,):
+            raise ValueError(f"hyperparameter {name} has {values.size} values for {n} members; "
+                             "give one value for all members or a list with one per member")
+    fixed = {k: v for k, v in hyperparams.items() if k not in varied}
+    make = optax.inject_hyperparams(factory, static_args=tuple(fixed))
+    state = jax.vmap(lambda p, h: make(**fixed, **h).init(p))(params, varied)
+    return make(**fixed, **{k: v[0] for k, v in varied.items()}), state
+
+
+def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation, epochs: int,
+        batch_size: int, keys: jax.Array, opt_state=None,
+        eval_data: tuple | Mapping[str, tuple] | None = None, sampling: Sampling = "shuffle",
+        steps_per_epoch: int | None = None, backward: Backward = "hand",
+        augment: Callable | None = None, loop: Loop = "auto", devices: int | list | None = None,
+        progress: bool | None = None) -> tuple[Params, dict[str, np.ndarray]]:
+    """Train a population of ``N`` members in one compiled call per epoch (``jaxnn.fit_population``).
+
+    Args:
+        params: stacked parameters, leading axis ``N`` (:func:`init`).
+        keys: ``(N,)`` PRNG keys, one per member: its batch order (and augmentation, Dropout).
+        opt_state: stacked optimiser state (:func:`optimizer`, for per-member hyperparameters);
+            default ``optimizer.init`` for every member.
+        eval_data: ``(x, y)`` (recorded as ``eval``) or ``{name: (x, y)}`` such as
+            ``{"validation": ..., "test": ...}``, evaluated after every epoch for every member and
+            for the ensemble (the mean of the members' outputs, e.g. their probabilities).
+        devices: shard the members over this many local devices (or these devices); ``N`` must be
+            a multiple of their number. Default: one device.
+        The rest as in :func:`jaxnn.fit`.
+
+    Returns:
+        ``(params, history)``: params stacked as given; ``history["train_loss"]`` and, for each
+        eval set ``name``, ``history[f"{name}_loss"]``, ``history[f"{name}_accuracy"]`` of shape
+        ``(epochs, N)``, ``history[f"{name}_ensemble_accuracy"]`` ``(epochs,)``, and ``epoch`` and
+        ``seconds`` ``(epochs,)``. A member whose training loss becomes NaN/inf is reported in a
+        warning (which one, which epoch) and carries NaN from then on; the others train on.
+    """
+    n = size(params)
+    M.check_params(model, member(params, 0))
+    keys = _keys(keys, n)
+    epochs, batch_size, _ = _check_args(epochs, batch_size, 1, keys[0])
+    dtype = _dtype(params)
+    x, y = prepare(model, train[0], train[1], dtype, name="train")
+    if batch_size > len(x):
+        raise ValueError(f"batch_size {batch_size} is larger than the {len(x)} training examples")
+    if eval_data is not None and not isinstance(eval_data, Mapping):
+        eval_data = {"eval": eval_data}
+    evals = {name: prepare(model, *pair, dtype, f"{name} data") for name, pair in (eval_data or {}).items()}
+    params = jax.tree.map(jnp.asarray, params)
+    opt_state = jax.vmap(optimizer.init)(params) if opt_state is None else opt_state
+    if devices is not None:
+        mesh = parallel.data_mesh(devices)
+        if n % mesh.size:
+            raise ValueError(f"{n} members cannot be split evenly over {mesh.size} devices; "
+                             f"use a multiple of {mesh.size} members")
+        params, opt_state, keys = jax.device_put((params, opt_state, keys), parallel.batch_sharding(mesh))
+        x, y, evals = parallel.replicate((x, y, evals), mesh)
+    epoch_fn = make_epoch(model, optimizer, batch_size=batch_size, sampling=sampling,
+                          steps=steps_per_epoch, loop=loop, backward=backward, augment=augment,
+                          members=True)
+
+    history: dict[str, list] = {"epoch": [], "train_loss": [], "seconds": []}
+    diverged = np.zeros(n, bool)
+    with progress_bar(epochs, 0, progress) as bar:
+        for e in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            epoch_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, e)
+            params, opt_state, train_loss = epoch_fn(params, opt_state, epoch_keys, x, y)
+            train_loss = np.asarray(train_loss, np.float64)
+            if np.any(new := ~np.isfinite(train_loss) & ~diverged):
+                warnings.warn(f"members {np.flatnonzero(new).tolist()} diverged in epoch {e} "
+                              "(training loss NaN/inf: learning rate too large?); their results "
+                              "are NaN from here on, the other members train on", stacklevel=2)
+                diverged |= new
+            record = {"epoch": e, "train_loss": train_loss}
+            for name, (ex, ey) in evals.items():
+                loss, acc, ens = _evaluate_members(model, params, ex, ey)
+                record.update({f"{name}_loss": loss, f"{name}_accuracy": acc,
+                               f"{name}_ensemble_accuracy": ens})
+            record["seconds"] = time.perf_counter() - t0
+            for k, v in record.items():
+                history.setdefault(k, []).append(v)
+            first = next(iter(evals), None)
+            bar(Epoch({"train_loss": np.nanmean(train_loss) if not diverged.all() else math.nan,
+                       "eval_accuracy": np.nanmean(record[f"{first}_accuracy"]) if first else math.nan},
+                      history, params, opt_state))
+    return params, {k: np.asarray(v) for k, v in history.items()}
+
+
+def _evaluate_members(model, params, x, y, batch_size: int = 10_000):
+    """Every member's mean loss and accuracy ``(N,)`` on ``(x, y)``, and the ensemble's accuracy."""
+    loss, correct, ensemble = 0.0, 0.0, 0.0
+    for part in chunks(len(x), batch_size):
+        l_sum, c_sum, e_sum = _members_chunk(model, params, x[part], y[part])
+        loss, correct = loss + np.asarray(l_sum), correct + np.asarray(c_sum)
+        ensemble += float(e_sum)
+    positions = len(x) * math.prod(M.output_shape(model)[:-1])   # examples (× time steps)
+    if not M.is_classifier(model):
+        return loss / len(x), np.full_like(loss, math.nan), math.nan
+    return loss / len(x), correct / positions, ensemble / positions
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _members_chunk(model, params, x, y):
+    z, a = jax.vmap(lambda p: M.output(model, p, x))(params)             # (N, m, ..., n_L)
+    cost = jax.vmap(lambda z1, a1: M.cost(model, z1, a1, y))(z, a) * x.shape[0]
+    labels = y if y.ndim == a.ndim - 2 else jnp.argmax(y, axis=-1)
+    correct = jnp.sum(M.to_classes(a) == labels, axis=tuple(range(1, a.ndim - 1)))
+    finite = jnp.all(jnp.isfinite(a), axis=tuple(range(1, a.ndim)))      # diverged members left out
+    mean_out = jnp.sum(jnp.where(finite.reshape(-1, *[1] * (a.ndim - 1)), a, 0), 0) / jnp.sum(finite)
+    return cost, correct, jnp.sum(M.to_classes(mean_out) == labels)
+
+
+def summary(history: Mapping[str, np.ndarray], report: str = "eval", select: str | None = None,
+            at: str = "best") -> dict:
+    """A population's result on eval set ``report``: accuracy mean ± std over members, the best
+    member, the ensemble.
+
+    Args:
+        report: the eval set whose accuracy is reported (a name given to :func:`fit`).
+        select: the eval set that picks each member's epoch (``at="best"``): ``None`` = ``report``
+            itself (the peak epoch, as Nielsen's chapters 1 and 3 report), ``"validation"`` = test
+            accuracy at the epoch of best validation accuracy (his chapter 6 protocol).
+        at: ``"best"`` (as above) or ``"last"`` (the final epoch).
+
+    Returns:
+        ``{"mean", "std", "best", "members", "epochs", "ensemble", "diverged"}``: accuracies as
+        fractions; ``std`` with ``ddof=1`` (0 for one member); ``members``/``epochs`` each
+        member's accuracy and the epoch (1-based) it was taken at; ``ensemble`` the ensemble's
+        accuracy on ``report`` at the epoch picked the same way from the ensemble's ``select``
+        accuracy; ``diverged`` the number of members left out of mean/std as NaN.
+    """
+    if at not in ("best", "last"):
+        raise ValueError(f"at must be 'best' or 'last', got {at!r}")
+    for name in {report, select or report}:
+        if f"{name}_accuracy" not in history:
+            names = sorted(k[:-9] for k in history if k.endswith("_accuracy") and "ensemble" not in k)
+            raise KeyError(f"no eval set {name!r} in the history; it has {names}")
+    acc, chooser = history[f"{report}_accuracy"], history[f"{select or report}_accuracy"]
+    if at == "last":
+        picks = np.full(acc.shape[1], acc.shape[0] - 1)
+        ens_pick = acc.shape[0] - 1
+    else:
+        picks = np.argmax(np.nan_to_num(chooser, nan=-1.0), axis=0)
+        ens_pick = int(np.argmax(np.nan_to_num(history[f"{select or report}_ensemble_accuracy"], nan=-1.0)))
+    members = acc[picks, np.arange(acc.shape[1])]
+    members[~np.isfinite(history["train_loss"][-1])] = math.nan     # diverged: left out
+    ok = members[np.isfinite(members)]
+    return {"mean": float(np.mean(ok)) if ok.size else math.nan,
+            "std": float(np.std(ok, ddof=1)) if ok.size > 1 else 0.0,
+            "best": float(np.max(ok)) if ok.size else math.nan,
+            "members": members.tolist(), "epochs": (picks + 1).tolist(),
+            "ensemble": float(history[f"{report}_ensemble_accuracy"][ens_pick]),
+            "diverged": int(acc.shape[1] - ok.size)}
