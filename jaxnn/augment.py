@@ -8,12 +8,14 @@ positive = counter-clockwise as displayed (``angle=90`` equals ``jnp.rot90`` on 
 
 Everything is jittable and ``vmap``-ed over the batch, and :func:`random_affine` fits ``fit``'s
 ``augment=`` hook, so augmentation runs inside the compiled training epoch.
+:func:`one_pixel_shifts` instead expands a data set once, before training (Nielsen's chapter 6).
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.ndimage import map_coordinates
 
 
@@ -98,3 +100,22 @@ def rotation(angle, size: int):
 
 
 __all__ = ["affine_matrix", "apply_affine", "random_affine", "rotation"]
+
+
+def one_pixel_shifts(x, y, image_shape=(28, 28)):
+    """Nielsen's expanded training set (his ``expand_mnist.py``): each image, then its copies shifted
+    one pixel down, up, right and left, zeros shifted in. ``x (n, ...)`` images of ``image_shape``
+    (flat or not), ``y (n, ...)`` → ``(5n, ...)`` each, in NumPy (data preparation, not training):
+    MNIST's 50,000 training images become 250,000."""
+    x, y = np.asarray(x), np.asarray(y)
+    images = x.reshape(-1, *image_shape)
+
+    def shifted(step, axis):
+        out = np.roll(images, step, axis=axis)
+        edge = [slice(None)] * out.ndim
+        edge[axis] = 0 if step > 0 else -1          # the row/column that wrapped round
+        out[tuple(edge)] = 0
+        return out
+
+    copies = [images] + [shifted(step, axis) for axis in (1, 2) for step in (1, -1)]
+    return np.stack(copies, 1).reshape(5 * len(x), *x.shape[1:]), np.repeat(y, 5, axis=0)

@@ -63,3 +63,15 @@ def test_fit_trains_with_augmentation_inside_the_compiled_epoch():
                         batch_size=32, key=jax.random.key(1), eval_data=(te.x, te.y),
                         augment=aug, progress=False)
     assert hist["eval_accuracy"][-1] >= 0.9
+
+
+def test_one_pixel_shifts_expand_five_fold_as_nielsen_does():
+    img = np.zeros((1, 4, 4), np.float32)
+    img[0, 1, 2], img[0, 3, 0] = 1.0, 0.5                       # (row 1, col 2) and a corner pixel
+    x, y = augment.one_pixel_shifts(img.reshape(1, 16), np.array([7]), image_shape=(4, 4))
+    assert x.shape == (5, 16) and y.tolist() == [7] * 5
+    copies = x.reshape(5, 4, 4)
+    np.testing.assert_array_equal(copies[0], img[0])
+    for copy, (dr, dc) in zip(copies[1:], [(1, 0), (-1, 0), (0, 1), (0, -1)]):
+        assert copy[1 + dr, 2 + dc] == 1.0 and copy.sum() in (1.0, 1.5)   # moved, nothing new
+    assert copies[1].sum() == 1.0 and copies[4].sum() == 1.0   # the corner leaves down and left
