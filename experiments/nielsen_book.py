@@ -118,7 +118,7 @@ def run_row(name: str, row: Row, data, seeds: int, epochs: int, progress: bool |
     else:
         params = population.init(keys, row.model, row.init)
     # network2: W ← (1 − ηλ/n) W with n the training set; network3: λ/num_training_batches
-    n = len(train[0]) if row.init == "normal" else len(train[0]) // BATCH
+    n = len(train[0]) // BATCH if row.init == "network3" else len(train[0])
     optimizer = jaxnn.nielsen_l2(row.lr, row.lmbda, n) if row.lmbda else jaxnn.sgd(row.lr)
     t0 = time.perf_counter()
     _, hist = jaxnn.fit_population(row.model, params, train, optimizer=optimizer, epochs=epochs,
