@@ -1,7 +1,7 @@
 """Benchmark: the CNN's training step — hand-derived backward with each convolution algorithm, and
 ``jax.grad`` baselines — round-robin in one run, medians.
 
-Same model as ``cnn_mnist.py``, synthetic 28x28x1 images, batch 64, Adam; each variant runs one
+Same model as ``cnn_mnist.py``, synthetic 28x28x1 images, batch 64 (``--batch``), Adam; each variant runs one
 epoch of ``n`` examples per round (round-robin, so machine noise hits all alike). Variants:
 
 - ``hand matmul``: ``Conv2D(algorithm="matmul")`` (im2col + matrix products), hand backward;
@@ -93,6 +93,7 @@ def main(argv=None):
     p.add_argument("--loops", default="scan,python", help="comma-separated: scan, python")
     p.add_argument("--variants", default=",".join(VARIANTS),
                    help=f"comma-separated subset of: {', '.join(VARIANTS)}")
+    p.add_argument("--batch", type=int, default=64, help="mini-batch size")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     args = p.parse_args(argv)
     for flag, given, known in (("--variants", args.variants, VARIANTS), ("--loops", args.loops,
@@ -107,12 +108,12 @@ def main(argv=None):
     for name in args.variants.split(","):
         model, backward = VARIANTS[name]
         for loop in args.loops.split(","):
-            epoch = make_epoch(model, opt, batch_size=64, backward=backward, loop=loop)
+            epoch = make_epoch(model, opt, batch_size=args.batch, backward=backward, loop=loop)
             runs[f"{name} ({loop})"] = functools.partial(_time_epoch, epoch, params, opt, x, y)
     for run in runs.values():                                      # compile
         run(0)
     if torch_baseline.available() and not args.no_torch:
-        torch_run = torch_baseline.cnn_epoch(x, y, batch_size=64)
+        torch_run = torch_baseline.cnn_epoch(x, y, batch_size=args.batch)
         runs[torch_baseline.label()] = lambda r: torch_run()
     else:
         print("(no PyTorch column: torch is not importable)")
@@ -121,9 +122,9 @@ def main(argv=None):
         for b, run in runs.items():
             times[b].append(run(r))
     med = {b: statistics.median(v) for b, v in times.items()}
-    steps = args.n // 64
+    steps = args.n // args.batch
     base = min((b for b in med if b.startswith("jax.grad")), key=med.get, default=None)
-    print(f"jax {jax.__version__} on {jax.default_backend()}, {steps} steps of batch 64, median of "
+    print(f"jax {jax.__version__} on {jax.default_backend()}, {steps} steps of batch {args.batch}, median of "
           f"{args.rounds} rounds; ratios vs the fastest jax.grad variant{f' ({base})' if base else ''}")
     print(f"{'variant':<32} {'ms/step':>8} {'images/s':>9} {'vs jax.grad':>12}")
     for b, v in med.items():

@@ -32,7 +32,7 @@ def _jsonable(v):
         return [_jsonable(x) for x in v]
     if hasattr(v, "tolist"):
         return _jsonable(np.asarray(v).tolist())
-    if isinstance(v, float) and math.isnan(v):
+    if isinstance(v, float) and not math.isfinite(v):   # NaN, ±inf: JSON has no such numbers
         return None
     return v
 

@@ -1,4 +1,4 @@
-"""PyTorch baselines for the benchmarks: the same MLP (config B) and CNN trained one epoch with
+"""PyTorch baselines for the benchmarks: the same MLP (config B), CNN and row LSTM, trained with
 Adam, data already on the device. Optional: used only when ``torch`` is importable (never a
 dependency of jaxnn); on a CUDA machine they run on the GPU.
 
@@ -65,16 +65,74 @@ def mlp_epoch(x, labels, sizes, batch_size: int):
     return _epoch_runner(torch.nn.Sequential(*mods[:-1]), x, labels, batch_size)
 
 
-def cnn_epoch(x_nhwc, labels, batch_size: int = 64):
+def _cnn():
     """jaxnn.layers.small_cnn((28, 28, 1)) in PyTorch: conv 32 → pool → conv 64 → pool → 128 → 10."""
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 5 * 5, 128),
+                         nn.ReLU(), nn.Linear(128, 10))
+
+
+def _lstm():
+    """LSTM(128) over the 28 rows of an image, then Dense(10): rnn_mnist.py's LSTM model."""
+    from torch import nn
+
+    class RowLSTM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.out = nn.LSTM(28, 128, batch_first=True), nn.Linear(128, 10)
+
+        def forward(self, x):
+            return self.out(self.lstm(x)[0][:, -1])
+
+    return RowLSTM()
+
+
+def _nchw(x_nhwc):
+    return np.ascontiguousarray(np.transpose(np.asarray(x_nhwc), (0, 3, 1, 2)))
+
+
+def cnn_epoch(x_nhwc, labels, batch_size: int = 64):
+    """One-epoch runner of :func:`_cnn` (Adam 1e-3)."""
+    return _epoch_runner(_cnn(), _nchw(x_nhwc), np.asarray(labels), batch_size)
+
+
+def train_to_accuracy(kind: str, train, test, *, batch_size: int, peak_lr: float, epochs: int,
+                      seed: int) -> list[tuple[float, float]]:
+    """Train ``kind`` (``"cnn"``: images ``(n, 28, 28, 1)``; ``"lstm"``: rows ``(n, 28, 28)``) with
+    Adam and a one-cycle schedule (optax's ``cosine_onecycle_schedule``: warm-up over the first
+    quarter from ``peak/25``, cosine down to ``peak/25e4``); after each epoch the test accuracy.
+    Returns ``[(training seconds of the epoch, test accuracy)]`` (evaluation not timed)."""
     import torch
 
-    nn = torch.nn
-    model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3),
-                          nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 5 * 5, 128),
-                          nn.ReLU(), nn.Linear(128, 10))
-    x_nchw = np.ascontiguousarray(np.transpose(np.asarray(x_nhwc), (0, 3, 1, 2)))
-    return _epoch_runner(model, x_nchw, np.asarray(labels), batch_size)
+    torch.manual_seed(seed)
+    dev = _device()
+    prep = _nchw if kind == "cnn" else np.asarray
+    x, xt = (torch.as_tensor(prep(a).astype(np.float32)).to(dev) for a in (train[0], test[0]))
+    y, yt = (torch.as_tensor(np.asarray(a)).long().to(dev) for a in (train[1], test[1]))
+    model = (_cnn if kind == "cnn" else _lstm)().to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=peak_lr)
+    steps = len(x) // batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, peak_lr, total_steps=epochs * steps,
+                                                pct_start=0.25, cycle_momentum=False,
+                                                div_factor=25.0, final_div_factor=1e4)
+    loss_fn, out = torch.nn.CrossEntropyLoss(), []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        perm = torch.randperm(len(x), device=dev)
+        for i in range(steps):
+            idx = perm[i * batch_size:(i + 1) * batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x[idx]), y[idx]).backward()
+            opt.step()
+            sched.step()
+        seconds = time.perf_counter() - t
+        with torch.no_grad():
+            acc = float(sum((model(xt[i:i + 2000]).argmax(1) == yt[i:i + 2000]).sum()
+                            for i in range(0, len(xt), 2000)) / len(xt))
+        out.append((seconds, acc))
+    return out
 
 
 def label() -> str:

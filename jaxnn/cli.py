@@ -102,10 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--loss", default="cross_entropy", choices=losses.NAMES, help="cost function")
     t.add_argument("--init", default="he", choices=initializers.NAMES, help="weight initialisation")
     t.add_argument("--optimizer", default="adam", choices=tuple(optim.OPTIMIZERS), help="optimiser")
-    t.add_argument("--lr", type=_positive(float), default=1e-3, help="learning rate η")
-    t.add_argument("--batch-size", type=_positive(int), default=64, help="mini-batch size m")
-    t.add_argument("--epochs", type=_positive(int), default=10, help="epochs in all (with --resume: "
-                   "the total, not the number still to run)")
+    t.add_argument("--recipe", default="default", choices=("default", "fast"),
+                   help="fast: the recipe measured fastest to 99%% (cnn) / 98%% (lstm) on full MNIST: "
+                        "a one-cycle learning rate over all steps, and its own batch size, peak "
+                        "rate and epochs (cnn: 32, 3e-3, 2; lstm: 64, 5e-3, 2), each overridden by "
+                        "--batch-size/--lr/--epochs when given")
+    t.add_argument("--lr", type=_positive(float), default=None,
+                   help="learning rate η (default 1e-3; --recipe fast: the one-cycle peak)")
+    t.add_argument("--batch-size", type=_positive(int), default=None,
+                   help="mini-batch size m (default 64)")
+    t.add_argument("--epochs", type=_positive(int), default=None, help="epochs in all (default 10; "
+                   "with --resume: the total, not the number still to run)")
     t.add_argument("--sampling", default="shuffle", choices=get_args(Sampling),
                    help="shuffle: a permutation per epoch (Nielsen); random: each batch drawn anew")
     t.add_argument("--backward", default="hand", choices=get_args(Backward),
@@ -211,6 +218,15 @@ def cmd_train(args) -> int:
         raise ValueError("--text and --context are for --arch gpt (a language model); "
                          f"--arch {args.arch} trains on digits")
     args.context = args.context or 64
+    recipe = optim.Recipe(64, 1e-3, 10)
+    if args.recipe == "fast":
+        if args.arch not in optim.RECIPES:
+            raise ValueError(f"--recipe fast is measured for --arch {' and '.join(optim.RECIPES)}, not "
+                             f"for --arch {args.arch}; leave --recipe out (or set --lr, --batch-size, "
+                             "--epochs yourself)")
+        recipe = optim.RECIPES[args.arch]
+    args.batch_size = args.batch_size or recipe.batch_size
+    args.lr, args.epochs = args.lr or recipe.peak_lr, args.epochs or recipe.epochs
     name = "text" if args.arch == "gpt" else args.dataset
     out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.resume and not (out / "checkpoint.npz").exists():
@@ -287,9 +303,13 @@ def _train(args, out: Path) -> int:
     run = _text_run(args, key_init, out) if args.arch == "gpt" else _images_run(args, key_init)
     net, params = run.net, run.params
     described = run.described
-    optimizer = optim.get(args.optimizer, args.lr)
+    if args.recipe == "fast":         # the schedule spans every step of the run
+        steps = len(run.train[0]) // args.batch_size * args.epochs
+        optimizer, rate = optim.one_cycle(args.optimizer, args.lr, max(steps, 1)), f"one-cycle peak {args.lr}"
+    else:
+        optimizer, rate = optim.get(args.optimizer, args.lr), f"lr={args.lr}"
     print(f"network: {described}, "
-          f"{net.loss}, {args.optimizer} lr={args.lr}, batch {args.batch_size}, "
+          f"{net.loss}, {args.optimizer} {rate}, batch {args.batch_size}, "
           f"{args.epochs} epochs, backward={args.backward}, devices={jax.local_device_count()} "
           f"{jax.default_backend()}")
 

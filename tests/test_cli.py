@@ -90,6 +90,9 @@ def test_errors_are_one_line_not_tracebacks(tmp_path, capsys):
     assert cli.main(["train", "--dataset", "digits", "--output", "sigmoid", "--quiet",
                      "--out", str(tmp_path)]) == 2
     assert "needs output='softmax'" in capsys.readouterr().err
+    assert cli.main(["train", "--recipe", "fast", "--out", str(tmp_path / "mlp")]) == 2
+    assert "--recipe fast is measured for --arch cnn and lstm, not for --arch mlp" in capsys.readouterr().err
+    assert not (tmp_path / "mlp").exists()                    # refused before a run folder is made
 
 
 def test_python_dash_m_and_help():
@@ -100,10 +103,10 @@ def test_python_dash_m_and_help():
 
 def test_cnn_arch_trains_evaluates_and_predicts(tmp_path, capsys):
     out = tmp_path / "cnn"
-    assert cli.main(["train", "--arch", "cnn", "--dataset", "digits", "--epochs", "2",
-                     "--out", str(out), "--no-plot", "--lr", "0.003"]) == 0
+    assert cli.main(["train", "--arch", "cnn", "--dataset", "digits", "--recipe", "fast",
+                     "--out", str(out), "--no-plot"]) == 0
     text = capsys.readouterr().out
-    assert "small CNN on 8x8x1" in text
+    assert "small CNN on 8x8x1" in text and "adam one-cycle peak 0.003, batch 32, 2 epochs" in text
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.85
     assert cli.main(["eval", str(out / "checkpoint.npz"), "--dataset", "digits"]) == 0
     assert "accuracy" in capsys.readouterr().out

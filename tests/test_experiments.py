@@ -174,3 +174,17 @@ def test_population_benchmark_reports_a_speed_up():
 
     r = bench_population.main(["--sizes", "1,2", "--n", "200", "--rounds", "1"])
     assert set(r) == {1, 2} and all(v["speedup"] > 0 for v in r.values())
+
+
+def test_time_to_accuracy_benchmark_reports_every_implementation(tmp_path):
+    import bench_time_to_accuracy
+
+    res = bench_time_to_accuracy.main(["--limit", "320", "--seeds", "1", "--impls", "jaxnn,jax.grad",
+                                       "--models", "cnn", "--out", str(tmp_path)])["cnn"]
+    assert set(res) == {"jaxnn", "jax.grad"}
+    for r in res.values():     # 2 epochs of 320 images cannot reach 99%: "not reached" is inf
+        assert r["time_to_target"] == float("inf") and len(r["epochs"][0]) == 2
+    # same model, recipe and seeds: the hand-derived and autodiff runs agree
+    assert res["jaxnn"]["final_accuracy"] == pytest.approx(res["jax.grad"]["final_accuracy"], abs=0.002)
+    written = json.loads((tmp_path / "bench_time_to_accuracy.json").read_text())
+    assert written["cnn"]["jaxnn"]["time_to_target"] is None           # JSON has no infinity

@@ -94,12 +94,11 @@ class Conv2D:
     ``"auto"`` (:data:`AUTO_ALGORITHM` for the default backend, else ``"xla"``); see the module
     docstring. Both give the same numbers up to rounding.
 
-    On CPU the layer asks ``fit`` to step from Python (``loop_preference``): XLA runs convolutions
-    inside a compiled loop slower than outside one (jax-ml/jax#12868; measured in the README's
-    speed section).
+    With ``algorithm="xla"`` on CPU the layer asks ``fit`` to step from Python
+    (``loop_preference``): XLA runs convolutions inside a compiled loop slower than outside one
+    (jax-ml/jax#12868). im2col has no convolution left, and its scanned epoch is the faster one
+    (measured in the README's speed section).
     """
-
-    loop_preference = {"cpu": "python"}   # not a field: class-level, read by fit(loop="auto")
 
     filters: int
     kernel_size: int | tuple[int, int] = 3
@@ -117,6 +116,10 @@ class Conv2D:
                              f"{self.algorithm!r}")
         if min(self.kernel_size) <= 0 or min(self.stride) <= 0 or self.filters <= 0:
             raise ValueError(f"{self}: filters, kernel_size and stride must be positive")
+
+    @property
+    def loop_preference(self) -> dict[str, str]:     # read by fit(loop="auto")
+        return {"cpu": "python"} if self.algorithm == "xla" else {}
 
     @property
     def resolved_algorithm(self) -> str:
