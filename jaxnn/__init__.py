@@ -51,3 +51,4 @@ __all__ = [
     "value_and_grad",
 ]
 __version__ = "0.1.0"
+__jaxnn_course__ = True   # tells this package from the unrelated "jaxnn" on PyPI (notebooks check it)

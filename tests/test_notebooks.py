@@ -1,6 +1,9 @@
 """Every notebook runs top to bottom (quick setting), so they never rot; each notebook is generated
 from its jupytext source (``name.py`` beside it) and must agree with it."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jupytext
@@ -38,6 +41,9 @@ EXPECTED = {   # what each notebook must print, computed live
         "SelfAttention(heads=4, causal=True): worst error vs jax.vjp", "a whole block",
         "GPT: 117,479 parameters", "LSTM: 118,695 parameters", "generated: The return value of ",
         "attention weights: 4 heads over 64 characters; each row sums to 1.000"],
+    "07_your_turn.ipynb": [
+        "grading in float64", "sigmoid: not yet", "nothing returned yet: write sigmoid_backward(z, a, g)",
+        "attention: not yet", "solutions: 8 of 8 exercises pass"],
 }
 
 
@@ -63,3 +69,72 @@ def test_notebook_is_generated_from_its_source(source):
     assert [(c.cell_type, c.source) for c in have.cells] == [(c.cell_type, c.source)
                                                              for c in want.cells]
     assert all(not c.get("outputs") for c in have.cells if c.cell_type == "code")
+
+
+INSTALL_CELL = (HERE / "install_cell.txt").read_text()
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[p.name for p in SOURCES])
+def test_every_notebook_installs_itself_with_the_same_cell(source):
+    """Edit install_cell.txt, then copy it into every notebook's first code cell."""
+    first = next(c for c in jupytext.read(source).cells if c.cell_type == "code")
+    assert first.source == INSTALL_CELL.rstrip("\n")
+
+
+def _run_install_cell(tmp_path, *flags, env=None, pythonpath=None):
+    """The install cell as a script in ``tmp_path`` (a folder outside the repository)."""
+    script = tmp_path / "cell.py"
+    script.write_text(INSTALL_CELL)
+    environ = {k: v for k, v in os.environ.items() if k not in ("JAXNN_SOURCE", "PYTHONPATH")}
+    environ.update(env or {}, **({"PYTHONPATH": str(pythonpath)} if pythonpath else {}))
+    return subprocess.run([sys.executable, *flags, str(script)], cwd=tmp_path, env=environ,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_install_cell_names_a_foreign_jaxnn_in_one_sentence(tmp_path):
+    (tmp_path / "other" / "jaxnn").mkdir(parents=True)
+    (tmp_path / "other" / "jaxnn" / "__init__.py").write_text('"""Foundation models in JAX/Flax"""')
+    done = _run_install_cell(tmp_path, pythonpath=tmp_path / "other")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "another project (PyPI's 'jaxnn')" in done.stderr and "pip uninstall -y jaxnn" in done.stderr
+
+
+def test_install_cell_without_a_source_or_with_a_bad_one_says_what_to_set(tmp_path):
+    # -S: no site-packages, so jaxnn is not importable (as on a fresh runtime)
+    done = _run_install_cell(tmp_path, "-S")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "jaxnn is not installed: upload jaxnn_backprop-*.whl" in done.stderr
+    done = _run_install_cell(tmp_path, "-S", env={"JAXNN_SOURCE": str(tmp_path / "missing.whl")})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"Could not install jaxnn from '{tmp_path / 'missing.whl'}'" in done.stderr
+
+
+def test_a_notebook_copied_out_of_the_repository_installs_the_built_wheel_and_runs(tmp_path):
+    """What a Colab user does: the CI-built wheel uploaded beside one notebook, in a fresh
+    environment without jaxnn (here: a new venv that sees this one's packages but not its jaxnn)."""
+    repo = HERE.parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(repo)], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("jaxnn_backprop-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    site = next(p for p in sys.path if p.endswith("site-packages"))    # jax, nbclient, ... not jaxnn:
+    next(venv.glob("lib/python*/site-packages")).joinpath("shared.pth").write_text(site + "\n")
+    folder = tmp_path / "content"                                      # no checkout two folders up
+    folder.mkdir()
+    (folder / wheel.name).write_bytes(wheel.read_bytes())
+    (folder / "jaxnn_tour.ipynb").write_bytes((HERE / "jaxnn_tour.ipynb").read_bytes())
+    env = {**{k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "PYTHONPATH", "JAXNN_SOURCE")},
+           "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "JAXNN_NOTEBOOK_QUICK": "1",
+           "MPLBACKEND": "Agg", "VIRTUAL_ENV": str(venv)}
+    run = ("import nbformat, nbclient; nb = nbformat.read('jaxnn_tour.ipynb', as_version=4); "
+           "nbclient.NotebookClient(nb, timeout=600, kernel_name='python3').execute(); "
+           "print(''.join(o.get('text', '') for c in nb.cells for o in c.get('outputs', [])))")
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", run], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for text in EXPECTED["jaxnn_tour.ipynb"]:
+        assert text in done.stdout, (text, done.stdout[-2000:])
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import jaxnn; print(jaxnn.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=folder).stdout
+    assert where.startswith(str(venv)), where                         # the wheel, not the checkout

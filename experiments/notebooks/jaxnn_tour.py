@@ -5,20 +5,60 @@
 # training; the lessons go through each part step by step (`01_…` to `05_…`).
 
 # %%
-# Install jaxnn. Locally the checkout this notebook lives in is installed. On Colab set
-# JAXNN_SOURCE to your copy of the repository: a git URL (your fork works the same way) or the
-# path of a wheel you uploaded (e.g. "/content/jaxnn-0.1.0-py3-none-any.whl").
-import importlib.util
+# Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
+# locally, the checkout this notebook lives in is installed. On Colab, upload the wheel
+# (jaxnn_backprop-*.whl) beside the notebook or into /content and it is found, or set
+# JAXNN_SOURCE to the repository's git URL (a fork works the same way). jax, jaxlib and numpy are
+# never reinstalled or upgraded.
+import glob
+import importlib
+import importlib.metadata
 import os
 import subprocess
 import sys
+import tempfile
 
-JAXNN_SOURCE = "git+https://github.com/<your-account>/jaxnn.git"   # <- edit this line on Colab
-if importlib.util.find_spec("jaxnn") is None:
-    checkout = os.path.abspath(os.path.join("..", ".."))
-    local = os.path.exists(os.path.join(checkout, "pyproject.toml"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", checkout if local else JAXNN_SOURCE],
-                   check=True)
+JAXNN_SOURCE = os.environ.get("JAXNN_SOURCE", "")   # or e.g. "git+https://github.com/<you>/jaxnn.git"
+
+
+def install_jaxnn(source=JAXNN_SOURCE):
+    """Install this course's jaxnn unless it is importable; one sentence if that cannot be done."""
+    try:
+        import jaxnn
+    except ImportError:
+        pass
+    else:
+        if getattr(jaxnn, "__jaxnn_course__", False):
+            return
+        raise SystemExit("The jaxnn installed here is another project (PyPI's 'jaxnn'), not this "
+                         "course's: run !pip uninstall -y jaxnn, restart the runtime, run this again.")
+    checkout = os.path.abspath(os.path.join(os.getcwd(), "..", ".."))
+    project = os.path.join(checkout, "pyproject.toml")
+    wheels = sorted(glob.glob("jaxnn_backprop-*.whl") + glob.glob("/content/jaxnn_backprop-*.whl"))
+    if not source and os.path.exists(project) and 'name = "jaxnn-backprop"' in open(project).read():
+        source = checkout
+    source = source or (wheels[-1] if wheels else "")
+    if not source:
+        raise SystemExit("jaxnn is not installed: upload jaxnn_backprop-*.whl next to this notebook "
+                         "(Colab: into /content) or set JAXNN_SOURCE to the repository's git URL.")
+    pins = []
+    for name in ("jax", "jaxlib", "numpy"):            # keep the runtime's own versions
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pinned:
+        pinned.write("\n".join(pins))
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", source, "-c", pinned.name],
+                          capture_output=True, text=True)
+    if done.returncode:
+        why = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise SystemExit(f"Could not install jaxnn from {source!r} ({why}); set JAXNN_SOURCE to a "
+                         "git URL or a wheel's path that exists.")
+    importlib.invalidate_caches()
+
+
+install_jaxnn()
 QUICK = os.environ.get("JAXNN_NOTEBOOK_QUICK", "0") == "1"
 
 # %%

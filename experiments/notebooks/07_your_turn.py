@@ -1,0 +1,205 @@
+# %% [markdown]
+# # Lesson 7 — your turn: write the backward passes
+#
+# The skill this course teaches is deriving a backward pass. Here you write eight of them, from
+# the sigmoid to one attention head, and each grades itself: `exercises.check` runs your function
+# on random inputs and compares every result with `jax.vjp` of the forward — *exact* (rounding
+# only), *close*, or *wrong* with a hint read from the error (a transposed result, a missing batch
+# mean, a factor 2, a flipped sign, or the exercise's typical slip).
+#
+# Each cell below holds a function that returns `None`; replace the `return None` with your
+# derivation and run the cell. Shapes are batch-first (one example per row): a Dense layer computes
+# `z = x Wᵀ + b` with `W` of shape `(n_out, n_in)`, and costs are means over the batch `m`.
+# Solutions are in `jaxnn/exercises/solutions.py` — and the last cell runs them.
+
+# %%
+# Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
+# locally, the checkout this notebook lives in is installed. On Colab, upload the wheel
+# (jaxnn_backprop-*.whl) beside the notebook or into /content and it is found, or set
+# JAXNN_SOURCE to the repository's git URL (a fork works the same way). jax, jaxlib and numpy are
+# never reinstalled or upgraded.
+import glob
+import importlib
+import importlib.metadata
+import os
+import subprocess
+import sys
+import tempfile
+
+JAXNN_SOURCE = os.environ.get("JAXNN_SOURCE", "")   # or e.g. "git+https://github.com/<you>/jaxnn.git"
+
+
+def install_jaxnn(source=JAXNN_SOURCE):
+    """Install this course's jaxnn unless it is importable; one sentence if that cannot be done."""
+    try:
+        import jaxnn
+    except ImportError:
+        pass
+    else:
+        if getattr(jaxnn, "__jaxnn_course__", False):
+            return
+        raise SystemExit("The jaxnn installed here is another project (PyPI's 'jaxnn'), not this "
+                         "course's: run !pip uninstall -y jaxnn, restart the runtime, run this again.")
+    checkout = os.path.abspath(os.path.join(os.getcwd(), "..", ".."))
+    project = os.path.join(checkout, "pyproject.toml")
+    wheels = sorted(glob.glob("jaxnn_backprop-*.whl") + glob.glob("/content/jaxnn_backprop-*.whl"))
+    if not source and os.path.exists(project) and 'name = "jaxnn-backprop"' in open(project).read():
+        source = checkout
+    source = source or (wheels[-1] if wheels else "")
+    if not source:
+        raise SystemExit("jaxnn is not installed: upload jaxnn_backprop-*.whl next to this notebook "
+                         "(Colab: into /content) or set JAXNN_SOURCE to the repository's git URL.")
+    pins = []
+    for name in ("jax", "jaxlib", "numpy"):            # keep the runtime's own versions
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pinned:
+        pinned.write("\n".join(pins))
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", source, "-c", pinned.name],
+                          capture_output=True, text=True)
+    if done.returncode:
+        why = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise SystemExit(f"Could not install jaxnn from {source!r} ({why}); set JAXNN_SOURCE to a "
+                         "git URL or a wheel's path that exists.")
+    importlib.invalidate_caches()
+
+
+install_jaxnn()
+QUICK = os.environ.get("JAXNN_NOTEBOOK_QUICK", "0") == "1"
+
+# %%
+import jax
+
+from jaxnn import exercises
+
+# exact grading in float64 where the backend runs it (TPUs do not: float32 tolerances there)
+jax.config.update("jax_enable_x64", jax.default_backend() != "tpu")
+print("jax", jax.__version__, "| backend:", jax.default_backend(), "| grading in",
+      "float64" if jax.config.jax_enable_x64 else "float32")
+
+# %% [markdown]
+# ## 1. The sigmoid
+# `a = σ(z) = 1/(1 + e^{−z})`. Its derivative can be written with the output alone.
+
+# %%
+exercises.show("sigmoid")
+
+
+def sigmoid_backward(z, a, g):
+    return None   # ← your code: ∂C/∂z
+
+
+exercises.check("sigmoid", sigmoid_backward).passed
+
+# %% [markdown]
+# ## 2. The quadratic cost
+# `C = (1/m) Σ_x ½‖a_x − y_x‖²`. Mind the mean over the batch.
+
+# %%
+exercises.show("quadratic")
+
+
+def quadratic_backward(a, y):
+    return None   # ← your code: ∂C/∂a
+
+
+exercises.check("quadratic", quadratic_backward).passed
+
+# %% [markdown]
+# ## 3. Softmax and cross-entropy, fused
+# Derive `∂C/∂z` through the softmax in one step: the Jacobian of the softmax and the derivative of
+# the logarithm cancel to something very short.
+
+# %%
+exercises.show("softmax_cross_entropy")
+
+
+def softmax_cross_entropy_backward(z, y):
+    return None   # ← your code: ∂C/∂z
+
+
+exercises.check("softmax_cross_entropy", softmax_cross_entropy_backward).passed
+
+# %% [markdown]
+# ## 4. A Dense layer: BP2–BP4
+# From `g = ∂C/∂a` to the error `δ = ∂C/∂z`, then the weight, bias and input gradients. Check the
+# shapes first: `∂C/∂W` has the shape of `W`.
+
+# %%
+exercises.show("dense")
+
+
+def dense_backward(x, W, z, a, g):
+    return None   # ← your code: (dW, db, dx)
+
+
+exercises.check("dense", dense_backward).passed
+
+# %% [markdown]
+# ## 5. Max pooling
+# Only the largest input of each window influenced the output.
+
+# %%
+exercises.show("maxpool")
+
+
+def maxpool_backward(x, y, g):
+    return None   # ← your code: ∂C/∂x
+
+
+exercises.check("maxpool", maxpool_backward).passed
+
+# %% [markdown]
+# ## 6. A convolution, as matrix products (im2col)
+# With the patches `P` as rows, the convolution is a Dense layer `Y = P K`: its backward is BP3/BP4
+# on `P`, and the patch gradients go back onto the image with `exercises.col2im`.
+
+# %%
+exercises.show("conv")
+
+
+def conv_backward(x, k, g):
+    return None   # ← your code: (dk, dx)
+
+
+exercises.check("conv", conv_backward).passed
+
+# %% [markdown]
+# ## 7. LayerNorm
+# The mean and the variance are functions of `x` too: that is where the two extra terms come from.
+
+# %%
+exercises.show("layernorm")
+
+
+def layernorm_backward(x, gamma, g):
+    return None   # ← your code: (dx, dgamma, dbeta)
+
+
+exercises.check("layernorm", layernorm_backward).passed
+
+# %% [markdown]
+# ## 8. One attention head
+# Backward through `out = P v`, the row-wise softmax, the scaled scores and the three projections.
+
+# %%
+exercises.show("attention")
+
+
+def attention_backward(x, Wq, Wk, Wv, g):
+    return None   # ← your code: (dx, dWq, dWk, dWv)
+
+
+exercises.check("attention", attention_backward).passed
+
+# %% [markdown]
+# ## Stuck? The solutions, graded the same way
+# Each a few lines in `jaxnn/exercises/solutions.py`; run this to see all eight pass.
+
+# %%
+from jaxnn.exercises.solutions import SOLUTIONS
+
+passed = [exercises.check(name, fn, verbose=False).passed for name, fn in SOLUTIONS.items()]
+print(f"solutions: {sum(passed)} of {len(passed)} exercises pass")

@@ -1,0 +1,308 @@
+"""Exercises that grade themselves: derive a backward pass, write it, check it against ``jax.vjp``.
+
+Each exercise names a forward (written out in its ``task``) and the backward to write; ``check``
+runs yours on random inputs and compares every result with ``jax.vjp`` of the forward: *exact*
+(rounding only), *close* (right up to float noise) or *wrong* — then with a hint read from the
+error: a transposed result, a missing batch mean, a factor 2, a flipped sign, or the exercise's
+typical slip (the derivative at ``z`` instead of at ``a``, the mean and variance of LayerNorm
+treated as constants, ...)::
+
+    from jaxnn import exercises
+    exercises.show("sigmoid")                          # the task and the signature
+    def sigmoid_backward(z, a, g):
+        return g * a * (1 - a)
+    exercises.check("sigmoid", sigmoid_backward)       # prints a line per result; .passed
+
+Shapes are batch-first (one example per row), as everywhere in jaxnn: a Dense layer computes
+``z = x Wᵀ + b`` with ``W`` of shape ``(n_out, n_in)``. Costs are means over the batch.
+Runs in float64 when ``jax_enable_x64`` is on, else float32 with matching tolerances.
+Solutions: :mod:`jaxnn.exercises.solutions` (try first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Exercise(NamedTuple):
+    signature: str                      # what to write
+    task: str                           # the forward and what is asked
+    inputs: Callable                    # (key, dtype) -> {name: array}: the forward's arguments
+    forward: Callable                   # (**inputs) -> output; differentiated w.r.t. `grads`
+    grads: tuple[str, ...]              # the inputs whose gradients are returned, in this order
+    args: Callable                      # (inputs, output, g) -> the student function's arguments
+    mistakes: dict[str, Callable]       # hint -> (inputs, output, g) -> the wrong results
+
+
+# ------------------------------------------------------------------------------- the forwards
+def _normal(key, shape, dtype):
+    return jax.random.normal(key, shape, dtype)
+
+
+def _onehot(key, m, n, dtype):
+    return jax.nn.one_hot(jax.random.randint(key, (m,), 0, n), n, dtype=dtype)
+
+
+def im2col(x, kh: int, kw: int):
+    """The patches of a valid, stride-1 convolution: ``x (m, H, W, C)`` → ``P (m·H_o·W_o, kh·kw·C)``
+    with ``H_o = H − kh + 1``; one row per output pixel, ordered like ``k.reshape(kh·kw·C, F)``."""
+    m, H, W, C = x.shape
+    Ho, Wo = H - kh + 1, W - kw + 1
+    cols = [x[:, i:i + Ho, j:j + Wo, :] for i in range(kh) for j in range(kw)]
+    return jnp.concatenate(cols, axis=3).reshape(m * Ho * Wo, kh * kw * C)
+
+
+def col2im(dP, x_shape, kh: int, kw: int):
+    """The adjoint of :func:`im2col`: each patch row's gradient added back onto the pixels it was
+    taken from (overlapping patches add up). ``dP (m·H_o·W_o, kh·kw·C)`` → ``(m, H, W, C)``."""
+    m, H, W, C = x_shape
+    Ho, Wo = H - kh + 1, W - kw + 1
+    parts = dP.reshape(m, Ho, Wo, kh * kw, C)
+    dx = jnp.zeros(x_shape, dP.dtype)
+    for n, (i, j) in enumerate((i, j) for i in range(kh) for j in range(kw)):
+        dx = dx.at[:, i:i + Ho, j:j + Wo, :].add(parts[:, :, :, n, :])
+    return dx
+
+
+def _conv(k, x):
+    kh, kw, C, F = k.shape
+    m, H, W, _ = x.shape
+    return (im2col(x, kh, kw) @ k.reshape(-1, F)).reshape(m, H - kh + 1, W - kw + 1, F)
+
+
+def _maxpool(x):
+    m, H, W, C = x.shape
+    return x.reshape(m, H // 2, 2, W // 2, 2, C).max(axis=(2, 4))
+
+
+def _layernorm(x, gamma, beta, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    return (x - mu) / jnp.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps) * gamma + beta
+
+
+def _attention(x, Wq, Wk, Wv, scale_backward=True, causal=True):
+    q, k, v = x @ Wq, x @ Wk, x @ Wv
+    s0, c = q @ k.T, 1 / jnp.sqrt(Wq.shape[1])
+    # scale_backward=False: the same forward, a gradient as if S = q kᵀ (the slip to recognise)
+    s = s0 * c if scale_backward else s0 + jax.lax.stop_gradient(s0 * c - s0)
+    if causal:
+        s = jnp.where(jnp.tril(jnp.ones(s.shape, bool)), s, -jnp.inf)
+    return jax.nn.softmax(s, axis=-1) @ v
+
+
+def _autodiff(forward, inputs, names, g, **fixed):
+    """``jax.vjp`` of ``forward`` w.r.t. ``names`` at ``inputs``, applied to ``g``."""
+    def f(*wrt):
+        return forward(**{**inputs, **dict(zip(names, wrt)), **fixed})
+
+    return jax.vjp(f, *(inputs[n] for n in names))[1](g)
+
+
+def _keys(key, n):
+    return list(jax.random.split(key, n))
+
+
+EXERCISES: dict[str, Exercise] = {
+    "sigmoid": Exercise(
+        "sigmoid_backward(z, a, g) -> dz",
+        "a = σ(z) = 1/(1 + e^(−z)), elementwise. Given a and g = ∂C/∂a, return ∂C/∂z.",
+        lambda key, dt: {"z": 2 * _normal(key, (4, 5), dt)},
+        lambda z: jax.nn.sigmoid(z), ("z",),
+        lambda i, out, g: (i["z"], out, g),
+        {"σ' evaluated at z instead of at the activation: σ'(z) = a·(1 − a) with a = σ(z)":
+         lambda i, out, g: (g * i["z"] * (1 - i["z"]),)}),
+    "quadratic": Exercise(
+        "quadratic_backward(a, y) -> da",
+        "C = (1/m) Σ_x ½‖a_x − y_x‖² over a batch a, y of shape (m, n). Return ∂C/∂a (m, n).",
+        lambda key, dt: dict(zip("ay", (_normal(k, (6, 3), dt) for k in _keys(key, 2)))),
+        lambda a, y: 0.5 * jnp.mean(jnp.sum((a - y) ** 2, -1)), ("a",),
+        lambda i, out, g: (i["a"], i["y"]), {}),
+    "softmax_cross_entropy": Exercise(
+        "softmax_cross_entropy_backward(z, y) -> dz",
+        "a = softmax(z) per row, C = −(1/m) Σ_x Σ_j y_xj ln a_xj with one-hot y (m, n). "
+        "Return ∂C/∂z (m, n) — the fused form.",
+        lambda key, dt: {"z": _normal(key, (5, 4), dt), "y": _onehot(jax.random.fold_in(key, 1), 5, 4, dt)},
+        lambda z, y: -jnp.mean(jnp.sum(y * jax.nn.log_softmax(z, -1), -1)), ("z",),
+        lambda i, out, g: (i["z"], i["y"]),
+        {"used z where softmax(z) belongs: δ = (a − y)/m with a = softmax(z)":
+         lambda i, out, g: ((i["z"] - i["y"]) / i["z"].shape[0],)}),
+    "dense": Exercise(
+        "dense_backward(x, W, z, a, g) -> (dW, db, dx)",
+        "z = x Wᵀ + b, a = σ(z) (sigmoid); x (m, n_in), W (n_out, n_in), b (n_out,). Given "
+        "g = ∂C/∂a (m, n_out), return ∂C/∂W, ∂C/∂b, ∂C/∂x (BP2–BP4 with δ = g ⊙ σ'(z)).",
+        lambda key, dt: dict(zip(("W", "b", "x"), (_normal(k, s, dt) for k, s in zip(
+            _keys(key, 3), ((3, 4), (3,), (5, 4)))))),
+        lambda W, b, x: jax.nn.sigmoid(x @ W.T + b), ("W", "b", "x"),
+        lambda i, out, g: (i["x"], i["W"], i["x"] @ i["W"].T + i["b"], out, g),
+        {"δ is g ⊙ σ'(z), not g: multiply by a·(1 − a) first":
+         lambda i, out, g: (g.T @ i["x"], g.sum(0), g @ i["W"])}),
+    "maxpool": Exercise(
+        "maxpool_backward(x, y, g) -> dx",
+        "y = max over non-overlapping 2×2 windows of x (m, H, W, C) → (m, H/2, W/2, C). Given y "
+        "and g = ∂C/∂y, return ∂C/∂x.",
+        lambda key, dt: {"x": _normal(key, (2, 4, 6, 3), dt)},
+        _maxpool, ("x",), lambda i, out, g: (i["x"], out, g),
+        {"each window's gradient goes to its maximum only, not spread over the window":
+         lambda i, out, g: (jnp.repeat(jnp.repeat(g, 2, 1), 2, 2) / 4,),
+         "each window's gradient goes to its maximum once, not to every pixel":
+         lambda i, out, g: (jnp.repeat(jnp.repeat(g, 2, 1), 2, 2),)}),
+    "conv": Exercise(
+        "conv_backward(x, k, g) -> (dk, dx)",
+        "y = valid, stride-1 correlation of x (m, H, W, C) with k (kh, kw, C, F), no bias: with "
+        "P = im2col(x, kh, kw), y = (P K).reshape(m, H_o, W_o, F), K = k.reshape(kh·kw·C, F). "
+        "Given g = ∂C/∂y, return ∂C/∂k and ∂C/∂x (exercises.im2col / col2im help).",
+        lambda key, dt: dict(zip(("k", "x"), (_normal(k, s, dt) for k, s in zip(
+            _keys(key, 2), ((3, 3, 2, 4), (2, 6, 7, 2)))))),
+        _conv, ("k", "x"), lambda i, out, g: (i["x"], i["k"], g),
+        {"∂C/∂K = Pᵀ δ (n_patch × F), reshaped to k's shape; δᵀ P reshaped scrambles it":
+         lambda i, out, g: ((g.reshape(-1, g.shape[-1]).T @ im2col(i["x"], 3, 3)).reshape(i["k"].shape),
+                            None)}),
+    "layernorm": Exercise(
+        "layernorm_backward(x, gamma, g) -> (dx, dgamma, dbeta)",
+        "Over the last axis of x (m, n): μ = mean x, σ² = mean (x − μ)², x̂ = (x − μ)/√(σ² + 1e-5), "
+        "y = x̂ γ + β. Given g = ∂C/∂y, return ∂C/∂x, ∂C/∂γ, ∂C/∂β.",
+        lambda key, dt: dict(zip(("x", "gamma", "beta"), (_normal(k, s, dt) for k, s in zip(
+            _keys(key, 3), ((4, 6), (6,), (6,)))))),
+        _layernorm, ("x", "gamma", "beta"), lambda i, out, g: (i["x"], i["gamma"], g),
+        {"μ and σ depend on x too: dx = (ĝ − mean ĝ − x̂·mean(ĝ x̂))/σ with ĝ = g γ":
+         lambda i, out, g: (g * i["gamma"] / jnp.sqrt(i["x"].var(-1, keepdims=True) + 1e-5),
+                            None, None)}),
+    "attention": Exercise(
+        "attention_backward(x, Wq, Wk, Wv, g) -> (dx, dWq, dWk, dWv)",
+        "One causal head over a sequence x (T, d): q, k, v = x Wq, x Wk, x Wv (W: (d, d_h)); "
+        "S = q kᵀ/√d_h with S_ij = −∞ for j > i; P = softmax(S) per row; out = P v. Given "
+        "g = ∂C/∂out (T, d_h), return ∂C/∂x, ∂C/∂Wq, ∂C/∂Wk, ∂C/∂Wv.",
+        lambda key, dt: dict(zip(("x", "Wq", "Wk", "Wv"), (0.5 * _normal(k, s, dt) for k, s in zip(
+            _keys(key, 4), ((5, 4), (4, 3), (4, 3), (4, 3)))))),
+        _attention, ("x", "Wq", "Wk", "Wv"), lambda i, out, g: (i["x"], i["Wq"], i["Wk"], i["Wv"], g),
+        {"the scores are scaled by 1/√d_h: their gradient is too":
+         lambda i, out, g: _autodiff(_attention, i, ("x", "Wq", "Wk", "Wv"), g, scale_backward=False),
+         "the causal mask: position i attends to j ≤ i only":
+         lambda i, out, g: _autodiff(_attention, i, ("x", "Wq", "Wk", "Wv"), g, causal=False)}),
+}
+NAMES = tuple(EXERCISES)
+
+
+def show(name: str) -> None:
+    """Print exercise ``name``'s task and the signature to write."""
+    ex = _get(name)
+    print(f"{name}: write {ex.signature}\n  {ex.task}")
+
+
+def _get(name: str) -> Exercise:
+    if name not in EXERCISES:
+        raise ValueError(f"no exercise {name!r}; the exercises are {', '.join(NAMES)}")
+    return EXERCISES[name]
+
+
+# ---------------------------------------------------------------------------------- grading
+class Result(NamedTuple):
+    name: str          # e.g. "dW"
+    status: str        # "exact", "close" or "wrong"
+    max_abs: float
+    max_rel: float
+    hint: str
+
+
+class Report(NamedTuple):
+    exercise: str
+    results: list[Result]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.status != "wrong" for r in self.results)
+
+    def __str__(self):
+        lines = [f"{self.exercise}: {'passed' if self.passed else 'not yet'}"]
+        for r in self.results:
+            diff = f"max abs diff {r.max_abs:.1e}, rel {r.max_rel:.1e}" if np.isfinite(r.max_abs) else ""
+            lines.append(f"  {r.name:<7} {r.status:<6} {diff}{' — ' + r.hint if r.hint else ''}")
+        return "\n".join(lines)
+
+
+def _tolerances(dtype):
+    return (1e-12, 1e-7) if dtype == jnp.float64 else (1e-5, 1e-3)   # exact, close (relative)
+
+
+def _diff(got, want):
+    abs_ = float(jnp.max(jnp.abs(got - want))) if want.size else 0.0
+    return abs_, abs_ / max(float(jnp.max(jnp.abs(want))), 1e-30)
+
+
+def _hint(got, want, m: int, mistakes, close_rel) -> str:
+    """Why ``got`` is not ``want``: a known shape or scale slip, one of the exercise's mistakes."""
+    if got.shape != want.shape:
+        if got.shape == want.T.shape and want.ndim == 2:
+            return f"transposed: the result should be {want.shape}, got {got.shape}"
+        if got.shape[1:] == want.shape and got.shape[0] == m:
+            return f"sum over the batch axis: one gradient of shape {want.shape}, not one per example"
+        return f"shape {got.shape}, expected {want.shape}"
+
+    def same(a, b):
+        return b is not None and b.shape == a.shape and _diff(a, b)[1] <= close_rel
+
+    for hint, wrong in mistakes.items():
+        if same(got, wrong):
+            return hint
+    if want.ndim == 2 and want.shape[0] == want.shape[1] and same(got, want.T):
+        return "transposed"
+    for factor, hint in ((-1.0, "the sign is flipped"), (2.0, "off by a factor 2"),
+                         (0.5, "off by a factor ½"), (float(m), f"missing the batch mean: divide by m = {m}"),
+                         (1 / m, f"divided by m = {m} once too often")):
+        if same(got, factor * want):
+            return hint
+    return "no typical slip matches: compare each step with the equations"
+
+
+def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True) -> Report:
+    """Grade ``backward`` for exercise ``name`` against ``jax.vjp`` of its forward.
+
+    The inputs are random (``seed``); ``g`` (the upstream gradient) too, except for costs (``g``
+    = 1). Returns a :class:`Report` (``report.passed``), printed when ``verbose``.
+    """
+    ex = _get(name)
+    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    inputs = ex.inputs(jax.random.key(seed), dtype)
+    out = ex.forward(**inputs)
+    g = jnp.ones_like(out) if out.ndim == 0 else _normal(jax.random.key(seed + 1), out.shape, dtype)
+    want = _autodiff(ex.forward, inputs, ex.grads, g)
+    student_args = ex.args(inputs, out, g)
+    got = backward(*student_args)
+    if got is None:
+        report = Report(name, [Result("result", "wrong", np.inf, np.inf,
+                                      f"nothing returned yet: write {ex.signature}")])
+        print(report) if verbose else None
+        return report
+    got = got if isinstance(got, tuple | list) else (got,)
+    names = [n.strip() for n in ex.signature.split("->")[1].strip(" ()").split(",")]
+    exact_rel, close_rel = _tolerances(dtype)
+    wrong_by = {hint: f(inputs, out, g) for hint, f in ex.mistakes.items()}
+    m = student_args[0].shape[0]                          # batch (or sequence) length
+    results = []
+    if len(got) != len(want):
+        results.append(Result("result", "wrong", np.inf, np.inf,
+                              f"return {len(want)} arrays ({', '.join(names)}), got {len(got)}"))
+        got = ()
+    for i, (name_i, a, w) in enumerate(zip(names, got, want)):
+        a = jnp.asarray(a, dtype)
+        if a.shape == w.shape:
+            abs_, rel = _diff(a, w)
+            if rel <= exact_rel:
+                results.append(Result(name_i, "exact", abs_, rel, ""))
+                continue
+            if rel <= close_rel:
+                results.append(Result(name_i, "close", abs_, rel, "right up to rounding"))
+                continue
+        else:
+            abs_ = rel = np.inf
+        mistakes = {h: r[i] for h, r in wrong_by.items() if r[i] is not None}
+        results.append(Result(name_i, "wrong", abs_, rel, _hint(a, w, m, mistakes, close_rel)))
+    report = Report(name, results)
+    if verbose:
+        print(report)
+    return report

@@ -1,0 +1,60 @@
+"""Solutions to :mod:`jaxnn.exercises` — each a few lines, the equations written out. Try first."""
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn.exercises import col2im, im2col
+
+
+def sigmoid_backward(z, a, g):
+    return g * a * (1 - a)                                  # σ'(z) = σ(z)(1 − σ(z)) = a(1 − a)
+
+
+def quadratic_backward(a, y):
+    return (a - y) / a.shape[0]                             # ∂/∂a of (1/m) Σ ½‖a − y‖²
+
+
+def softmax_cross_entropy_backward(z, y):
+    return (jax.nn.softmax(z, axis=-1) - y) / z.shape[0]    # the fused δ^L = a − y, batch mean
+
+
+def dense_backward(x, W, z, a, g):
+    delta = g * a * (1 - a)                                 # BP2's σ'(z): δ = g ⊙ σ'(z)
+    return delta.T @ x, delta.sum(axis=0), delta @ W        # BP4 ∂C/∂W = δᵀ x, BP3, and δ W
+
+
+def maxpool_backward(x, y, g):
+    up = lambda t: jnp.repeat(jnp.repeat(t, 2, axis=1), 2, axis=2)   # noqa: E731
+    return (x == up(y)).astype(g.dtype) * up(g)             # to each window's maximum only
+
+
+def conv_backward(x, k, g):
+    kh, kw, C, F = k.shape
+    P, delta = im2col(x, kh, kw), g.reshape(-1, F)          # one row per output pixel
+    dk = (P.T @ delta).reshape(k.shape)                     # ∂C/∂K = Pᵀ δ
+    return dk, col2im(delta @ k.reshape(-1, F).T, x.shape, kh, kw)   # ∂C/∂x = col2im(δ Kᵀ)
+
+
+def layernorm_backward(x, gamma, g, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    rstd = 1 / jnp.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps)
+    xhat, ghat = (x - mu) * rstd, g * gamma
+    dx = rstd * (ghat - ghat.mean(-1, keepdims=True) - xhat * (ghat * xhat).mean(-1, keepdims=True))
+    return dx, (g * xhat).sum(0), g.sum(0)
+
+
+def attention_backward(x, Wq, Wk, Wv, g):
+    q, k, v = x @ Wq, x @ Wk, x @ Wv
+    scale = 1 / jnp.sqrt(Wq.shape[1])
+    mask = jnp.tril(jnp.ones((x.shape[0], x.shape[0]), bool))
+    P = jax.nn.softmax(jnp.where(mask, q @ k.T * scale, -jnp.inf), axis=-1)
+    dv, dP = P.T @ g, g @ v.T                               # out = P v
+    dS = P * (dP - (dP * P).sum(-1, keepdims=True))         # softmax's backward, per row
+    dq, dk = dS @ k * scale, dS.T @ q * scale               # S = q kᵀ / √d_h
+    dx = dq @ Wq.T + dk @ Wk.T + dv @ Wv.T
+    return dx, x.T @ dq, x.T @ dk, x.T @ dv
+
+
+SOLUTIONS = {name: globals()[f"{name}_backward"] for name in (
+    "sigmoid", "quadratic", "softmax_cross_entropy", "dense", "maxpool", "conv", "layernorm",
+    "attention")}

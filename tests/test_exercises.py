@@ -1,0 +1,80 @@
+"""The self-graded exercises: every solution passes, typical wrong answers fail with the right hint."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from jaxnn import exercises
+from jaxnn.exercises import solutions as S
+
+jax.config.update("jax_enable_x64", True)
+
+
+@pytest.mark.parametrize("name", exercises.NAMES)
+def test_every_solution_is_exact(name):
+    report = exercises.check(name, S.SOLUTIONS[name], verbose=False)
+    assert report.passed and {r.status for r in report.results} == {"exact"}, str(report)
+
+
+def _sig(z, a, g):
+    return g * a * (1 - a)
+
+
+def _up(t):
+    return jnp.repeat(jnp.repeat(t, 2, axis=1), 2, axis=2)
+
+
+WRONG = [   # (exercise, wrong backward, the result that is wrong, what the hint must say)
+    ("sigmoid", lambda z, a, g: g * z * (1 - z), "dz", "at the activation"),
+    ("sigmoid", lambda z, a, g: -_sig(z, a, g), "dz", "sign is flipped"),
+    ("quadratic", lambda a, y: a - y, "da", "missing the batch mean"),
+    ("quadratic", lambda a, y: (y - a) / a.shape[0], "da", "sign is flipped"),
+    ("quadratic", lambda a, y: 2 * (a - y) / a.shape[0], "da", "factor 2"),
+    ("softmax_cross_entropy", lambda z, y: (z - y) / z.shape[0], "dz", "softmax(z) belongs"),
+    ("softmax_cross_entropy", lambda z, y: jax.nn.softmax(z) - y, "dz", "missing the batch mean"),
+    ("dense", lambda x, W, z, a, g: (g.T @ x, g.sum(0), g @ W), "dW", "σ'(z)"),
+    ("dense", lambda x, W, z, a, g: (x.T @ _sig(z, a, g), _sig(z, a, g).sum(0), _sig(z, a, g) @ W),
+     "dW", "transposed"),
+    ("dense", lambda x, W, z, a, g: (_sig(z, a, g).T @ x, _sig(z, a, g), _sig(z, a, g) @ W),
+     "db", "sum over the batch axis"),
+    ("maxpool", lambda x, y, g: _up(g) / 4, "dx", "maximum only"),
+    ("maxpool", lambda x, y, g: _up(g), "dx", "maximum once"),
+    ("conv", lambda x, k, g: (S.conv_backward(x, k, g)[0].transpose(0, 1, 3, 2),
+                              S.conv_backward(x, k, g)[1]), "dk", "shape"),
+    ("conv", lambda x, k, g: ((g.reshape(-1, 4).T @ exercises.im2col(x, 3, 3)).reshape(k.shape),
+                              S.conv_backward(x, k, g)[1]), "dk", "δᵀ P reshaped"),
+    ("layernorm", lambda x, gamma, g: (g * gamma / jnp.sqrt(x.var(-1, keepdims=True) + 1e-5),
+                                       *S.layernorm_backward(x, gamma, g)[1:]), "dx", "μ and σ depend"),
+    ("layernorm", lambda x, gamma, g: (S.layernorm_backward(x, gamma, g)[0], g.sum(0), g.sum(0)),
+     "dgamma", "no typical slip"),
+    ("attention", lambda *a: _attention_without_scale_in_backward(*a), "dWq", "1/√d_h"),
+]
+
+
+def _attention_without_scale_in_backward(x, Wq, Wk, Wv, g):
+    q, k, v = x @ Wq, x @ Wk, x @ Wv
+    mask = jnp.tril(jnp.ones((x.shape[0], x.shape[0]), bool))
+    P = jax.nn.softmax(jnp.where(mask, q @ k.T / jnp.sqrt(Wq.shape[1]), -jnp.inf), axis=-1)
+    dv, dP = P.T @ g, g @ v.T
+    dS = P * (dP - (dP * P).sum(-1, keepdims=True))
+    dq, dk = dS @ k, dS.T @ q                               # the slip: no 1/√d_h here
+    return dq @ Wq.T + dk @ Wk.T + dv @ Wv.T, x.T @ dq, x.T @ dk, x.T @ dv
+
+
+@pytest.mark.parametrize(("name", "wrong", "result", "hint"), WRONG,
+                         ids=[f"{w[0]}-{i}" for i, w in enumerate(WRONG)])
+def test_typical_wrong_answers_fail_with_the_right_hint(name, wrong, result, hint):
+    report = exercises.check(name, wrong, verbose=False)
+    assert not report.passed
+    by_name = {r.name: r for r in report.results}
+    assert by_name[result].status == "wrong" and hint in by_name[result].hint, str(report)
+
+
+def test_float32_grades_with_float32_tolerances_and_names_a_wrong_count(capsys):
+    with jax.enable_x64(False):
+        assert exercises.check("dense", S.dense_backward).passed
+    assert "dense: passed" in capsys.readouterr().out
+    report = exercises.check("dense", lambda x, W, z, a, g: g.T @ x, verbose=False)
+    assert not report.passed and "return 3 arrays (dW, db, dx), got 1" in report.results[0].hint
+    with pytest.raises(ValueError, match="no exercise 'relu'; the exercises are sigmoid"):
+        exercises.check("relu", S.sigmoid_backward)
