@@ -58,17 +58,21 @@ def plot_history(history: dict, path, title: str = "") -> Path:
     return save(fig, path)
 
 
-def live_curves():
+def live_curves(note: str = ""):
     """A :func:`jaxnn.fit` callback for a notebook: after every epoch it redraws the train/test
-    loss and the test accuracy of the history so far (IPython ``display``).
+    loss and the test accuracy of the history so far (IPython ``display``). Redrawing clears the
+    cell's output, so ``note`` (e.g. which data) is printed again above the curves.
 
     Example:
-        >>> params, history = jaxnn.fit(..., eval_data=(x_test, y_test), callbacks=[live_curves()])
+        >>> params, history = jaxnn.fit(..., eval_data=(x_test, y_test),
+        ...                             callbacks=[live_curves(f"data: {train.description}")])
     """
     from IPython.display import clear_output, display
 
     def callback(epoch):
         clear_output(wait=True)
+        if note:
+            print(note)
         fig = _draw_history(epoch.history, (10, 3.5))
         display(fig)
         _pyplot().close(fig)

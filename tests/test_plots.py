@@ -62,7 +62,7 @@ def test_too_wide_networks_are_refused():
         plots.network_diagram(net, jaxnn.init(jax.random.key(0), net))
 
 
-def test_history_curves_saved_and_live_draw_the_same_panels(tmp_path, monkeypatch):
+def test_history_curves_saved_and_live_draw_the_same_panels(tmp_path, monkeypatch, capsys):
     records = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": float("nan"),
                 "eval_loss": 1.2 / e, "eval_accuracy": 0.5 + 0.1 * e, "seconds": 0.1}
                for e in (1, 2, 3)]
@@ -71,10 +71,11 @@ def test_history_curves_saved_and_live_draw_the_same_panels(tmp_path, monkeypatc
     assert path.stat().st_size > 0
     shown = []
     monkeypatch.setattr("IPython.display.display", shown.append)
-    callback = plots.live_curves()
+    callback = plots.live_curves("data: the shipped digits")
     for e in (1, 2, 3):
         callback(jaxnn.Epoch(records[e - 1], {k: v[:e] for k, v in history.items()}, None, None))
     assert len(shown) == 3
+    assert capsys.readouterr().out.count("data: the shipped digits") == 3   # above every redraw
     loss, acc = shown[-1].axes                               # the last redraw holds all epochs
     assert [list(l.get_ydata()) for l in loss.lines] == [history["train_loss"], history["eval_loss"]]
     assert list(acc.lines[0].get_ydata()) == [100 * v for v in history["eval_accuracy"]]

@@ -73,7 +73,7 @@ import numpy as np
 import jaxnn
 from jaxnn import activations, data, plots
 
-jax.config.update("jax_enable_x64", True)   # exact arithmetic for the comparisons below
+F64, TOL = jaxnn.precision.exact()   # float64 for exact comparisons (a TPU: float32, said so)
 print("jax", jax.__version__, "| backend:", jax.default_backend(), "| devices:", jax.devices())
 
 # %% [markdown]
@@ -140,7 +140,7 @@ print(f"ReLU at 0: forward {float((relu(h) - relu(0.0)) / h):.1f}, backward "
 # %%
 def descend(f, start, eta, steps):
     grad = jax.jit(jax.grad(f))
-    path = [jnp.asarray(start, jnp.float64)]
+    path = [jnp.asarray(start, F64)]
     for _ in range(steps):
         path.append(path[-1] - eta * grad(path[-1]))
     return jnp.stack(path)

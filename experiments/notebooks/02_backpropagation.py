@@ -74,7 +74,7 @@ import jax.numpy as jnp
 import jaxnn
 from jaxnn import activations, data, plots
 
-jax.config.update("jax_enable_x64", True)   # the checks below are exact to ~1e-16
+F64, TOL = jaxnn.precision.exact()   # float64 for exact comparisons (a TPU: float32, said so)
 print("jax", jax.__version__, "| backend:", jax.default_backend(), "| devices:", jax.devices())
 
 # %% [markdown]
@@ -83,9 +83,9 @@ print("jax", jax.__version__, "| backend:", jax.default_backend(), "| devices:",
 
 # %%
 net = jaxnn.Network([4, 5, 3, 2], hidden="sigmoid", output="sigmoid", loss="quadratic")
-params = jaxnn.init(jax.random.key(0), net, "normal", dtype=jnp.float64)
-x = jax.random.uniform(jax.random.key(1), (6, 4), jnp.float64)
-y = jax.random.uniform(jax.random.key(2), (6, 2), jnp.float64)
+params = jaxnn.init(jax.random.key(0), net, "normal", dtype=F64)
+x = jax.random.uniform(jax.random.key(1), (6, 4), F64)
+y = jax.random.uniform(jax.random.key(2), (6, 2), F64)
 m, L = x.shape[0], len(params)
 _, cache = jaxnn.forward(net, params, x)   # cache.layers[l − 1]: layer l's DenseCache(x, z, a)
 a = [x] + [c.a for c in cache.layers]      # a[0] = x, a[l] = σ(z^l)
@@ -105,7 +105,7 @@ def cost_from_z(l, z_l):
 def check(name, hand, auto):
     err = float(jnp.max(jnp.abs(hand - auto)))
     print(f"{name}: max |hand − jax.grad| = {err:.1e}")
-    assert err < 1e-12
+    assert err < TOL
 
 
 print(f"C = {float(cost_from_z(L, z[L])):.6f} (jaxnn.loss: {float(jaxnn.loss(net, params, x, y)):.6f})")
@@ -163,7 +163,8 @@ net = jaxnn.Network([784, 30, 10], hidden="sigmoid", output="sigmoid", loss="qua
 params = jaxnn.init(jax.random.key(0), net, "normal")
 params, history = jaxnn.fit(net, params, (train.x, train.y), optimizer=jaxnn.sgd(3.0),
                             epochs=3 if QUICK else 30, batch_size=10, key=jax.random.key(1),
-                            eval_data=(test.x, test.y), callbacks=[plots.live_curves()],
+                            eval_data=(test.x, test.y),
+                            callbacks=[plots.live_curves(f"data: {train.description}")],
                             progress=False)
 print(f"test accuracy: {100 * history['eval_accuracy'][-1]:.2f}% after {len(history['epoch'])} epochs "
       f"({train.source})")

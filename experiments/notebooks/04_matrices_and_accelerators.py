@@ -178,8 +178,8 @@ _, _, loss_single = step(params, opt.init(params), x, y)
 print(f"one training step: loss {float(loss_sharded):.6f} sharded over {mesh.size} device(s), "
       f"{float(loss_single):.6f} on one")
 if len(devices) == 1:
-    print("only one device here, so nothing was split; on a Colab TPU runtime (8 cores) each core "
-          "would take 1/8 of the rows")
+    print("only one device here, so nothing was split; with n devices (a multi-chip TPU or "
+          "multi-GPU runtime) each would take 1/n of the rows")
 
 # %% [markdown]
 # ## Convolution as a matrix product

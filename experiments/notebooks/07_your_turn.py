@@ -72,10 +72,10 @@ QUICK = os.environ.get("JAXNN_NOTEBOOK_QUICK", "0") == "1"
 # %%
 import jax
 
-from jaxnn import exercises
+from jaxnn import exercises, precision
 
 # exact grading in float64 where the backend runs it (TPUs do not: float32 tolerances there)
-jax.config.update("jax_enable_x64", jax.default_backend() != "tpu")
+jax.config.update("jax_enable_x64", precision.float64_available())
 print("jax", jax.__version__, "| backend:", jax.default_backend(), "| grading in",
       "float64" if jax.config.jax_enable_x64 else "float32")
 

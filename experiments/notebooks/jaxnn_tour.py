@@ -78,7 +78,7 @@ print("jax", jax.__version__, "| backend:", jax.default_backend(), "| devices:",
 # %%
 from jaxnn import data
 
-jax.config.update("jax_enable_x64", True)
+F64, TOL = jaxnn.precision.exact()   # float64 for exact comparisons (a TPU: float32, said so)
 ex = data.worked_example()
 net = jaxnn.Network([2, 2, 2], hidden="sigmoid", output="sigmoid", loss="quadratic")
 params = jax.tree.map(jnp.asarray, ex["params"])
@@ -97,8 +97,8 @@ for l in range(2):
 from jaxnn.gradient_check import format_table
 
 net = jaxnn.Network([64, 32, 10], hidden="relu", output="softmax", loss="cross_entropy")
-params = jaxnn.init(jax.random.key(0), net, "he", dtype=jnp.float64)
-x = jax.random.uniform(jax.random.key(1), (16, 64), jnp.float64)
+params = jaxnn.init(jax.random.key(0), net, "he", dtype=F64)
+x = jax.random.uniform(jax.random.key(1), (16, 64), F64)
 y = jnp.arange(16) % 10
 print(format_table(jaxnn.gradcheck(net, params, x, y)))
 jax.config.update("jax_enable_x64", False)
@@ -119,6 +119,7 @@ net = jaxnn.Network([784, 128, 64, 10], hidden="relu", output="softmax", loss="c
 params = jaxnn.init(jax.random.key(0), net, "he")
 params, history = jaxnn.fit(net, params, (train.x, train.y), optimizer=optax.adam(1e-3),
                             epochs=2 if QUICK else 10, batch_size=64, key=jax.random.key(1),
-                            eval_data=(test.x, test.y), callbacks=[plots.live_curves()],
+                            eval_data=(test.x, test.y),
+                            callbacks=[plots.live_curves(f"data: {train.description}")],
                             progress=False)
 print(f"test accuracy: {100 * history['eval_accuracy'][-1]:.2f}% ({train.source})")
