@@ -35,8 +35,7 @@ def float64_available() -> bool:
 def exact(verbose: bool = True) -> Exact:
     """Switch on float64 if the backend runs it and return ``Exact(float64, 1e-12)``; else
     float32 with ``jax_default_matmul_precision="highest"`` and ``Exact(float32, 1e-4)``
-    (printing why, when ``verbose``). Train in float32 afterwards with
-    ``jax.config.update("jax_enable_x64", False)``."""
+    (printing why, when ``verbose``). Train afterwards after :func:`for_training`."""
     if float64_available():
         jax.config.update("jax_enable_x64", True)
         return Exact(jnp.float64, 1e-12)
@@ -47,3 +46,10 @@ def exact(verbose: bool = True) -> Exact:
               f"{', simulated' if os.environ.get(REFUSE_ENV) == '1' else ''}): the exact checks "
               "run in float32 at matmul precision 'highest', equal to ~1e-6 instead of ~1e-16")
     return Exact(jnp.float32, 1e-4)
+
+
+def for_training() -> None:
+    """Back to training settings after :func:`exact`: float32 and the backend's default matrix
+    product precision (a TPU's fast one)."""
+    jax.config.update("jax_enable_x64", False)
+    jax.config.update("jax_default_matmul_precision", None)

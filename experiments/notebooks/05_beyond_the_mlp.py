@@ -161,7 +161,7 @@ def ms(f, *args, repeats=5):
     return 1000 * median(timeit.repeat(lambda: jax.block_until_ready(f(*args)), number=1, repeat=repeats))
 
 
-jax.config.update("jax_enable_x64", False)
+jaxnn.precision.for_training()   # float32, the default matmul precision
 X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
 np32 = [(W.astype(np.float32), b.astype(np.float32)) for W, b in np_params]
 p32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)

@@ -164,7 +164,7 @@ print(format_table(jaxnn.check_layer(block, (5, 8), dtype=F64)))
 # loop. An LSTM of about the same size gets the same training time.
 
 # %%
-jax.config.update("jax_enable_x64", False)     # training in float32
+jaxnn.precision.for_training()   # float32, the default matmul precision
 corpus, description = text.load_text()
 vocab = text.Vocab.of(corpus)
 train, val = text.split(vocab.encode(corpus), 64)

@@ -101,9 +101,7 @@ params = jaxnn.init(jax.random.key(0), net, "he", dtype=F64)
 x = jax.random.uniform(jax.random.key(1), (16, 64), F64)
 y = jnp.arange(16) % 10
 print(format_table(jaxnn.gradcheck(net, params, x, y)))
-jax.config.update("jax_enable_x64", False)
-
-# %% [markdown]
+jaxnn.precision.for_training()   # float32, the default matmul precision
 # ## MNIST with live curves
 # Uses tfds MNIST where it is prepared (Colab), otherwise IDX files in `$JAXNN_DATA_DIR`, otherwise
 # the shipped 5,000-digit subset (the printed line says which).
