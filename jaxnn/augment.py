@@ -99,9 +99,6 @@ def rotation(angle, size: int):
     return affine_matrix(angle, center=(c, c))
 
 
-__all__ = ["affine_matrix", "apply_affine", "random_affine", "rotation"]
-
-
 def one_pixel_shifts(x, y, image_shape=(28, 28)):
     """Nielsen's expanded training set (his ``expand_mnist.py``): each image, then its copies shifted
     one pixel down, up, right and left, zeros shifted in. ``x (n, ...)`` images of ``image_shape``
@@ -119,3 +116,6 @@ def one_pixel_shifts(x, y, image_shape=(28, 28)):
 
     copies = [images] + [shifted(step, axis) for axis in (1, 2) for step in (1, -1)]
     return np.stack(copies, 1).reshape(5 * len(x), *x.shape[1:]), np.repeat(y, 5, axis=0)
+
+
+__all__ = ["affine_matrix", "apply_affine", "one_pixel_shifts", "random_affine", "rotation"]
