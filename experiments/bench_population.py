@@ -58,7 +58,12 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=5000, help="training examples per epoch (random pixels)")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        p.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
+    if min(sizes) < 1 or args.rounds < 1 or args.n < BATCH:
+        p.error(f"--sizes and --rounds must be positive and --n at least the batch ({BATCH})")
     rng = np.random.default_rng(0)
     x, y = jax.device_put((rng.random((args.n, 784), np.float32),
                            np.eye(10, dtype=np.float32)[rng.integers(0, 10, args.n)]))

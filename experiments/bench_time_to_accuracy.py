@@ -75,6 +75,8 @@ def main(argv=None):
     p.add_argument("--limit", type=int, default=None, help="train on the first N images (quick runs)")
     p.add_argument("--out", type=Path, default=Path("runs/bench_time_to_accuracy"))
     args = p.parse_args(argv)
+    if args.seeds < 1 or args.limit is not None and args.limit < 1:
+        p.error("--seeds and --limit must be positive")
     models, impls = args.models.split(","), args.impls.split(",")
     for flag, given, known in (("--models", models, MODELS), ("--impls", impls, IMPLS)):
         if unknown := sorted(set(given) - set(known)):

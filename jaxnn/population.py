@@ -35,11 +35,11 @@ import numpy as np
 import optax
 
 from jaxnn import parallel
-from jaxnn.data import chunks, prepare
+from jaxnn.data import prepare
 from jaxnn.epoch import Backward, Loop, Sampling, make_epoch
 from jaxnn.layers import model as M
 from jaxnn.layers.model import Params
-from jaxnn.train import Epoch, _check_args, _dtype, progress_bar
+from jaxnn.train import Epoch, _check_args, _dtype, chunked_means, progress_bar
 
 
 def size(tree) -> int:
@@ -172,7 +172,7 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
                 diverged |= new
             record = {"epoch": e, "train_loss": train_loss}
             for name, (ex, ey) in evals.items():
-                loss, acc, ens = _evaluate_members(model, params, ex, ey)
+                loss, acc, ens = chunked_means(_members_chunk, model, params, ex, ey)
                 record.update({f"{name}_loss": loss, f"{name}_accuracy": acc,
                                f"{name}_ensemble_accuracy": ens})
             record["seconds"] = time.perf_counter() - t0
@@ -185,21 +185,9 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
     return params, {k: np.asarray(v) for k, v in history.items()}
 
 
-def _evaluate_members(model, params, x, y, batch_size: int = 10_000):
-    """Every member's mean loss and accuracy ``(N,)`` on ``(x, y)``, and the ensemble's accuracy."""
-    loss, correct, ensemble = 0.0, 0.0, 0.0
-    for part in chunks(len(x), batch_size):
-        l_sum, c_sum, e_sum = _members_chunk(model, params, x[part], y[part])
-        loss, correct = loss + np.asarray(l_sum), correct + np.asarray(c_sum)
-        ensemble += float(e_sum)
-    positions = len(x) * math.prod(M.output_shape(model)[:-1])   # examples (× time steps)
-    if not M.is_classifier(model):
-        return loss / len(x), np.full_like(loss, math.nan), math.nan
-    return loss / len(x), correct / positions, ensemble / positions
-
-
 @functools.partial(jax.jit, static_argnums=0)
 def _members_chunk(model, params, x, y):
+    """Every member's summed loss and correct count ``(N,)``, and the ensemble's correct count."""
     z, a = jax.vmap(lambda p: M.output(model, p, x))(params)             # (N, m, ..., n_L)
     cost = jax.vmap(lambda z1, a1: M.cost(model, z1, a1, y))(z, a) * x.shape[0]
     labels = y if y.ndim == a.ndim - 2 else jnp.argmax(y, axis=-1)

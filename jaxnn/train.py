@@ -94,13 +94,22 @@ def evaluate(net, params: Params, x, y, *, batch_size: int = 10_000) -> dict[str
 
 def _evaluate(net, params, x, y, batch_size=10_000):
     """:func:`evaluate` on arrays already validated and on the device."""
-    total_loss, correct = 0.0, 0.0
+    loss, acc = chunked_means(_eval_chunk, net, params, x, y, batch_size)
+    return {"loss": float(loss), "accuracy": float(acc)}
+
+
+def chunked_means(chunk: Callable, model, params, x, y, batch_size: int = 10_000):
+    """Run ``chunk(model, params, x_part, y_part) -> (loss_sum, *correct_counts)`` over ``x`` in
+    chunks of ``batch_size`` and return ``(mean loss per example, *accuracies)``: each count over
+    the predicted positions (examples × time steps), NaN for a regression model."""
+    totals = None
     for part in chunks(len(x), batch_size):
-        l_sum, c_sum = _eval_chunk(net, params, x[part], y[part])
-        total_loss, correct = total_loss + float(l_sum), correct + float(c_sum)
-    positions = len(x) * math.prod(M.output_shape(net)[:-1])   # examples (× time steps)
-    acc = correct / positions if M.is_classifier(net) else math.nan
-    return {"loss": total_loss / len(x), "accuracy": acc}
+        sums = [np.asarray(s, np.float64) for s in chunk(model, params, x[part], y[part])]
+        totals = sums if totals is None else [t + s for t, s in zip(totals, sums)]
+    loss, *counts = totals
+    positions = len(x) * math.prod(M.output_shape(model)[:-1])
+    classifier = M.is_classifier(model)
+    return loss / len(x), *(c / positions if classifier else np.full_like(c, math.nan) for c in counts)
 
 
 @functools.partial(jax.jit, static_argnums=0)

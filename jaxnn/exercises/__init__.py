@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn.layers.conv import unslice, window_slices
+
 
 class Exercise(NamedTuple):
     signature: str                      # what to write
@@ -50,23 +52,19 @@ def _onehot(key, m, n, dtype):
 
 def im2col(x, kh: int, kw: int):
     """The patches of a valid, stride-1 convolution: ``x (m, H, W, C)`` → ``P (m·H_o·W_o, kh·kw·C)``
-    with ``H_o = H − kh + 1``; one row per output pixel, ordered like ``k.reshape(kh·kw·C, F)``."""
+    with ``H_o = H − kh + 1``; one row per output pixel, ordered like ``k.reshape(kh·kw·C, F)``
+    (``Conv2D``'s own gather, :func:`jaxnn.layers.conv.window_slices`)."""
     m, H, W, C = x.shape
-    Ho, Wo = H - kh + 1, W - kw + 1
-    cols = [x[:, i:i + Ho, j:j + Wo, :] for i in range(kh) for j in range(kw)]
-    return jnp.concatenate(cols, axis=3).reshape(m * Ho * Wo, kh * kw * C)
+    cols = window_slices(x, (kh, kw), (1, 1), (H - kh + 1, W - kw + 1))
+    return jnp.concatenate(cols, axis=3).reshape(-1, kh * kw * C)
 
 
 def col2im(dP, x_shape, kh: int, kw: int):
     """The adjoint of :func:`im2col`: each patch row's gradient added back onto the pixels it was
     taken from (overlapping patches add up). ``dP (m·H_o·W_o, kh·kw·C)`` → ``(m, H, W, C)``."""
     m, H, W, C = x_shape
-    Ho, Wo = H - kh + 1, W - kw + 1
-    parts = dP.reshape(m, Ho, Wo, kh * kw, C)
-    dx = jnp.zeros(x_shape, dP.dtype)
-    for n, (i, j) in enumerate((i, j) for i in range(kh) for j in range(kw)):
-        dx = dx.at[:, i:i + Ho, j:j + Wo, :].add(parts[:, :, :, n, :])
-    return dx
+    parts = jnp.split(dP.reshape(m, H - kh + 1, W - kw + 1, kh * kw * C), kh * kw, axis=3)
+    return unslice(parts, (kh, kw), (1, 1), (H, W))
 
 
 def _conv(k, x):
@@ -276,7 +274,8 @@ def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True)
     if got is None:
         report = Report(name, [Result("result", "wrong", np.inf, np.inf,
                                       f"nothing returned yet: write {ex.signature}")])
-        print(report) if verbose else None
+        if verbose:
+            print(report)
         return report
     got = got if isinstance(got, tuple | list) else (got,)
     names = [n.strip() for n in ex.signature.split("->")[1].strip(" ()").split(",")]
