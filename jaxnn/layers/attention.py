@@ -18,9 +18,16 @@ SelfAttention, per head (``Q = X W_qᵀ``, ``K``, ``V`` likewise, ``d_h`` = dim 
   (``rowsum(dP ⊙ P) = rowsum(dO ⊙ O)``, a ``(T,)`` vector instead of a ``(T, T)`` product),
   ``dQ = dS K / √d_h``, ``dK = dSᵀ Q / √d_h``, then the projections (BP3/BP4 again).
 
-The attention probabilities ``P`` (``(m, heads, T, T)``, the largest array of a transformer) are not
-kept: the backward recomputes them from ``Q``, ``K`` and each row's log-sum-exp (one more
-``Q Kᵀ``), which is cheaper than storing them.
+The attention probabilities ``P`` (``(m, heads, T, T)``, the largest array of a transformer) are
+never kept, nor formed whole: both passes go over blocks of ``block`` queries (flash-style), so
+temporaries grow with ``T · block``, not ``T²``. The forward keeps each row's log-sum-exp; the
+backward recomputes ``P`` from ``Q``, ``K`` and it, one block at a time, in transposed form
+(``Pᵀ = exp(K Qᵀ − lse)``, keys × queries): then ``dV = Pᵀ dO`` and ``dK = dSᵀ Q`` need no
+transpose, and XLA cannot merge the recomputation with the forward's ``Q Kᵀ`` (which would keep
+the scores alive from the forward to the backward, as ``jax.grad`` does). A causal block of
+queries reads only the keys up to its last query (where the blocks run unrolled, see
+``SelfAttention._by_blocks``). ``Q`` is scaled by ``1/√d_h`` once, before the
+products (so ``dK = dSᵀ Q`` carries the scale, and ``dQ`` is scaled once at the end).
 """
 
 from __future__ import annotations
@@ -105,21 +112,37 @@ class LayerNorm:
 
 class AttentionCache(NamedTuple):
     x: jax.Array          # (m, T, d) the input
-    q: jax.Array          # (m, h, T, d_h), and k, v alike
+    q: jax.Array          # (m, h, T, d_h) the queries already scaled by 1/√d_h; k, v alike (unscaled)
     k: jax.Array
     v: jax.Array
     lse: jax.Array        # (m, h, T, 1): log Σ_j exp(S_ij), to recompute P = exp(S − lse)
     o: jax.Array          # (m, T, d): the heads side by side, before W_o
 
 
+UNROLLED = 4
+"""At most this many blocks of queries run as straight-line code (see ``SelfAttention``)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SelfAttention:
     """Multi-head scaled dot-product self-attention on ``(m, T, d)``; ``causal``: position ``t``
     attends to positions ``≤ t`` only. Params ``{"Wqkv": (3d, d), "bqkv": (3d,), "Wo": (d, d),
-    "bo": (d,)}`` (``W_q``, ``W_k``, ``W_v`` stacked; weights N(0, 1/d), biases 0)."""
+    "bo": (d,)}`` (``W_q``, ``W_k``, ``W_v`` stacked; weights N(0, 1/d), biases 0).
+
+    ``block``: queries per block. Scores are computed ``block`` rows at a time, so the largest
+    temporaries are ``(m, heads, block, T)`` instead of ``(m, heads, T, T)``, and a causal block
+    reads only the keys up to its last query (about half the products skipped for long ``T``).
+    """
 
     heads: int = 1
     causal: bool = True
+    block: int = 64
+
+    def __post_init__(self):
+        for name in ("heads", "block"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"SelfAttention {name} must be a positive int, got {value!r}")
 
     def init(self, key, in_shape, dtype=jnp.float32):
         if len(in_shape) != 2 or in_shape[-1] % self.heads:
@@ -139,40 +162,88 @@ class SelfAttention:
         m, h, T, dh = a.shape
         return a.transpose(0, 2, 1, 3).reshape(m, T, h * dh)
 
-    def _scores(self, q, k):
-        s = q @ k.swapaxes(-1, -2) / math.sqrt(q.shape[-1])              # (m, h, T, T)
-        if self.causal:
-            T = s.shape[-1]
-            s = jnp.where(jnp.tril(jnp.ones((T, T), bool)), s, -jnp.inf)
-        return s
+    def _mask(self, s, rows, transposed=False):
+        """``s`` with ``−∞`` where a causal query would look ahead; ``rows``: the query positions
+        of the block (``s`` is ``(…, rows, keys)``, or ``(…, keys, rows)`` when ``transposed``)."""
+        if not self.causal:
+            return s
+        keys = jnp.arange(s.shape[-2 if transposed else -1])
+        ahead = keys[:, None] > rows[None, :] if transposed else keys[None, :] > rows[:, None]
+        return jnp.where(ahead, -jnp.inf, s)
+
+    def _by_blocks(self, body, T, blocked, carry):
+        """``body(carry, (i, *block_i), n) -> (carry, out_i)`` over the blocks of ``block`` queries
+        (``blocked``: arrays ``(m, h, T, ·)``); block ``i`` reads keys ``:n``. The outputs are joined
+        to ``(m, h, T, ·)``. Up to ``UNROLLED`` blocks run as straight-line code, a causal block
+        reading only the keys up to its last query; more run one after another in a
+        ``lax.scan`` (padded to whole blocks, every block reading all keys, masked), so that only
+        one block's temporaries are alive at a time."""
+        n = -(-T // self.block)
+        if n <= UNROLLED:
+            outs = []
+            for a in range(0, T, self.block):
+                e = min(a + self.block, T)
+                carry, out = body(carry, (a, *(b[:, :, a:e] for b in blocked)), e if self.causal else T)
+                outs.append(out)
+            return carry, jax.tree.map(lambda *o: jnp.concatenate(o, axis=2), *outs)
+        pad = n * self.block - T
+
+        def split(a):                        # (m, h, T, ·) -> (n, m, h, block, ·)
+            a = jnp.pad(a, ((0, 0), (0, 0), (0, pad), (0, 0)))
+            return jnp.moveaxis(a.reshape(*a.shape[:2], n, self.block, a.shape[-1]), 2, 0)
+
+        carry, outs = jax.lax.scan(lambda c, b: body(c, b, T), carry,
+                                   (jnp.arange(n) * self.block, *map(split, blocked)))
+        joined = jax.tree.map(lambda o: jnp.moveaxis(o, 0, 2).reshape(
+            *o.shape[1:3], n * self.block, o.shape[-1])[:, :, :T], outs)
+        return carry, joined
 
     def forward(self, params, x):
         _check_rank(self, x, 3, "(batch, T, d)")
         q, k, v = map(self._split, jnp.split(x @ params["Wqkv"].T + params["bqkv"], 3, axis=-1))
-        s = self._scores(q, k)
-        s_max = s.max(axis=-1, keepdims=True)
-        e = jnp.exp(s - s_max)
-        total = e.sum(axis=-1, keepdims=True)
-        o = self._merge((e / total) @ v)                                 # P V, heads side by side
-        return o @ params["Wo"].T + params["bo"], AttentionCache(x, q, k, v, s_max + jnp.log(total), o)
+        q = q * (1 / math.sqrt(q.shape[-1]))                             # scale once, on Q
+
+        def block(_, inputs, n):                                         # one block of queries
+            start, q_b = inputs
+            s = self._mask(q_b @ k[:, :, :n].swapaxes(-1, -2), start + jnp.arange(q_b.shape[2]))
+            s_max = s.max(axis=-1, keepdims=True)
+            p = jnp.exp(s - s_max)                                       # unnormalised P
+            total = p.sum(axis=-1, keepdims=True)
+            return None, ((p @ v[:, :, :n]) / total, s_max + jnp.log(total))   # P V, log-sum-exp
+
+        _, (o, lse) = self._by_blocks(block, x.shape[1], (q,), None)
+        o = self._merge(o)                                               # heads side by side
+        return o @ params["Wo"].T + params["bo"], AttentionCache(x, q, k, v, lse, o)
 
     def probabilities(self, cache):
         """The attention weights ``P`` ``(m, heads, T, T)`` (rows sum to 1), recomputed from the
-        cache as the backward pass does."""
-        return jnp.exp(self._scores(cache.q, cache.k) - cache.lse)
+        cache as the backward pass does (all rows at once)."""
+        s = cache.q @ cache.k.swapaxes(-1, -2)
+        return jnp.exp(self._mask(s, jnp.arange(s.shape[-2])) - cache.lse)
 
     def backward(self, params, cache, g):
-        x, q, k, v, _, o = cache
+        x, q, k, v, lse, o = cache
         d = x.shape[-1]
         g2 = g.reshape(-1, d)
         grads = {"Wo": g2.T @ o.reshape(-1, d), "bo": g2.sum(axis=0)}    # the output projection
         do = self._split(g @ params["Wo"])                               # ∂C/∂O per head
-        p = self.probabilities(cache)                                    # P, recomputed
-        dv = p.swapaxes(-1, -2) @ do                                     # dV = Pᵀ dO
-        dp = do @ v.swapaxes(-1, -2)                                     # dP = dO Vᵀ
         rowsum = (do * self._split(o)).sum(axis=-1, keepdims=True)       # rowsum(dP ⊙ P)
-        ds = p * (dp - rowsum) / math.sqrt(q.shape[-1])                  # softmax, and the 1/√d_h
-        dq, dk = ds @ k, ds.swapaxes(-1, -2) @ q                         # dQ = dS K, dK = dSᵀ Q
+
+        def block(carry, inputs, n):         # one block of queries, in transposed form (keys, rows)
+            dk, dv = carry
+            start, q_b, do_b, lse_b, rowsum_b = inputs
+            k_n, v_n = k[:, :, :n], v[:, :, :n]
+            p_t = jnp.exp(self._mask(k_n @ q_b.swapaxes(-1, -2), start + jnp.arange(q_b.shape[2]),
+                                     transposed=True) - lse_b.swapaxes(-1, -2))   # Pᵀ, recomputed
+            dp_t = v_n @ do_b.swapaxes(-1, -2)                           # dPᵀ = V dOᵀ
+            ds_t = p_t * (dp_t - rowsum_b.swapaxes(-1, -2))              # through softmax
+            dk, dv = dk.at[:, :, :n].add(ds_t @ q_b), dv.at[:, :, :n].add(p_t @ do_b)
+            return (dk, dv), ds_t.swapaxes(-1, -2) @ k_n                 # dK = dSᵀ Q, dV = Pᵀ dO;
+            #                                                              dQ = dS K
+
+        (dk, dv), dq = self._by_blocks(block, x.shape[1], (q, do, lse, rowsum),
+                                       (jnp.zeros_like(k), jnp.zeros_like(v)))
+        dq = dq * (1 / math.sqrt(q.shape[-1]))                           # the 1/√d_h
         dqkv = jnp.concatenate([self._merge(dq), self._merge(dk), self._merge(dv)], axis=-1)
         d2 = dqkv.reshape(-1, 3 * d)
         grads.update(Wqkv=d2.T @ x.reshape(-1, d), bqkv=d2.sum(axis=0))  # BP4, BP3
