@@ -17,13 +17,18 @@ gradient arriving from the output at step ``t``):
 
 then over all steps at once: ``∂C/∂W_x = Σ_t δ_tᵀ x_t``, ``∂C/∂W_h = Σ_t δ_tᵀ h_{t−1}``,
 ``∂C/∂b = Σ_t δ_t``. The forget gate's bias starts at 1 (remember by default).
+
+Only ``h_{t−1} W_hᵀ`` has to wait for the previous step: ``x_t W_xᵀ + b`` for all ``T`` steps is
+one product before the recurrence, and ``∂C/∂x`` and the weight gradients one product each after
+it. The four gates are one ``tanh`` over ``(m, 4H)``: ``σ(z) = ½ tanh(z/2) + ½``, so with
+``u = tanh(s ⊙ z)`` (``s = ½`` on the sigmoid gates, 1 on ``g``) the gates are ``s ⊙ u + (1 − s)``
+and their derivative ``s² ⊙ (1 − u²)`` (``σ(1 − σ)`` and ``1 − g²``); the cache keeps ``u``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -48,27 +53,32 @@ class LSTM:
         params["b"] = params["b"].at[H:2 * H].set(1.0)                 # forget gate bias 1
         return params, out_shape
 
+    def _gate_scale(self, dtype):
+        """``s`` (``(4H,)``): ½ on the sigmoid gates ``i, f, o``, 1 on ``g`` (see the module)."""
+        H = self.units
+        return jnp.concatenate([jnp.full(2 * H, 0.5, dtype), jnp.ones(H, dtype), jnp.full(H, 0.5, dtype)])
+
     def forward(self, params, x):
         check_sequences(self, params, x)
-        H = self.units
+        s = self._gate_scale(x.dtype)
+        zx = jnp.swapaxes(x, 0, 1) @ params["Wx"].T + params["b"]    # x_t W_xᵀ + b, all t: (T, m, 4H)
 
-        def step(carry, x_t):
+        def step(carry, zx_t):
             h, c = carry
-            z = x_t @ params["Wx"].T + h @ params["Wh"].T + params["b"]
-            gates = jnp.concatenate([jax.nn.sigmoid(z[:, :2 * H]), jnp.tanh(z[:, 2 * H:3 * H]),
-                                     jax.nn.sigmoid(z[:, 3 * H:])], axis=1)
-            i, f, g, o = jnp.split(gates, 4, axis=1)
+            u = jnp.tanh(s * (zx_t + h @ params["Wh"].T))             # the four gates, one tanh
+            i, f, g, o = jnp.split(s * u + (1 - s), 4, axis=1)
             c = f * c + i * g
             h = o * jnp.tanh(c)
-            return (h, c), (h, c, gates)
+            return (h, c), (h, c, u)
 
-        zero = jnp.zeros_like(x[:, 0, :1], shape=(x.shape[0], H))    # sharded like x
-        _, (hs, cs, gates) = lax.scan(step, (zero, zero), jnp.swapaxes(x, 0, 1))   # (T, m, ·)
+        zero = jnp.zeros_like(zx[0, :, :self.units])                 # sharded like x
+        _, (hs, cs, us) = lax.scan(step, (zero, zero), zx)           # (T, m, ·)
         out = jnp.swapaxes(hs, 0, 1) if self.return_sequences else hs[-1]
-        return out, (x, hs, cs, gates)
+        return out, (x, hs, cs, us)
 
     def backward(self, params, cache, g):
-        x, hs, cs, gates = cache
+        x, hs, cs, us = cache
+        s = self._gate_scale(x.dtype)
         xs = jnp.swapaxes(x, 0, 1)                                   # (T, m, d)
         h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]])  # h_{t-1}, with h_0 = 0
         c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]])  # c_{t-1}, with c_0 = 0
@@ -76,16 +86,16 @@ class LSTM:
 
         def step(carry, inputs):                                     # backward through time
             dh_next, dc_next = carry
-            g_t, c_t, c_tm1, gates_t = inputs
-            i, f, gg, o = jnp.split(gates_t, 4, axis=1)
+            g_t, c_t, c_tm1, u = inputs
+            i, f, gg, o = jnp.split(s * u + (1 - s), 4, axis=1)
             dh = g_t + dh_next
             tc = jnp.tanh(c_t)
             dc = dc_next + dh * o * (1 - tc * tc)
-            delta = jnp.concatenate([dc * gg * i * (1 - i), dc * c_tm1 * f * (1 - f),
-                                     dc * i * (1 - gg * gg), dh * tc * o * (1 - o)], axis=1)
+            d_gates = jnp.concatenate([dc * gg, dc * c_tm1, dc * i, dh * tc], axis=1)
+            delta = d_gates * (s * s * (1 - u * u))                  # ⊙ σ'(z), tanh'(z) per gate
             return (delta @ params["Wh"], dc * f), delta
 
         zero = jnp.zeros_like(hs[0])
-        _, deltas = lax.scan(step, (zero, zero), (g_out, cs, c_prev, gates), reverse=True)
+        _, deltas = lax.scan(step, (zero, zero), (g_out, cs, c_prev, us), reverse=True)
         return (weight_grads(deltas, xs, h_prev),                   # Σ_t δ_tᵀ x_t, … in one go
                 jnp.swapaxes(deltas @ params["Wx"], 0, 1))           # ∂C/∂x_t = δ_t W_x

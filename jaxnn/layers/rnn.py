@@ -1,8 +1,9 @@
 """A simple recurrent layer with backpropagation through time written out.
 
 ``h_t = tanh(W_h h_{t-1} + W_x x_t + b)``, ``h_0 = 0``. Batch-first sequences
-``x: (m, T, d)``. Forward is a ``lax.scan`` over time; backward a reverse ``lax.scan`` carrying
-``∂C/∂h_t`` back through the recurrence and emitting every ``δ_t``:
+``x: (m, T, d)``. Forward: ``x_t W_xᵀ + b`` for all steps in one product, then a ``lax.scan``
+over time adding ``h_{t−1} W_hᵀ`` (the only part that waits for the previous step); backward a
+reverse ``lax.scan`` carrying ``∂C/∂h_t`` back through the recurrence and emitting every ``δ_t``:
 
 - ``δ_t = (∂C/∂h_t) ⊙ (1 − h_t²)``                 (through tanh)
 - ``δ_t W_h`` flows on to ``h_{t−1}``;  ``∂C/∂x_t = δ_t W_x``
@@ -38,14 +39,13 @@ class SimpleRNN:
 
     def forward(self, params, x):
         check_sequences(self, params, x)
+        zx = jnp.swapaxes(x, 0, 1) @ params["Wx"].T + params["b"]   # x_t W_xᵀ + b, all t: (T, m, H)
 
-        def step(h, x_t):
-            h = jnp.tanh(x_t @ params["Wx"].T + h @ params["Wh"].T + params["b"])
+        def step(h, zx_t):                                           # only h W_hᵀ waits for h
+            h = jnp.tanh(zx_t + h @ params["Wh"].T)
             return h, h
 
-        # h_0 = 0, made from x so that it is sharded like x inside shard_map
-        h0 = jnp.zeros_like(x[:, 0, :1], shape=(x.shape[0], self.units))
-        _, hs = lax.scan(step, h0, jnp.swapaxes(x, 0, 1))         # hs: (T, m, H)
+        _, hs = lax.scan(step, jnp.zeros_like(zx[0]), zx)            # hs: (T, m, H); h_0 = 0
         out = jnp.swapaxes(hs, 0, 1) if self.return_sequences else hs[-1]
         return out, (x, hs)
 
