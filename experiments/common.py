@@ -25,13 +25,14 @@ def parser(doc: str, name: str, data: bool = False) -> argparse.ArgumentParser:
     return p
 
 
-def _jsonable(v):
+def jsonable(v):
+    """``v`` with arrays as lists and non-finite floats as None (JSON has no NaN or infinity)."""
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if hasattr(v, "tolist"):
-        return _jsonable(np.asarray(v).tolist())
+        return jsonable(np.asarray(v).tolist())
     if isinstance(v, float) and not math.isfinite(v):   # NaN, ±inf: JSON has no such numbers
         return None
     return v
@@ -40,7 +41,7 @@ def _jsonable(v):
 def write_json(out: Path, name: str, results: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
-    path.write_text(json.dumps(_jsonable(results), indent=2))
+    path.write_text(json.dumps(jsonable(results), indent=2))
     return path
 
 

@@ -1,5 +1,5 @@
-"""PyTorch baselines for the benchmarks: the same MLP (config B), CNN and row LSTM, trained with
-Adam, data already on the device. Optional: used only when ``torch`` is importable (never a
+"""PyTorch baselines for the benchmarks: the same MLPs, CNN, row LSTM and GPT (nanoGPT's structure),
+data already on the device. Optional: used only when ``torch`` is importable (never a
 dependency of jaxnn); on a CUDA machine they run on the GPU.
 
 Each ``*_epoch(...)`` returns ``run() -> seconds`` for one epoch, compiled/warmed once.
@@ -87,6 +87,98 @@ def _lstm():
             return self.out(self.lstm(x)[0][:, -1])
 
     return RowLSTM()
+
+
+def _gpt(vocab: int, context: int, dim: int, heads: int, depth: int):
+    """``jaxnn.layers.gpt`` in PyTorch, nanoGPT's structure: token + learned position embeddings,
+    ``depth`` pre-LN blocks (causal ``scaled_dot_product_attention``, erf-GELU MLP ×4), LN, an
+    untied head with bias; the same parameter count. Returns logits ``(m, T, vocab)``."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.qkv, self.proj = nn.LayerNorm(dim), nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+            self.ln2, self.fc, self.out = nn.LayerNorm(dim), nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+
+        def forward(self, x):
+            m, T, d = x.shape
+            q, k, v = (t.view(m, T, heads, d // heads).transpose(1, 2)
+                       for t in self.qkv(self.ln1(x)).split(d, dim=2))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(y.transpose(1, 2).reshape(m, T, d))
+            return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(vocab, dim), nn.Parameter(0.02 * torch.randn(context, dim))
+            self.blocks = nn.ModuleList(Block() for _ in range(depth))
+            self.ln, self.head = nn.LayerNorm(dim), nn.Linear(dim, vocab)
+
+        def forward(self, tokens):
+            x = self.tok(tokens) + self.pos[: tokens.shape[1]]
+            for block in self.blocks:
+                x = block(x)
+            return self.head(self.ln(x))
+
+    return GPT()
+
+
+def _mlp(sizes, hidden: str):
+    """Dense layers ``sizes`` with ``hidden`` ("relu" or "sigmoid") between them; logits out."""
+    from torch import nn
+
+    act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[hidden]
+    mods = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        mods += [nn.Linear(a, b), act()]
+    return nn.Sequential(*mods[:-1])
+
+
+def _quadratic_sigmoid(logits, labels):
+    """Nielsen's quadratic cost on a sigmoid output: ``1/(2m) Σ ||σ(z) − y||²``."""
+    import torch
+
+    y = torch.nn.functional.one_hot(labels, logits.shape[-1]).to(logits.dtype)
+    return 0.5 * ((torch.sigmoid(logits) - y) ** 2).sum(-1).mean()
+
+
+PEERS = {   # name: (model factory, loss (None: cross-entropy), torch.optim class, its arguments)
+    "mlp-A": (lambda: _mlp([784, 30, 10], "sigmoid"), _quadratic_sigmoid, "SGD", {"lr": 3.0}),
+    "mlp-B": (lambda: _mlp([784, 128, 64, 10], "relu"), None, "Adam", {"lr": 1e-3}),
+    "cnn": (_cnn, None, "Adam", {"lr": 1e-3}),
+    "lstm": (_lstm, None, "Adam", {"lr": 1e-3}),
+    "gpt-small": (lambda: _gpt(103, 64, 64, 4, 2), None, "AdamW", {"lr": 3e-3, "weight_decay": 0.1}),
+    "gpt-large": (lambda: _gpt(103, 128, 128, 4, 4), None, "AdamW", {"lr": 3e-3, "weight_decay": 0.1}),
+}
+"""The configurations of ``bench_peers.py`` (same layers, parameter count, optimizer)."""
+
+
+def train_step(name: str, x, y, compile: bool = False):
+    """``(step() -> loss, parameter count)`` for one optimiser step of :data:`PEERS` ``name`` on the
+    fixed batch ``x``, ``y`` (NumPy; images NHWC as jaxnn has them), eager or ``torch.compile``d."""
+    import torch
+
+    make, loss_fn, optimizer, options = PEERS[name]
+    model = make().to(_device())
+    x = torch.as_tensor(_nchw(x) if name == "cnn" else np.asarray(x)).to(_device())
+    y = torch.as_tensor(np.asarray(y)).long().to(_device())
+    opt = getattr(torch.optim, optimizer)(model.parameters(), **options)
+    forward = torch.compile(model) if compile else model
+    loss_fn = loss_fn or (lambda logits, labels: torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(forward(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, sum(p.numel() for p in model.parameters())
 
 
 def _nchw(x_nhwc):

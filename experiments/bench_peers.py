@@ -1,0 +1,405 @@
+"""The same model, side by side, on this machine: jaxnn (hand-derived backward), ``jax.grad`` of the
+same model, PyTorch eager and ``torch.compile`` — what a user would otherwise pick.
+
+**Step time**: one optimiser step on a fixed batch (float32, same layers, parameter count,
+optimizer and batch size in every framework), median ms over ``--chunks`` chunks of ``--steps``
+steps after warm-up; each implementation in its **own process** (thread pools never fight),
+processes alternated over ``--rounds`` rounds; the best round's median counts (a slower round
+is the machine's noise, not the code). A ``torch.compile`` that fails here is reported with its
+error, not left out silently.
+
+**Time to a target** (``--targets``): training seconds until the target is first reached
+(compilation included, evaluation not timed), one process per run: the CNN to 99% and the LSTM
+to 98% test accuracy on MNIST (``--data-dir``; the recipes of ``bench_time_to_accuracy.py``), the
+small GPT to 1.45 nats/char on the validation text of Python's reference topics (AdamW 3e-3, batch
+32, random windows, validation on 512 fixed windows every 100 steps). PyTorch eager only: the
+compile time of ``torch.compile`` is paid once per run and is in its step row.
+
+| model | configuration |
+|---|---|
+| mlp-A | Nielsen: [784, 30, 10], sigmoid, quadratic cost, SGD η = 3, batch 10 |
+| mlp-B | [784, 128, 64, 10], ReLU, softmax + cross-entropy, Adam 1e-3, batch 128 |
+| cnn | ``small_cnn`` (conv 32 → pool → conv 64 → pool → 128 → 10), Adam 1e-3, batch 32 |
+| lstm | LSTM(128) over the 28 rows of an image → Dense(10), Adam 1e-3, batch 64 |
+| gpt-small | ``gpt``: depth 2, dim 64, 4 heads, context 64 (117,479 parameters), AdamW, batch 32 |
+| gpt-large | ``gpt``: depth 4, dim 128, 4 heads, context 128 (836,199 parameters), AdamW, batch 32 |
+
+The ``jax.grad`` CNN is the strongest autodiff variant measured (``lax.conv``, max-pool by reshape,
+see ``bench_conv.py``). Writes ``--out`` (default ``experiments/results/bench_peers.json``);
+``--readme README.md`` rewrites the table between the ``bench_peers`` markers from that file.
+
+    python experiments/bench_peers.py [--models gpt-small,lstm] [--impls jaxnn,torch] [--rounds 2]
+                                      [--targets cnn,lstm,gpt-small --data-dir DIR] [--readme README.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from common import jsonable
+
+MODELS = ("mlp-A", "mlp-B", "cnn", "lstm", "gpt-small", "gpt-large")
+IMPLS = ("jaxnn", "jax.grad", "torch", "torch.compile")
+TARGETS = {"cnn": 0.99, "lstm": 0.98, "gpt-small": 1.45}   # accuracy ≥, or nats/char ≤ (the GPT)
+VOCAB = 103                                                   # the reference topics' characters
+RESULTS = Path(__file__).parent / "results" / "bench_peers.json"
+MARKERS = ("<!-- bench_peers:start -->", "<!-- bench_peers:end -->")
+
+
+# ------------------------------------------------------------------------------ one process each
+def _batch(name: str, batch: int):
+    """A fixed random batch ``(x, y)`` of the model's input and label shapes (NumPy)."""
+    rng = np.random.default_rng(0)
+    if name.startswith("gpt"):
+        T = 64 if name == "gpt-small" else 128
+        tokens = rng.integers(0, VOCAB, (batch, T + 1))
+        return tokens[:, :-1].astype(np.int32), tokens[:, 1:].astype(np.int32)
+    shape = {"cnn": (28, 28, 1), "lstm": (28, 28)}.get(name, (784,))
+    return rng.random((batch, *shape), dtype=np.float32), rng.integers(0, 10, batch).astype(np.int32)
+
+
+def jax_setup(name: str, backward: str):
+    """``(model, optimizer, batch size)`` of ``name`` for jaxnn (``"hand"``) or ``jax.grad``."""
+    import optax
+    from bench_conv import VARIANTS
+
+    import jaxnn
+    from jaxnn import layers as L
+
+    adamw = optax.adamw(3e-3, weight_decay=0.1)
+    return {
+        "mlp-A": lambda: (jaxnn.Network([784, 30, 10], "sigmoid", "sigmoid", "quadratic"),
+                          jaxnn.sgd(3.0), 10),
+        "mlp-B": lambda: (jaxnn.Network([784, 128, 64, 10], "relu", "softmax", "cross_entropy"),
+                          optax.adam(1e-3), 128),
+        "cnn": lambda: (VARIANTS["hand matmul" if backward == "hand" else "jax.grad lax.conv"][0],
+                        optax.adam(1e-3), 32),
+        "lstm": lambda: (L.Model([L.LSTM(128), L.Dense(10, "softmax")], (28, 28)), optax.adam(1e-3), 64),
+        "gpt-small": lambda: (L.gpt(VOCAB, 64, dim=64, heads=4, depth=2), adamw, 32),
+        "gpt-large": lambda: (L.gpt(VOCAB, 128, dim=128, heads=4, depth=4), adamw, 32),
+    }[name]()
+
+
+def _time_steps(step, chunks: int, steps: int, sync) -> list[float]:
+    out = []
+    for _ in range(chunks):
+        t = time.perf_counter()
+        for _ in range(steps):
+            last = step()
+        sync(last)
+        out.append((time.perf_counter() - t) / steps * 1e3)
+    return out
+
+
+def worker_step(impl: str, name: str, chunks: int, steps: int) -> dict:
+    """Time one implementation's step of ``name`` in this process."""
+    if impl.startswith("torch"):
+        import torch
+        import torch_baseline
+
+        batch = {"mlp-A": 10, "mlp-B": 128, "cnn": 32, "lstm": 64}.get(name, 32)
+        step, n_params = torch_baseline.train_step(name, *_batch(name, batch),
+                                                   compile=impl == "torch.compile")
+        t = time.perf_counter()
+        step()                                                     # compiles (torch.compile)
+        compile_s = time.perf_counter() - t
+        for _ in range(2):
+            step()
+        ms = _time_steps(step, chunks, steps, lambda loss: loss.item())
+        return {"ms": ms, "parameters": n_params, "compile_s": compile_s,
+                "version": f"PyTorch {torch.__version__.split('+')[0]}"}
+    import jax
+
+    import jaxnn
+    from jaxnn.epoch import make_step
+
+    backward = "hand" if impl == "jaxnn" else "autodiff"
+    model, opt, batch = jax_setup(name, backward)
+    params = jaxnn.init(jax.random.key(0), model)
+    state = [params, opt.init(params)]
+    x, y = map(jax.numpy.asarray, _batch(name, batch))
+    if model.loss == "quadratic":                                  # targets, not labels
+        y = jax.nn.one_hot(y, 10)
+    compiled = jax.jit(make_step(model, opt, backward=backward))
+
+    def step():
+        state[0], state[1], cost = compiled(state[0], state[1], x, y)
+        return cost
+
+    t = time.perf_counter()
+    jax.block_until_ready(step())
+    compile_s = time.perf_counter() - t
+    for _ in range(2):
+        step()
+    ms = _time_steps(step, chunks, steps, jax.block_until_ready)
+    return {"ms": ms, "parameters": sum(a.size for a in jax.tree.leaves(params)),
+            "compile_s": compile_s, "version": f"jax {jax.__version__}"}
+
+
+def worker_target(impl: str, name: str, data_dir: str | None, max_seconds: float) -> dict:
+    """Train ``name`` with ``impl`` until its target; ``{"seconds": …, "reached": …, "curve": …}``."""
+    if name == "gpt-small":
+        return _gpt_to_target(impl, TARGETS[name], max_seconds)
+    import jax
+    from bench_time_to_accuracy import MODELS as TTA_MODELS
+    from bench_time_to_accuracy import time_to, train_jax
+    from common import load_mnist
+
+    from jaxnn.optim import RECIPES
+
+    shape, hand_model, grad_model, target = TTA_MODELS[name]
+    recipe = RECIPES[name]
+    (x, y), (xt, yt), _ = load_mnist(Path(data_dir) if data_dir else None)
+    train, test = (x.reshape(-1, *shape), y), (xt.reshape(-1, *shape), yt)
+    if impl == "torch":
+        import torch_baseline
+
+        run = torch_baseline.train_to_accuracy(name, train, test, batch_size=recipe.batch_size,
+                                               peak_lr=recipe.peak_lr, epochs=recipe.epochs, seed=0)
+    else:
+        model, backward = (hand_model, "hand") if impl == "jaxnn" else (grad_model, "autodiff")
+        run = train_jax(model, backward, recipe, train, test, 0)
+    seconds = time_to(target, run)
+    return {"seconds": seconds, "reached": math.isfinite(seconds), "curve": run,
+            "final": run[-1][1], "backend": jax.default_backend()}
+
+
+def _gpt_to_target(impl: str, target: float, max_seconds: float, every: int = 100) -> dict:
+    """Train the small GPT until the validation loss is ≤ ``target`` nats/char (checked every
+    ``every`` steps) or ``max_seconds`` of training pass."""
+    from jaxnn.data import text as T
+
+    corpus, _ = T.load_text()
+    vocab = T.Vocab.of(corpus)
+    train, val = T.split(vocab.encode(corpus), 64)
+    starts = np.random.default_rng(0).integers(0, len(val) - 64, 512)
+    xv = np.stack([val[s:s + 64] for s in starts]).astype(np.int32)
+    yv = np.stack([val[s + 1:s + 65] for s in starts]).astype(np.int32)
+    if impl == "torch":
+        chunk, val_loss = _torch_gpt_chunks(train, xv, yv, every)
+    else:
+        chunk, val_loss = _jax_gpt_chunks(train, xv, yv, every, "hand" if impl == "jaxnn" else "autodiff")
+    spent, curve = 0.0, []
+    while spent < max_seconds:
+        t = time.perf_counter()
+        chunk(len(curve))
+        spent += time.perf_counter() - t
+        curve.append((spent, val_loss()))
+        if curve[-1][1] <= target:
+            return {"seconds": spent, "reached": True, "curve": curve, "final": curve[-1][1]}
+    return {"seconds": math.inf, "reached": False, "curve": curve, "final": curve[-1][1]}
+
+
+def _jax_gpt_chunks(train, xv, yv, every, backward):
+    import jax
+    import jax.numpy as jnp
+
+    import jaxnn
+    from jaxnn.epoch import make_stream_steps
+
+    model, opt, batch = jax_setup("gpt-small", backward)
+    params = jaxnn.init(jax.random.key(0), model)
+    state = [params, opt.init(params)]
+    run = make_stream_steps(model, opt, batch_size=batch, steps=every, backward=backward)
+    tokens, loss = jnp.asarray(train), jax.jit(jaxnn.loss, static_argnums=0)
+
+    def chunk(i):
+        state[0], state[1], cost = run(state[0], state[1], jax.random.key(i), tokens)
+        jax.block_until_ready(cost)
+
+    return chunk, lambda: float(loss(model, state[0], xv, yv))
+
+
+def _torch_gpt_chunks(train, xv, yv, every):
+    import torch
+    import torch_baseline
+
+    torch.manual_seed(0)
+    make, _, optimizer, options = torch_baseline.PEERS["gpt-small"]
+    model = make()
+    opt = getattr(torch.optim, optimizer)(model.parameters(), **options)
+    tokens, gen = torch.as_tensor(train.astype(np.int64)), torch.Generator().manual_seed(0)
+    offsets = torch.arange(65)
+    xv, yv = torch.as_tensor(xv).long(), torch.as_tensor(yv).long()
+    ce = torch.nn.functional.cross_entropy
+
+    def chunk(_):
+        for _ in range(every):
+            windows = tokens[torch.randint(0, len(tokens) - 65, (32, 1), generator=gen) + offsets]
+            opt.zero_grad(set_to_none=True)
+            ce(model(windows[:, :-1]).reshape(-1, VOCAB), windows[:, 1:].reshape(-1)).backward()
+            opt.step()
+
+    def val_loss():
+        with torch.no_grad():
+            return float(ce(model(xv).reshape(-1, VOCAB), yv.reshape(-1)))
+
+    return chunk, val_loss
+
+
+# ------------------------------------------------------------------------------------- driver
+def _run_worker(args: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True,
+                          cwd=Path(__file__).parent)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        lines = proc.stderr.strip().splitlines() or ["no output"]
+        errors = [line for line in lines if re.match(r"\w*(Error|Exception)\b", line)]
+        return {"error": (errors or lines)[-1][:300]}
+    return json.loads(lines[-1])
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
+    p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated: {', '.join(MODELS)}")
+    p.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated: {', '.join(IMPLS)}")
+    p.add_argument("--rounds", type=int, default=2, help="alternated rounds of processes")
+    p.add_argument("--chunks", type=int, default=5, help="timed chunks per process (median)")
+    p.add_argument("--steps", type=int, default=10, help="steps per chunk")
+    p.add_argument("--targets", default="", help=f"time to target for: {', '.join(TARGETS)} (empty: none)")
+    p.add_argument("--data-dir", default=None, help="MNIST IDX folder for the cnn/lstm targets")
+    p.add_argument("--max-seconds", type=float, default=900, help="give up a target after this long")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--readme", type=Path, default=None, help="rewrite its bench_peers table from --out")
+    p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:                                       # inside one measuring process
+        kind, impl, name = args.worker[0].split(":")
+        result = (worker_step(impl, name, args.chunks, args.steps) if kind == "step" else
+                  worker_target(impl, name, args.data_dir, args.max_seconds))
+        print(json.dumps(result, default=float))
+        return result
+    models, impls = args.models.split(","), args.impls.split(",")
+    targets = [t for t in args.targets.split(",") if t]
+    for flag, given, known in (("--models", models, MODELS), ("--impls", impls, IMPLS),
+                               ("--targets", targets, TARGETS)):
+        if unknown := sorted(set(given) - set(known)):
+            p.error(f"{flag}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+    if min(args.rounds, args.chunks, args.steps) < 1:
+        p.error("--rounds, --chunks and --steps must be positive")
+    if any(i.startswith("torch") for i in impls) and not _has_torch():
+        print("(no PyTorch columns: torch is not importable; pip install torch to add them)")
+        impls = [i for i in impls if not i.startswith("torch")]
+    results = {"command": "python experiments/bench_peers.py " + " ".join(argv or sys.argv[1:]),
+               "machine": machine(), "date": datetime.date.today().isoformat(), "versions": {},
+               "step_ms": {}, "time_to_target": {}}
+    old = json.loads(args.out.read_text()) if args.out.exists() else {}
+    for name in models:
+        runs = {impl: [] for impl in impls}
+        for r in range(args.rounds):                      # alternate processes: same machine state
+            for impl in impls:
+                out = _run_worker([f"step:{impl}:{name}", "--chunks", str(args.chunks),
+                                   "--steps", str(args.steps)])
+                runs[impl].append(out)
+                ms = f"{statistics.median(out['ms']):8.2f} ms" if "ms" in out else out["error"]
+                print(f"round {r + 1} {name:>9} {impl:>13}: {ms}", flush=True)
+        results["step_ms"][name] = {impl: _summary(rs, results["versions"]) for impl, rs in runs.items()}
+    for name in targets:
+        results["time_to_target"][name] = {}
+        for impl in [i for i in ("jaxnn", "jax.grad", "torch") if i in impls]:
+            out = _run_worker([f"target:{impl}:{name}", "--max-seconds", str(args.max_seconds)]
+                              + (["--data-dir", str(Path(args.data_dir).resolve())] if args.data_dir else []))
+            results["time_to_target"][name][impl] = out
+            print(f"{name:>9} {impl:>9}: to {TARGETS[name]}: "
+                  f"{out.get('seconds', out.get('error'))}", flush=True)
+    if not targets and old.get("time_to_target"):        # keep earlier target runs, say when
+        results["time_to_target"] = old["time_to_target"]
+        results["time_to_target_from"] = old.get("time_to_target_from", old.get("date"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(jsonable(results), indent=1))
+    print(render(results))
+    print(f"wrote {args.out}")
+    if args.readme:
+        update_readme(args.readme, results)
+    return results
+
+
+def _has_torch() -> bool:
+    import torch_baseline
+
+    return torch_baseline.available()
+
+
+def _summary(runs: list[dict], versions: dict) -> dict:
+    good = [r for r in runs if "ms" in r]
+    if not good:
+        return {"error": runs[-1]["error"]}
+    versions.update({r["version"].split()[0]: r["version"] for r in good})
+    medians = [statistics.median(r["ms"]) for r in good]
+    return {"ms": min(medians), "round_medians": medians, "parameters": good[0]["parameters"],
+            "compile_s": statistics.median(r["compile_s"] for r in good)}
+
+
+def render(results: dict) -> str:
+    """The README's tables (markdown) from a results dict."""
+    steps, impls = results["step_ms"], IMPLS
+    lines = [f"One optimiser step, ms (best of the rounds' medians; ratio: jaxnn ÷ the faster "
+             f"PyTorch column). {results['machine']}; {', '.join(sorted(results['versions'].values()))}; "
+             f"{results['date']}; `{results['command'].strip()}`.", "",
+             "| model | parameters | " + " | ".join(impls) + " | jaxnn vs best PyTorch |",
+             "|---|---|" + "---|" * (len(impls) + 1)]
+    for name, row in steps.items():
+        cells = [f"{row[i]['ms']:.2f}" if "ms" in row.get(i, {}) else
+                 ("fails: " + row[i]["error"][:60] if i in row else "–") for i in impls]
+        peers = [row[i]["ms"] for i in ("torch", "torch.compile") if "ms" in row.get(i, {})]
+        ratio = (f"**{row['jaxnn']['ms'] / min(peers):.2f}×**" if peers and "ms" in row.get("jaxnn", {})
+                 else "–")
+        n = next((r["parameters"] for r in row.values() if "parameters" in r), "")
+        lines.append(f"| {name} | {n:,} | " + " | ".join(cells) + f" | {ratio} |")
+    tta = results.get("time_to_target") or {}
+    if tta:
+        lines += ["", f"Time to target, training seconds (compilation included, evaluation not); "
+                  f"measured {results.get('time_to_target_from', results['date'])}:", "",
+                  "| model | target | jaxnn | jax.grad | torch | jaxnn vs torch |",
+                  "|---|---|---|---|---|---|"]
+        for name, row in tta.items():
+            def cell(r):
+                if "error" in r:
+                    return "fails"
+                s = r["seconds"]
+                if s is None or not math.isfinite(s):
+                    return f"not reached ({r['final']:.3f})"
+                return f"{s:.1f} s"
+            secs = {i: row[i].get("seconds") for i in row}
+            ratio = (f"**{secs['jaxnn'] / secs['torch']:.2f}×**" if secs.get("jaxnn") and secs.get("torch")
+                     else "–")
+            what = f"≤ {TARGETS[name]} nats/char" if name.startswith("gpt") else f"{100 * TARGETS[name]:.0f}%"
+            lines.append(f"| {name} | {what} | " + " | ".join(cell(row[i]) if i in row else "–"
+                                                              for i in ("jaxnn", "jax.grad", "torch"))
+                         + f" | {ratio} |")
+    return "\n".join(lines)
+
+
+def update_readme(path: Path, results: dict) -> None:
+    """Replace the text between the ``bench_peers`` markers of ``path`` with :func:`render`."""
+    text = path.read_text()
+    start, end = (text.index(m) for m in MARKERS)
+    path.write_text(text[:start + len(MARKERS[0])] + "\n" + render(results) + "\n" + text[end:])
+    print(f"updated the table in {path}")
+
+
+if __name__ == "__main__":
+    main()
