@@ -26,7 +26,8 @@ compile time of ``torch.compile`` is paid once per run and is in its step row.
 
 The ``jax.grad`` CNN is the strongest autodiff variant measured (``lax.conv``, max-pool by reshape,
 see ``bench_conv.py``). Writes ``--out`` (default ``experiments/results/bench_peers.json``);
-``--readme README.md`` rewrites the table between the ``bench_peers`` markers from that file.
+``--readme README.md`` rewrites the table between the ``bench_peers`` markers from that file (and
+measures nothing).
 
     python experiments/bench_peers.py [--models gpt-small,lstm] [--impls jaxnn,torch] [--rounds 2]
                                       [--targets cnn,lstm,gpt-small --data-dir DIR] [--readme README.md]
@@ -283,7 +284,8 @@ def main(argv=None) -> dict:
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder for the cnn/lstm targets")
     p.add_argument("--max-seconds", type=float, default=900, help="give up a target after this long")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--readme", type=Path, default=None, help="rewrite its bench_peers table from --out")
+    p.add_argument("--readme", type=Path, default=None,
+                   help="only rewrite this file's bench_peers table from --out (measures nothing)")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:                                       # inside one measuring process
@@ -292,6 +294,10 @@ def main(argv=None) -> dict:
                   worker_target(impl, name, args.data_dir, args.max_seconds))
         print(json.dumps(result, default=float))
         return result
+    if args.readme:
+        results = json.loads(args.out.read_text())
+        update_readme(args.readme, results)
+        return results
     models, impls = args.models.split(","), args.impls.split(",")
     targets = [t for t in args.targets.split(",") if t]
     for flag, given, known in (("--models", models, MODELS), ("--impls", impls, IMPLS),
@@ -331,9 +337,7 @@ def main(argv=None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(jsonable(results), indent=1))
     print(render(results))
-    print(f"wrote {args.out}")
-    if args.readme:
-        update_readme(args.readme, results)
+    print(f"wrote {args.out}; python experiments/bench_peers.py --readme README.md puts it in the README")
     return results
 
 
@@ -356,9 +360,11 @@ def _summary(runs: list[dict], versions: dict) -> dict:
 def render(results: dict) -> str:
     """The README's tables (markdown) from a results dict."""
     steps, impls = results["step_ms"], IMPLS
+    command = re.sub(r"--data-dir \S+", "--data-dir DIR", results["command"].strip())
     lines = [f"One optimiser step, ms (best of the rounds' medians; ratio: jaxnn ÷ the faster "
              f"PyTorch column). {results['machine']}; {', '.join(sorted(results['versions'].values()))}; "
-             f"{results['date']}; `{results['command'].strip()}`.", "",
+             f"{results['date']}; `{command}`.",
+             "",
              "| model | parameters | " + " | ".join(impls) + " | jaxnn vs best PyTorch |",
              "|---|---|" + "---|" * (len(impls) + 1)]
     for name, row in steps.items():
