@@ -1,8 +1,10 @@
-"""One training step of the GPT (AdamW, batch 32): the hand-derived backward against ``jax.grad`` of
-the same model, interleaved in one run (medians), and the compiled step's temporary memory
-(``jax.jit(step).lower(...).compile().memory_analysis()``).
+"""One training step of the GPT (AdamW): the hand-derived backward against ``jax.grad`` of the same
+model, interleaved in one run (medians), and the compiled step's temporary memory
+(``jax.jit(step).lower(...).compile().memory_analysis()``). Sizes: ``small`` (depth 2, dim 64,
+context 64, batch 32), ``large`` (depth 4, dim 128, context 128, batch 32), ``long`` (depth 2,
+dim 64, context 2,048, batch 8: where keeping ``(m, heads, T, T)`` would dominate).
 
-    python experiments/bench_attention.py [--rounds 7] [--sizes small,large]
+    python experiments/bench_attention.py [--rounds 7] [--sizes small,large,long]
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import jaxnn
 from jaxnn import layers as L
 from jaxnn.epoch import make_step
 
-SIZES = {"small": dict(depth=2, dim=64, context=64), "large": dict(depth=4, dim=128, context=128)}
-VOCAB, BATCH = 103, 32
+SIZES = {"small": dict(depth=2, dim=64, context=64, batch=32),
+         "large": dict(depth=4, dim=128, context=128, batch=32),
+         "long": dict(depth=2, dim=64, context=2048, batch=8)}     # where memory grows with T²
+VOCAB = 103
 
 
 def setup(size: str):
@@ -27,8 +31,8 @@ def setup(size: str):
     model = L.gpt(VOCAB, cfg["context"], dim=cfg["dim"], heads=4, depth=cfg["depth"])
     params = jaxnn.init(jax.random.key(0), model)
     opt = optax.adamw(3e-3)
-    x = jax.random.randint(jax.random.key(1), (BATCH, cfg["context"]), 0, VOCAB)
-    y = jax.random.randint(jax.random.key(2), (BATCH, cfg["context"]), 0, VOCAB)
+    x = jax.random.randint(jax.random.key(1), (cfg["batch"], cfg["context"]), 0, VOCAB)
+    y = jax.random.randint(jax.random.key(2), (cfg["batch"], cfg["context"]), 0, VOCAB)
     steps = {b: jax.jit(make_step(model, opt, backward=b)) for b in ("hand", "autodiff")}
     return steps, (params, opt.init(params), x, y)
 
@@ -54,14 +58,15 @@ def measure(size: str, rounds: int) -> dict:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--sizes", default="small,large")
+    p.add_argument("--sizes", default="small,large,long")
     args = p.parse_args(argv)
     unknown = set(args.sizes.split(",")) - set(SIZES)
     if unknown:
         p.error(f"unknown --sizes {', '.join(sorted(unknown))}; choose from {', '.join(SIZES)}")
-    print(f"jax {jax.__version__}, {jax.default_backend()}; batch {BATCH}, median of {args.rounds}")
+    print(f"jax {jax.__version__}, {jax.default_backend()}; median of {args.rounds}")
     print(f"{'size':>6} {'params':>8} {'hand ms':>8} {'jax.grad ms':>12} {'ratio':>6} "
           f"{'hand MB':>8} {'jax.grad MB':>12} {'ratio':>6}")
     results = {}

@@ -137,6 +137,42 @@ def test_attention_benchmark_reports_time_and_memory_ratios():
     assert r["ms"]["hand"] > 0 and r["memory_mb"]["autodiff"] > 0 and r["memory_ratio"] < 1.0
 
 
+def test_peer_benchmark_times_each_implementation_in_its_own_process(tmp_path):
+    import bench_peers
+
+    out = tmp_path / "peers.json"
+    res = bench_peers.main(["--models", "mlp-A", "--impls", "jaxnn,jax.grad", "--rounds", "1",
+                            "--chunks", "1", "--steps", "2", "--out", str(out)])
+    row = res["step_ms"]["mlp-A"]
+    assert set(row) == {"jaxnn", "jax.grad"} and all(r["ms"] > 0 for r in row.values())
+    assert row["jaxnn"]["parameters"] == 23_860 and json.loads(out.read_text())["step_ms"]
+    assert "| mlp-A | 23,860 |" in bench_peers.render(res)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{bench_peers.MARKERS[0]}\nstale\n{bench_peers.MARKERS[1]}\nafter\n")
+    bench_peers.main(["--readme", str(readme), "--out", str(out)])
+    assert "stale" not in readme.read_text() and "| mlp-A | 23,860 |" in readme.read_text()
+    with pytest.raises(SystemExit):
+        bench_peers.main(["--models", "resnet"])
+
+
+def test_step_profile_lists_the_kernels_with_their_hlo(tmp_path):
+    import profile_step
+
+    res = profile_step.main(["mlp-B", "--steps", "2", "--top", "5", "--out", str(tmp_path)])
+    assert res["total_ms"] > 0 and 0 < res["dot_ms"] <= res["total_ms"]
+    assert any("dot" in hlo for _, _, _, hlo in res["rows"]) and (tmp_path / "step.hlo.txt").exists()
+
+
+def test_the_readme_speed_table_is_rendered_from_its_results_file():
+    """One source: the README's peer table is bench_peers.render of the committed results."""
+    import bench_peers
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    start, end = (readme.index(m) for m in bench_peers.MARKERS)
+    table = readme[start + len(bench_peers.MARKERS[0]):end].strip()
+    assert table == bench_peers.render(json.loads(bench_peers.RESULTS.read_text()))
+
+
 def test_nielsen_book_rows_run_as_populations_and_write_the_table(tmp_path):
     import nielsen_book
 
