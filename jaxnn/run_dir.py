@@ -1,5 +1,7 @@
 """A run folder that is safe to train into: checked writable before training, locked against a
-second run, and never silently overwritten.
+second run, and never silently overwritten. A run that stops before its first checkpoint leaves
+nothing behind: the lock file and the folders it created are removed (a folder that existed stays
+as it was).
 
 The lock is an OS-level ``flock`` on ``FOLDER/.lock``: the kernel drops it when the process ends,
 ``kill -9`` included, so a crashed run never leaves a stale lock behind. The file holds the PID of
@@ -36,6 +38,7 @@ def open_run_dir(path, *, resume: bool = False, overwrite: bool = False) -> Iter
             ``overwrite`` allows to touch.
     """
     path = Path(path)
+    made = [p for p in (path, *path.parents) if not p.exists()]     # what this run creates
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -47,9 +50,11 @@ def open_run_dir(path, *, resume: bool = False, overwrite: bool = False) -> Iter
         raise RunDirError(f"cannot create output folder {path}: {e.strerror or e}; choose another "
                           "--out") from None
     lock_path = path / LOCK
+    made += [lock_path] if not lock_path.exists() else []
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
+        _remove(made)
         raise RunDirError(f"output folder {path} is not writable ({e.strerror or e}); choose "
                           "another --out") from None
     try:
@@ -72,3 +77,12 @@ def open_run_dir(path, *, resume: bool = False, overwrite: bool = False) -> Iter
         yield path
     finally:
         os.close(fd)  # releases the lock
+        if not (path / CHECKPOINT).exists():   # stopped before its first checkpoint: leave nothing
+            _remove(made)
+
+
+def _remove(made: list[Path]) -> None:
+    """Remove the lock file and the (still empty) folders this run created, deepest first."""
+    for p in sorted(made, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):     # not empty (something else was written): keep it
+            p.unlink() if p.name == LOCK else p.rmdir()

@@ -77,6 +77,7 @@ def test_train_on_idx_files_and_predict_an_image(tmp_path, capsys):
     (["train", "--hidden", "sigmoidd"], "unknown activation 'sigmoidd'"),
     (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
     (["train", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
+    (["train", "--epoch", "3"], "unrecognized arguments: --epoch 3"),     # no abbreviations
 ])
 def test_wrong_flags_get_argparse_messages(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
@@ -148,9 +149,14 @@ def test_gpt_trains_on_a_text_file_and_generates(tmp_path, capsys):
 def test_gpt_bad_text_gets_one_line(tmp_path, capsys, content, flags, match):
     (tmp_path / "t.txt").write_bytes(content)
     assert cli.main(["train", "--arch", "gpt", "--text", str(tmp_path / "t.txt"), "--out",
-                     str(tmp_path / "run"), *flags]) == 2
+                     str(tmp_path / "new" / "run"), *flags]) == 2
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "new").exists()               # a failed run leaves no folder behind
+    (tmp_path / "mine").mkdir()                          # and a folder the user made stays as it was
+    assert cli.main(["train", "--arch", "gpt", "--text", str(tmp_path / "t.txt"), "--out",
+                     str(tmp_path / "mine"), *flags]) == 2
+    assert list((tmp_path / "mine").iterdir()) == []
 
 
 def test_text_flags_without_gpt_are_refused(tmp_path, capsys):
