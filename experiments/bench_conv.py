@@ -87,7 +87,7 @@ def _time_epoch(epoch, params, opt, x, y, r: int) -> float:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--n", type=int, default=3200)
     p.add_argument("--loops", default="scan,python", help="comma-separated: scan, python")

@@ -53,7 +53,8 @@ def measure(n_members: int, x, y, rounds: int) -> dict:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument("--sizes", default="1,4,16,64", help="population sizes N")
     p.add_argument("--n", type=int, default=5000, help="training examples per epoch (random pixels)")
     p.add_argument("--rounds", type=int, default=3)

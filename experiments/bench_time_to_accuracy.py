@@ -66,7 +66,8 @@ def time_to(target: float, epochs: list[tuple[float, float]]) -> float:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder with the MNIST IDX files (default: tfds, else the shipped subset)")
     p.add_argument("--models", default="cnn,lstm", help=f"comma-separated: {', '.join(MODELS)}")

@@ -180,7 +180,7 @@ def full_seed002_run(x, labels) -> float:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed epochs per variant")
     parser.add_argument("--configs", default="AB", help="which configs, e.g. A or AB")
     parser.add_argument("--skip-full-run", action="store_true")

@@ -13,7 +13,8 @@ import numpy as np
 
 def parser(doc: str, name: str, data: bool = False) -> argparse.ArgumentParser:
     """An argparse parser with ``--out``, ``--full`` and (for MNIST runs) ``--data-dir``."""
-    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument("--out", type=Path, default=Path("runs") / name,
                    help="folder for the JSON results and the PNG")
     p.add_argument("--full", action="store_true", help="the seed's full setting (slower)")

@@ -27,7 +27,8 @@ import optax
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize()")
     p.add_argument("--coordinator", default=None, help="HOST:PORT of process 0 (GPU clusters)")
     p.add_argument("--num-processes", type=int, default=None)

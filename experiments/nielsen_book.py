@@ -158,7 +158,8 @@ def plot(results: list[dict], path: Path) -> None:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument("--rows", default="ch1-30,ch3-ce",
                    help=f"comma-separated rows: {', '.join(ROWS)} (or 'all')")
     p.add_argument("--seeds", type=int, default=2, help="networks per row, trained as one population")

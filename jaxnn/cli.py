@@ -78,11 +78,11 @@ def _data_args(p: argparse.ArgumentParser, split_default: str = "test"):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaxnn", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="jaxnn", description=__doc__.split("\n\n")[0],
                                      formatter_class=_HelpFormatter)
     sub = parser.add_subparsers(dest="command")
 
-    t = sub.add_parser("train", help="train a network and report test accuracy",
+    t = sub.add_parser("train", allow_abbrev=False, help="train a network and report test accuracy",
                        formatter_class=_HelpFormatter)
     t.add_argument("--arch", choices=("mlp", "cnn", "rnn", "lstm", "gpt"), default="mlp",
                    help="mlp: a jaxnn.Network built from the flags below; cnn: "
@@ -134,20 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no per-epoch table")
     t.add_argument("--no-plot", action="store_true", help="do not write curves.png")
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split",
+    e = sub.add_parser("eval", allow_abbrev=False, help="evaluate a checkpoint on a dataset split",
                        formatter_class=_HelpFormatter)
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--split", default="test", choices=("train", "test"), help="which split")
     _data_args(e)
 
-    pr = sub.add_parser("predict", help="classify images with a checkpoint",
+    pr = sub.add_parser("predict", allow_abbrev=False, help="classify images with a checkpoint",
                         formatter_class=_HelpFormatter)
     pr.add_argument("checkpoint", type=Path)
     pr.add_argument("inputs", nargs="+", type=Path,
                     help="image files (PNG/JPEG...), IDX image files, or .npy arrays")
     pr.add_argument("--top", type=_positive(int), default=3, help="show the top-k classes")
 
-    g = sub.add_parser("generate", help="write text with a language model (--arch gpt) checkpoint",
+    g = sub.add_parser("generate", allow_abbrev=False,
+                       help="write text with a language model (--arch gpt) checkpoint",
                        formatter_class=_HelpFormatter)
     g.add_argument("checkpoint", type=Path)
     g.add_argument("--prompt", default="The ", help="the text to continue")

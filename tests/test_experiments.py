@@ -189,6 +189,8 @@ def test_nielsen_book_rows_run_as_populations_and_write_the_table(tmp_path):
     assert out.with_suffix(".png").exists()
     with pytest.raises(SystemExit):
         nielsen_book.main(["--rows", "ch9-magic"])
+    with pytest.raises(SystemExit):                   # --seed is not --seeds: no abbreviations
+        nielsen_book.main(["--seed", "913"])
 
 
 def test_nielsen_book_uses_network3s_initialisation():
