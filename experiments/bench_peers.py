@@ -60,9 +60,12 @@ MARKERS = ("<!-- bench_peers:start -->", "<!-- bench_peers:end -->")
 
 
 # ------------------------------------------------------------------------------ one process each
-def _batch(name: str, batch: int):
+BATCH = {"mlp-A": 10, "mlp-B": 128, "cnn": 32, "lstm": 64, "gpt-small": 32, "gpt-large": 32}
+
+
+def fixed_batch(name: str):
     """A fixed random batch ``(x, y)`` of the model's input and label shapes (NumPy)."""
-    rng = np.random.default_rng(0)
+    batch, rng = BATCH[name], np.random.default_rng(0)
     if name.startswith("gpt"):
         T = 64 if name == "gpt-small" else 128
         tokens = rng.integers(0, VOCAB, (batch, T + 1))
@@ -72,7 +75,7 @@ def _batch(name: str, batch: int):
 
 
 def jax_setup(name: str, backward: str):
-    """``(model, optimizer, batch size)`` of ``name`` for jaxnn (``"hand"``) or ``jax.grad``."""
+    """``(model, optimizer)`` of ``name`` for jaxnn (``"hand"``) or ``jax.grad``."""
     import optax
     from bench_conv import VARIANTS
 
@@ -81,16 +84,37 @@ def jax_setup(name: str, backward: str):
 
     adamw = optax.adamw(3e-3, weight_decay=0.1)
     return {
-        "mlp-A": lambda: (jaxnn.Network([784, 30, 10], "sigmoid", "sigmoid", "quadratic"),
-                          jaxnn.sgd(3.0), 10),
+        "mlp-A": lambda: (jaxnn.Network([784, 30, 10], "sigmoid", "sigmoid", "quadratic"), jaxnn.sgd(3.0)),
         "mlp-B": lambda: (jaxnn.Network([784, 128, 64, 10], "relu", "softmax", "cross_entropy"),
-                          optax.adam(1e-3), 128),
+                          optax.adam(1e-3)),
         "cnn": lambda: (VARIANTS["hand matmul" if backward == "hand" else "jax.grad lax.conv"][0],
-                        optax.adam(1e-3), 32),
-        "lstm": lambda: (L.Model([L.LSTM(128), L.Dense(10, "softmax")], (28, 28)), optax.adam(1e-3), 64),
-        "gpt-small": lambda: (L.gpt(VOCAB, 64, dim=64, heads=4, depth=2), adamw, 32),
-        "gpt-large": lambda: (L.gpt(VOCAB, 128, dim=128, heads=4, depth=4), adamw, 32),
+                        optax.adam(1e-3)),
+        "lstm": lambda: (L.Model([L.LSTM(128), L.Dense(10, "softmax")], (28, 28)), optax.adam(1e-3)),
+        "gpt-small": lambda: (L.gpt(VOCAB, 64, dim=64, heads=4, depth=2), adamw),
+        "gpt-large": lambda: (L.gpt(VOCAB, 128, dim=128, heads=4, depth=4), adamw),
     }[name]()
+
+
+def jax_step(name: str, backward: str):
+    """``(compiled step, (params, opt_state, x, y))`` of ``name`` on :func:`fixed_batch`."""
+    import jax
+
+    import jaxnn
+    from jaxnn.epoch import make_step
+
+    model, opt = jax_setup(name, backward)
+    params = jaxnn.init(jax.random.key(0), model)
+    x, y = map(jax.numpy.asarray, fixed_batch(name))
+    if model.loss == "quadratic":                                  # targets, not labels
+        y = jax.nn.one_hot(y, 10)
+    return jax.jit(make_step(model, opt, backward=backward)), (params, opt.init(params), x, y)
+
+
+def torch_step(name: str, compile: bool = False):
+    """``(step() -> loss, parameter count)`` of ``name`` in PyTorch on :func:`fixed_batch`."""
+    import torch_baseline
+
+    return torch_baseline.train_step(name, *fixed_batch(name), compile=compile)
 
 
 def _time_steps(step, chunks: int, steps: int, sync) -> list[float]:
@@ -108,11 +132,8 @@ def worker_step(impl: str, name: str, chunks: int, steps: int) -> dict:
     """Time one implementation's step of ``name`` in this process."""
     if impl.startswith("torch"):
         import torch
-        import torch_baseline
 
-        batch = {"mlp-A": 10, "mlp-B": 128, "cnn": 32, "lstm": 64}.get(name, 32)
-        step, n_params = torch_baseline.train_step(name, *_batch(name, batch),
-                                                   compile=impl == "torch.compile")
+        step, n_params = torch_step(name, compile=impl == "torch.compile")
         t = time.perf_counter()
         step()                                                     # compiles (torch.compile)
         compile_s = time.perf_counter() - t
@@ -123,17 +144,8 @@ def worker_step(impl: str, name: str, chunks: int, steps: int) -> dict:
                 "version": f"PyTorch {torch.__version__.split('+')[0]}"}
     import jax
 
-    import jaxnn
-    from jaxnn.epoch import make_step
-
-    backward = "hand" if impl == "jaxnn" else "autodiff"
-    model, opt, batch = jax_setup(name, backward)
-    params = jaxnn.init(jax.random.key(0), model)
-    state = [params, opt.init(params)]
-    x, y = map(jax.numpy.asarray, _batch(name, batch))
-    if model.loss == "quadratic":                                  # targets, not labels
-        y = jax.nn.one_hot(y, 10)
-    compiled = jax.jit(make_step(model, opt, backward=backward))
+    compiled, (params, opt_state, x, y) = jax_step(name, "hand" if impl == "jaxnn" else "autodiff")
+    state = [params, opt_state]
 
     def step():
         state[0], state[1], cost = compiled(state[0], state[1], x, y)
@@ -210,10 +222,10 @@ def _jax_gpt_chunks(train, xv, yv, every, backward):
     import jaxnn
     from jaxnn.epoch import make_stream_steps
 
-    model, opt, batch = jax_setup("gpt-small", backward)
+    model, opt = jax_setup("gpt-small", backward)
     params = jaxnn.init(jax.random.key(0), model)
     state = [params, opt.init(params)]
-    run = make_stream_steps(model, opt, batch_size=batch, steps=every, backward=backward)
+    run = make_stream_steps(model, opt, batch_size=BATCH["gpt-small"], steps=every, backward=backward)
     tokens, loss = jnp.asarray(train), jax.jit(jaxnn.loss, static_argnums=0)
 
     def chunk(i):

@@ -18,7 +18,7 @@ import json
 import re
 from pathlib import Path
 
-from bench_peers import IMPLS, MODELS, _batch, jax_setup
+from bench_peers import IMPLS, MODELS, jax_step, torch_step
 
 SKIP = ("$", "Pjit", "Slinky", "Common", "Handle", "ThunkExecutor", "end:", "Allocate", "Parse")
 
@@ -27,16 +27,7 @@ def profile_jax(name: str, backward: str, steps: int, out: Path) -> list[tuple[s
     """``[(kernel, ms per step, calls per step, its HLO line)]`` of the compiled step, slowest first."""
     import jax
 
-    import jaxnn
-    from jaxnn.epoch import make_step
-
-    model, opt, batch = jax_setup(name, backward)
-    params = jaxnn.init(jax.random.key(0), model)
-    x, y = map(jax.numpy.asarray, _batch(name, batch))
-    if model.loss == "quadratic":
-        y = jax.nn.one_hot(y, 10)
-    step = jax.jit(make_step(model, opt, backward=backward))
-    args = (params, opt.init(params), x, y)
+    step, args = jax_step(name, backward)
     for _ in range(3):
         jax.block_until_ready(step(*args))
     with jax.profiler.trace(str(out), create_perfetto_trace=True):
@@ -57,11 +48,9 @@ def profile_jax(name: str, backward: str, steps: int, out: Path) -> list[tuple[s
 
 def profile_torch(name: str, steps: int, top: int) -> str:
     """``torch.profiler``'s table of the step's operators (self CPU time, slowest first)."""
-    import torch_baseline
     from torch.profiler import ProfilerActivity, profile
 
-    batch = {"mlp-A": 10, "mlp-B": 128, "cnn": 32, "lstm": 64}.get(name, 32)
-    step, _ = torch_baseline.train_step(name, *_batch(name, batch))
+    step, _ = torch_step(name)
     for _ in range(3):
         step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:

@@ -130,8 +130,10 @@ class SelfAttention:
     "bo": (d,)}`` (``W_q``, ``W_k``, ``W_v`` stacked; weights N(0, 1/d), biases 0).
 
     ``block``: queries per block. Scores are computed ``block`` rows at a time, so the largest
-    temporaries are ``(m, heads, block, T)`` instead of ``(m, heads, T, T)``, and a causal block
-    reads only the keys up to its last query (about half the products skipped for long ``T``).
+    temporaries are ``(m, heads, block, T)`` instead of ``(m, heads, T, T)``. Up to ``UNROLLED``
+    blocks (``T ≤ 256`` by default) a causal block reads only the keys up to its last query (a
+    quarter of the products skipped at two blocks); longer contexts run the blocks in a
+    ``lax.scan`` that masks instead, trading those products for memory that grows with ``T``.
     """
 
     heads: int = 1
@@ -172,8 +174,9 @@ class SelfAttention:
         return jnp.where(ahead, -jnp.inf, s)
 
     def _by_blocks(self, body, T, blocked, carry):
-        """``body(carry, (i, *block_i), n) -> (carry, out_i)`` over the blocks of ``block`` queries
-        (``blocked``: arrays ``(m, h, T, ·)``); block ``i`` reads keys ``:n``. The outputs are joined
+        """``body(carry, (start, *block_i), n) -> (carry, out_i)`` over the blocks of ``block``
+        queries (``blocked``: arrays ``(m, h, T, ·)``; ``start``: the block's first query position);
+        the block reads keys ``:n``. The outputs are joined
         to ``(m, h, T, ·)``. Up to ``UNROLLED`` blocks run as straight-line code, a causal block
         reading only the keys up to its last query; more run one after another in a
         ``lax.scan`` (padded to whole blocks, every block reading all keys, masked), so that only
