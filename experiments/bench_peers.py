@@ -4,7 +4,7 @@ same model, PyTorch eager and ``torch.compile`` — what a user would otherwise 
 **Step time**: one optimiser step on a fixed batch (float32, same layers, parameter count,
 optimizer and batch size in every framework), median ms over ``--chunks`` chunks of ``--steps``
 steps after warm-up; each implementation in its **own process** (thread pools never fight),
-processes alternated over ``--rounds`` rounds; the best round's median counts (a slower round
+processes alternated over ``--rounds`` rounds (after one untimed chunk); the best round's median counts (a slower round
 is the machine's noise, not the code). A ``torch.compile`` that fails here is reported with its
 error, not left out silently.
 
@@ -118,14 +118,16 @@ def torch_step(name: str, compile: bool = False):
 
 
 def _time_steps(step, chunks: int, steps: int, sync) -> list[float]:
+    """ms per step of ``chunks`` chunks of ``steps`` steps, after one untimed chunk (the first
+    steps after compilation run slower in every framework: allocation, caches)."""
     out = []
-    for _ in range(chunks):
+    for _ in range(chunks + 1):
         t = time.perf_counter()
         for _ in range(steps):
             last = step()
         sync(last)
         out.append((time.perf_counter() - t) / steps * 1e3)
-    return out
+    return out[1:]
 
 
 def worker_step(impl: str, name: str, chunks: int, steps: int) -> dict:
@@ -137,8 +139,6 @@ def worker_step(impl: str, name: str, chunks: int, steps: int) -> dict:
         t = time.perf_counter()
         step()                                                     # compiles (torch.compile)
         compile_s = time.perf_counter() - t
-        for _ in range(2):
-            step()
         ms = _time_steps(step, chunks, steps, lambda loss: loss.item())
         return {"ms": ms, "parameters": n_params, "compile_s": compile_s,
                 "version": f"PyTorch {torch.__version__.split('+')[0]}"}
@@ -154,8 +154,6 @@ def worker_step(impl: str, name: str, chunks: int, steps: int) -> dict:
     t = time.perf_counter()
     jax.block_until_ready(step())
     compile_s = time.perf_counter() - t
-    for _ in range(2):
-        step()
     ms = _time_steps(step, chunks, steps, jax.block_until_ready)
     return {"ms": ms, "parameters": sum(a.size for a in jax.tree.leaves(params)),
             "compile_s": compile_s, "version": f"jax {jax.__version__}"}
@@ -294,7 +292,7 @@ def main(argv=None) -> dict:
                                 allow_abbrev=False)
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated: {', '.join(MODELS)}")
     p.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated: {', '.join(IMPLS)}")
-    p.add_argument("--rounds", type=int, default=2, help="alternated rounds of processes")
+    p.add_argument("--rounds", type=int, default=3, help="alternated rounds of processes")
     p.add_argument("--chunks", type=int, default=5, help="timed chunks per process (median)")
     p.add_argument("--steps", type=int, default=10, help="steps per chunk")
     p.add_argument("--targets", default="", help=f"time to target for: {', '.join(TARGETS)} (empty: none)")
