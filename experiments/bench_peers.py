@@ -3,9 +3,9 @@ same model, PyTorch eager and ``torch.compile`` — what a user would otherwise 
 
 **Step time**: one optimiser step on a fixed batch (float32, same layers, parameter count,
 optimizer and batch size in every framework), median ms over ``--chunks`` chunks of ``--steps``
-steps after warm-up; each implementation in its **own process** (thread pools never fight),
-processes alternated over ``--rounds`` rounds (after one untimed chunk); the best round's median counts (a slower round
-is the machine's noise, not the code). A ``torch.compile`` that fails here is reported with its
+steps after one untimed chunk; each implementation in its **own process** (thread pools never
+fight), processes alternated over ``--rounds`` rounds; the best round's median counts (a slower
+round is the machine's noise, not the code). A ``torch.compile`` that fails here is reported with its
 error, not left out silently.
 
 **Time to a target** (``--targets``): training seconds until the target is first reached
