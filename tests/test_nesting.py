@@ -183,10 +183,14 @@ def test_training_choices_are_defined_once():
         epoch.make_epoch(NESTED, jaxnn.sgd(0.1), batch_size=2, loop="fast")
 
 
-def test_imports_only_go_down_from_the_layers():
-    """No module in jaxnn/layers imports the backward sweep, the trainer or anything above them."""
-    allowed = ("jaxnn.layers", "jaxnn.activations", "jaxnn.losses", "jaxnn.initializers")
-    for path in (Path(jaxnn.__file__).parent / "layers").glob("*.py"):
+@pytest.mark.parametrize(("package", "allowed"), [
+    ("layers", ("jaxnn.layers", "jaxnn.activations", "jaxnn.losses", "jaxnn.initializers")),
+    ("data", ("jaxnn.data", "jaxnn.activations", "jaxnn.losses")),      # data sits below the layers
+])
+def test_imports_only_go_down_from_the_layers(package, allowed):
+    """No module in jaxnn/layers imports the backward sweep, the trainer or anything above them;
+    no module in jaxnn/data imports a layer, a model or the trainer."""
+    for path in (Path(jaxnn.__file__).parent / package).glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 modules = [a.name for a in node.names]

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import losses
-from jaxnn.layers import model as M
 
 
 class DataError(ValueError):
@@ -24,6 +23,9 @@ def one_hot(labels, n_classes: int, dtype=np.float32) -> np.ndarray:
 def prepare(model, x, y, dtype, name: str = "data"):
     """``(x, y)`` checked against ``model`` and put on the device.
 
+    ``model``: anything with ``input_shape``, ``output_shape``, ``loss`` and ``layers`` (every jaxnn
+    model); read as plain attributes, so the data package stays below the layers.
+
     ``x``: ``(n, *input_shape)`` finite numbers (flattened images ``(n, H·W·C)`` are reshaped to
     the input shape), cast to ``dtype`` (integer tokens for a model that starts with an
     ``Embedding`` stay ``int32``). ``y``: integer labels ``(n,)`` in ``[0, classes)`` (labels
@@ -34,7 +36,7 @@ def prepare(model, x, y, dtype, name: str = "data"):
         DataError: naming ``name`` and the problem (rank, dtype, length, NaN/inf, label range, empty).
     """
     x, y = np.asarray(x), np.asarray(y)
-    input_shape, out_shape = tuple(model.input_shape), M.output_shape(model)
+    input_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
     if x.ndim < 2:
         raise DataError(f"{name}: x must have one row per example, got shape {x.shape}")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
@@ -56,7 +58,8 @@ def prepare(model, x, y, dtype, name: str = "data"):
     lead, n_outputs = out_shape[:-1], out_shape[-1]
     labels = y.ndim == 1 + len(lead)
     if labels:
-        n_classes = n_outputs if M.is_classifier(model) else None
+        classifier = n_outputs > 1 or losses.get(model.loss).binary   # class probabilities
+        n_classes = n_outputs if classifier else None
         if not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{name}: {y.ndim}-D y must be integer class labels, got dtype {y.dtype}")
         if y.shape[1:] != lead:
@@ -74,7 +77,7 @@ def prepare(model, x, y, dtype, name: str = "data"):
         raise DataError(f"{name}: y must hold finite numbers")
     if not labels and y.shape[-1] != n_outputs:
         raise DataError(f"{name}: y has {y.shape[-1]} columns but the network has {n_outputs} outputs")
-    if M.body(model).integer_input:                  # tokens stay integers
+    if getattr(model.layers[0], "integer_input", False):     # tokens stay integers
         if not np.issubdtype(x.dtype, np.integer):
             raise DataError(f"{name}: x must hold integer tokens for {model.layers[0]}, got {x.dtype}")
         x_dev = jnp.asarray(x, jnp.int32)
