@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch_baseline
 from common import jsonable
 
 MODELS = ("mlp-A", "mlp-B", "cnn", "lstm", "gpt-small", "gpt-large")
@@ -112,8 +113,6 @@ def jax_step(name: str, backward: str):
 
 def torch_step(name: str, compile: bool = False):
     """``(step() -> loss, parameter count)`` of ``name`` in PyTorch on :func:`fixed_batch`."""
-    import torch_baseline
-
     return torch_baseline.train_step(name, *fixed_batch(name), compile=compile)
 
 
@@ -175,8 +174,6 @@ def worker_target(impl: str, name: str, data_dir: str | None, max_seconds: float
     (x, y), (xt, yt), _ = load_mnist(Path(data_dir) if data_dir else None)
     train, test = (x.reshape(-1, *shape), y), (xt.reshape(-1, *shape), yt)
     if impl == "torch":
-        import torch_baseline
-
         run = torch_baseline.train_to_accuracy(name, train, test, batch_size=recipe.batch_size,
                                                peak_lr=recipe.peak_lr, epochs=recipe.epochs, seed=0)
     else:
@@ -235,7 +232,6 @@ def _jax_gpt_chunks(train, xv, yv, every, backward):
 
 def _torch_gpt_chunks(train, xv, yv, every):
     import torch
-    import torch_baseline
 
     torch.manual_seed(0)
     make, _, optimizer, options = torch_baseline.PEERS["gpt-small"]
@@ -321,7 +317,7 @@ def main(argv=None) -> dict:
             p.error(f"{flag}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     if min(args.rounds, args.chunks, args.steps) < 1:
         p.error("--rounds, --chunks and --steps must be positive")
-    if any(i.startswith("torch") for i in impls) and not _has_torch():
+    if any(i.startswith("torch") for i in impls) and not torch_baseline.available():
         print("(no PyTorch columns: torch is not importable; pip install torch to add them)")
         impls = [i for i in impls if not i.startswith("torch")]
     results = {"command": "python experiments/bench_peers.py " + " ".join(argv or sys.argv[1:]),
@@ -354,12 +350,6 @@ def main(argv=None) -> dict:
     print(render(results))
     print(f"wrote {args.out}; python experiments/bench_peers.py --readme README.md puts it in the README")
     return results
-
-
-def _has_torch() -> bool:
-    import torch_baseline
-
-    return torch_baseline.available()
 
 
 def _summary(runs: list[dict], versions: dict) -> dict:

@@ -57,12 +57,7 @@ def _epoch_runner(model, x, labels, batch_size: int, lr: float = 1e-3):
 
 def mlp_epoch(x, labels, sizes, batch_size: int):
     """ReLU MLP ``sizes`` with a softmax/cross-entropy output (config B of bench_training)."""
-    import torch
-
-    mods = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        mods += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-    return _epoch_runner(torch.nn.Sequential(*mods[:-1]), x, labels, batch_size)
+    return _epoch_runner(_mlp(sizes, "relu"), x, labels, batch_size)
 
 
 def _cnn():
