@@ -4,6 +4,7 @@ steps, fit and checkpoints — takes the nested model as it takes a flat one."""
 
 import ast
 import dataclasses
+import re
 from pathlib import Path
 from typing import get_args
 
@@ -202,6 +203,42 @@ def test_imports_only_go_down_from_the_layers(package, allowed):
                 continue
             for module in modules:
                 assert not module.startswith("jaxnn") or module.startswith(allowed), (path.name, module)
+
+
+def _units_imported(path: Path) -> set[str]:
+    """The package's modules (``train``) and sub-packages (``layers/``) that ``path`` imports, at
+    the top or inside a function; ``jaxnn`` for the package itself."""
+    package, found = Path(jaxnn.__file__).parent, set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "jaxnn":
+            modules = [f"jaxnn.{a.name}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            modules = [node.module or ""]
+        else:
+            continue
+        for parts in (m.split(".") for m in modules if m.split(".")[0] == "jaxnn"):
+            found.add("jaxnn" if len(parts) == 1 else parts[1] + "/" if (package / parts[1]).is_dir()
+                      else parts[1])
+    return found
+
+
+def test_the_readme_layout_table_lists_the_modules_in_import_order():
+    """Every module of the package is in one row of README's "How the code is laid out", and
+    imports only what that row and the rows above it hold."""
+    readme = (Path(jaxnn.__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## How the code is laid out")[1].split("**The layer contract**")[0]
+    rows = [re.findall(r"`([\w/]+)`", line.split("|")[1]) for line in section.splitlines()
+            if line.startswith("| `")]
+    row_of = {name: i for i, names in enumerate(rows) for name in names}
+    package = Path(jaxnn.__file__).parent
+    for path in package.rglob("*.py"):
+        rel = path.relative_to(package)
+        unit = rel.parts[0] + "/" if len(rel.parts) > 1 else "jaxnn" if rel.stem == "__init__" else rel.stem
+        assert unit in row_of, f"{unit} is missing from README's layout table"
+        for imported in _units_imported(path) - {unit}:
+            assert row_of[imported] <= row_of[unit], f"{rel} imports {imported}, listed below it"
 
 
 def test_dropout_backward_reuses_the_forward_mask_and_evaluation_is_deterministic():
