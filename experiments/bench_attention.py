@@ -17,7 +17,7 @@ import jax
 import optax
 
 import jaxnn
-from jaxnn import layers as L
+from jaxnn.arguments import positive
 from jaxnn.epoch import make_step
 
 SIZES = {"small": dict(depth=2, dim=64, context=64, batch=32),
@@ -28,7 +28,7 @@ VOCAB = 103
 
 def setup(size: str):
     cfg = SIZES[size]
-    model = L.gpt(VOCAB, cfg["context"], dim=cfg["dim"], heads=4, depth=cfg["depth"])
+    model = jaxnn.models.gpt(VOCAB, cfg["context"], dim=cfg["dim"], heads=4, depth=cfg["depth"])
     params = jaxnn.init(jax.random.key(0), model)
     opt = optax.adamw(3e-3)
     x = jax.random.randint(jax.random.key(1), (cfg["batch"], cfg["context"]), 0, VOCAB)
@@ -60,7 +60,7 @@ def measure(size: str, rounds: int) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=positive(int), default=7)
     p.add_argument("--sizes", default="small,large,long")
     args = p.parse_args(argv)
     unknown = set(args.sizes.split(",")) - set(SIZES)

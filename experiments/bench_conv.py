@@ -33,6 +33,7 @@ from jax import lax
 
 from jaxnn import init
 from jaxnn import layers as L
+from jaxnn.arguments import positive
 from jaxnn.epoch import make_epoch
 
 
@@ -88,12 +89,12 @@ def _time_epoch(epoch, params, opt, x, y, r: int) -> float:
 
 def main(argv=None):
     p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--n", type=int, default=3200)
+    p.add_argument("--rounds", type=positive(int), default=5)
+    p.add_argument("--n", type=positive(int), default=3200)
     p.add_argument("--loops", default="scan,python", help="comma-separated: scan, python")
     p.add_argument("--variants", default=",".join(VARIANTS),
                    help=f"comma-separated subset of: {', '.join(VARIANTS)}")
-    p.add_argument("--batch", type=int, default=64, help="mini-batch size")
+    p.add_argument("--batch", type=positive(int), default=64, help="mini-batch size")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     args = p.parse_args(argv)
     for flag, given, known in (("--variants", args.variants, VARIANTS), ("--loops", args.loops,

@@ -52,6 +52,8 @@ import numpy as np
 import torch_baseline
 from common import jsonable
 
+from jaxnn.arguments import positive
+
 MODELS = ("mlp-A", "mlp-B", "cnn", "lstm", "gpt-small", "gpt-large")
 IMPLS = ("jaxnn", "jax.grad", "torch", "torch.compile")
 TARGETS = {"cnn": 0.99, "lstm": 0.98, "gpt-small": 1.45}   # accuracy ≥, or nats/char ≤ (the GPT)
@@ -81,18 +83,16 @@ def jax_setup(name: str, backward: str):
     from bench_conv import VARIANTS
 
     import jaxnn
-    from jaxnn import layers as L
 
     adamw = optax.adamw(3e-3, weight_decay=0.1)
     return {
-        "mlp-A": lambda: (jaxnn.Network([784, 30, 10], "sigmoid", "sigmoid", "quadratic"), jaxnn.sgd(3.0)),
-        "mlp-B": lambda: (jaxnn.Network([784, 128, 64, 10], "relu", "softmax", "cross_entropy"),
-                          optax.adam(1e-3)),
+        "mlp-A": lambda: (jaxnn.models.nielsen(), jaxnn.sgd(3.0)),
+        "mlp-B": lambda: (jaxnn.models.mlp(), optax.adam(1e-3)),
         "cnn": lambda: (VARIANTS["hand matmul" if backward == "hand" else "jax.grad lax.conv"][0],
                         optax.adam(1e-3)),
-        "lstm": lambda: (L.Model([L.LSTM(128), L.Dense(10, "softmax")], (28, 28)), optax.adam(1e-3)),
-        "gpt-small": lambda: (L.gpt(VOCAB, 64, dim=64, heads=4, depth=2), adamw),
-        "gpt-large": lambda: (L.gpt(VOCAB, 128, dim=128, heads=4, depth=4), adamw),
+        "lstm": lambda: (jaxnn.models.row_rnn("lstm"), optax.adam(1e-3)),
+        "gpt-small": lambda: (jaxnn.models.gpt(VOCAB, 64, dim=64, heads=4, depth=2), adamw),
+        "gpt-large": lambda: (jaxnn.models.gpt(VOCAB, 128, dim=128, heads=4, depth=4), adamw),
     }[name]()
 
 
@@ -288,12 +288,12 @@ def main(argv=None) -> dict:
                                 allow_abbrev=False)
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated: {', '.join(MODELS)}")
     p.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated: {', '.join(IMPLS)}")
-    p.add_argument("--rounds", type=int, default=3, help="alternated rounds of processes")
-    p.add_argument("--chunks", type=int, default=5, help="timed chunks per process (median)")
-    p.add_argument("--steps", type=int, default=10, help="steps per chunk")
+    p.add_argument("--rounds", type=positive(int), default=3, help="alternated rounds of processes")
+    p.add_argument("--chunks", type=positive(int), default=5, help="timed chunks per process (median)")
+    p.add_argument("--steps", type=positive(int), default=10, help="steps per chunk")
     p.add_argument("--targets", default="", help=f"time to target for: {', '.join(TARGETS)} (empty: none)")
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder for the cnn/lstm targets")
-    p.add_argument("--max-seconds", type=float, default=900, help="give up a target after this long")
+    p.add_argument("--max-seconds", type=positive(float), default=900, help="give up a target then")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--readme", type=Path, default=None,
                    help="only rewrite this file's bench_peers table from --out (measures nothing)")

@@ -17,6 +17,7 @@ import numpy as np
 
 import jaxnn
 from jaxnn import population
+from jaxnn.arguments import positive
 from jaxnn.epoch import make_epoch
 
 NET = jaxnn.Network([784, 30, 10], hidden="sigmoid", output="sigmoid", loss="quadratic")
@@ -56,8 +57,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
     p.add_argument("--sizes", default="1,4,16,64", help="population sizes N")
-    p.add_argument("--n", type=int, default=5000, help="training examples per epoch (random pixels)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--n", type=positive(int), default=5000, help="examples per epoch (random pixels)")
+    p.add_argument("--rounds", type=positive(int), default=3)
     args = p.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",")]

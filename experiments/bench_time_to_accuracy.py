@@ -29,10 +29,10 @@ from bench_conv import VARIANTS
 from common import load_mnist, write_json
 
 import jaxnn
-from jaxnn import layers as L
+from jaxnn.arguments import positive
 from jaxnn.optim import RECIPES, one_cycle
 
-LSTM = L.Model([L.LSTM(128), L.Dense(10, "softmax")], input_shape=(28, 28))
+LSTM = jaxnn.models.row_rnn("lstm")
 MODELS = {   # name: (input shape, jaxnn's model, the jax.grad model, target)
     "cnn": ((28, 28, 1), VARIANTS["hand matmul"][0], VARIANTS["jax.grad lax.conv"][0], 0.99),
     "lstm": ((28, 28), LSTM, LSTM, 0.98),
@@ -72,8 +72,8 @@ def main(argv=None):
                    help="folder with the MNIST IDX files (default: tfds, else the shipped subset)")
     p.add_argument("--models", default="cnn,lstm", help=f"comma-separated: {', '.join(MODELS)}")
     p.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated: {', '.join(IMPLS)}")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--limit", type=int, default=None, help="train on the first N images (quick runs)")
+    p.add_argument("--seeds", type=positive(int), default=3)
+    p.add_argument("--limit", type=positive(int), default=None, help="train on the first N images")
     p.add_argument("--out", type=Path, default=Path("runs/bench_time_to_accuracy"))
     args = p.parse_args(argv)
     if args.seeds < 1 or args.limit is not None and args.limit < 1:

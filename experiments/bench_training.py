@@ -40,6 +40,7 @@ import torch_baseline
 
 import jaxnn
 from jaxnn import nielsen, parallel
+from jaxnn.arguments import positive
 from jaxnn.epoch import make_epoch
 
 N, D, C = 60_000, 784, 10
@@ -181,7 +182,7 @@ def full_seed002_run(x, labels) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="timed epochs per variant")
+    parser.add_argument("--rounds", type=positive(int), default=5, help="timed epochs per variant")
     parser.add_argument("--configs", default="AB", help="which configs, e.g. A or AB")
     parser.add_argument("--skip-full-run", action="store_true")
     parser.add_argument("--json", default=None, help="also write the results here")

@@ -25,7 +25,7 @@ import optax
 from common import finish, parser
 
 import jaxnn
-from jaxnn import layers as L
+from jaxnn.arguments import positive
 from jaxnn.data import text as T
 from jaxnn.epoch import make_stream_steps
 from jaxnn.plots import save, subplots
@@ -34,10 +34,8 @@ CONTEXT, BATCH, LR, WEIGHT_DECAY = 64, 32, 3e-3, 0.1
 
 
 def models(vocab: int, dropout: float = 0.0) -> dict:
-    drop = [L.Dropout(dropout)] if dropout else []
-    return {"GPT": L.gpt(vocab, CONTEXT, dim=64, heads=4, depth=2, dropout=dropout),
-            "LSTM": L.Model([L.Embedding(vocab, 64), L.LSTM(128, return_sequences=True), *drop,
-                             L.Dense(vocab, "softmax")], (CONTEXT,), "cross_entropy")}
+    return {"GPT": jaxnn.models.gpt(vocab, CONTEXT, dim=64, heads=4, depth=2, dropout=dropout),
+            "LSTM": jaxnn.models.char_lstm(vocab, CONTEXT, dropout=dropout)}
 
 
 def baselines(train: np.ndarray, val: np.ndarray, vocab: int) -> dict[str, float]:
@@ -89,11 +87,11 @@ def train_for(model, tokens, val_windows, seconds: float, key, steps: int | None
 def main(argv=None):
     p = parser(__doc__, "char_gpt")
     p.add_argument("--text", default=None, help="a UTF-8 text file (default: Python's reference topics)")
-    p.add_argument("--seconds", type=float, default=None, help="training seconds per model")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--seconds", type=positive(float), default=None, help="training seconds per model")
+    p.add_argument("--steps", type=positive(int), default=None,
                    help="train each model this many steps instead of for a time (reproducible)")
     p.add_argument("--models", default="GPT,LSTM", help="which models, comma-separated")
-    p.add_argument("--dropout", type=float, default=0.1,
+    p.add_argument("--dropout", type=positive(float), default=0.1,
                    help="Dropout rate in the GPT's residual branches and after the LSTM (0: none)")
     args = p.parse_args(argv)
     seconds = args.seconds or (300.0 if args.full else 20.0)

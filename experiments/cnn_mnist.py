@@ -23,10 +23,9 @@ from common import LOSS_HEADER, Timer, finish, load_mnist, parser, print_loss_ro
 
 import jaxnn
 from jaxnn import augment
-from jaxnn import layers as L
 from jaxnn.plots import plot_history
 
-MODEL = L.small_cnn((28, 28, 1))
+MODEL = jaxnn.models.small_cnn((28, 28, 1))
 AUGMENT = functools.partial(augment.random_affine, image_shape=(28, 28, 1), max_angle=10.0,
                             scale=(0.9, 1.1), max_shift=2.0)
 

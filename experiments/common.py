@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxnn.arguments import positive
+
 
 def parser(doc: str, name: str, data: bool = False) -> argparse.ArgumentParser:
     """An argparse parser with ``--out``, ``--full`` and (for MNIST runs) ``--data-dir``."""
@@ -21,7 +23,7 @@ def parser(doc: str, name: str, data: bool = False) -> argparse.ArgumentParser:
     if data:
         p.add_argument("--data-dir", type=Path, default=None,
                        help="folder with the MNIST IDX files (default: tfds, else shipped subset)")
-        p.add_argument("--epochs", type=int, default=None,
+        p.add_argument("--epochs", type=positive(int), default=None,
                        help="override the number of epochs of the quick or --full setting")
     return p
 

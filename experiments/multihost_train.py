@@ -25,16 +25,18 @@ import jax
 import numpy as np
 import optax
 
+from jaxnn.arguments import positive
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
     p.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize()")
     p.add_argument("--coordinator", default=None, help="HOST:PORT of process 0 (GPU clusters)")
-    p.add_argument("--num-processes", type=int, default=None)
+    p.add_argument("--num-processes", type=positive(int), default=None)
     p.add_argument("--process-id", type=int, default=None)
-    p.add_argument("--global-batch", type=int, default=256)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--global-batch", type=positive(int), default=256)
+    p.add_argument("--epochs", type=positive(int), default=3)
     args = p.parse_args(argv)
     if args.distributed:   # must come before any other JAX call
         try:                 # CPU processes talk through gloo (GPU/TPU use their own fabric)

@@ -31,6 +31,7 @@ from common import load_mnist, write_json
 
 import jaxnn
 from jaxnn import layers, population
+from jaxnn.arguments import positive
 from jaxnn.plots import save, subplots
 
 
@@ -162,13 +163,13 @@ def main(argv=None):
                                 allow_abbrev=False)
     p.add_argument("--rows", default="ch1-30,ch3-ce",
                    help=f"comma-separated rows: {', '.join(ROWS)} (or 'all')")
-    p.add_argument("--seeds", type=int, default=2, help="networks per row, trained as one population")
+    p.add_argument("--seeds", type=positive(int), default=2, help="networks per row (one population)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder with the MNIST IDX files (default: tfds, else the shipped subset)")
     p.add_argument("--out", type=Path, default=Path("runs/nielsen_book/nielsen_book.json"),
                    help="JSON results (a list, one object per row); the plot goes beside it")
     p.add_argument("--full", action="store_true", help="the book's epochs")
-    p.add_argument("--epochs", type=int, default=None, help="override the epochs of every row")
+    p.add_argument("--epochs", type=positive(int), default=None, help="the epochs of every row")
     args = p.parse_args(argv)
     names = list(ROWS) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in names if r not in ROWS]

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from bench_peers import IMPLS, MODELS, jax_step, torch_step
 
+from jaxnn.arguments import positive
+
 SKIP = ("$", "Pjit", "Slinky", "Common", "Handle", "ThunkExecutor", "end:", "Allocate", "Parse")
 
 
@@ -64,8 +66,8 @@ def main(argv=None):
                                 allow_abbrev=False)
     p.add_argument("model", choices=MODELS)
     p.add_argument("--impl", default="jaxnn", choices=[i for i in IMPLS if i != "torch.compile"])
-    p.add_argument("--steps", type=int, default=10, help="profiled steps (after 3 warm-up steps)")
-    p.add_argument("--top", type=int, default=25, help="how many kernels or operators to list")
+    p.add_argument("--steps", type=positive(int), default=10, help="profiled steps (after 3 warm-up steps)")
+    p.add_argument("--top", type=positive(int), default=25, help="how many kernels or operators to list")
     p.add_argument("--out", type=Path, default=Path("runs/profile_step"), help="trace and HLO folder")
     args = p.parse_args(argv)
     if args.steps < 1 or args.top < 1:

@@ -15,11 +15,9 @@ import optax
 from common import LOSS_HEADER, Timer, finish, load_mnist, parser, print_loss_row, run_summary
 
 import jaxnn
-from jaxnn import layers as L
 from jaxnn.plots import plot_history
 
-MODELS = {name: L.Model([cell, L.Dense(10, "softmax")], input_shape=(28, 28))
-          for name, cell in (("SimpleRNN", L.SimpleRNN(128)), ("LSTM", L.LSTM(128)))}
+MODELS = {"SimpleRNN": jaxnn.models.row_rnn("rnn"), "LSTM": jaxnn.models.row_rnn("lstm")}
 
 
 def main(argv=None):

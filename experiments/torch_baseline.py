@@ -61,7 +61,7 @@ def mlp_epoch(x, labels, sizes, batch_size: int):
 
 
 def _cnn():
-    """jaxnn.layers.small_cnn((28, 28, 1)) in PyTorch: conv 32 → pool → conv 64 → pool → 128 → 10."""
+    """jaxnn.models.small_cnn((28, 28, 1)) in PyTorch: conv 32 → pool → conv 64 → pool → 128 → 10."""
     from torch import nn
 
     return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3),
@@ -85,7 +85,7 @@ def _lstm():
 
 
 def _gpt(vocab: int, context: int, dim: int, heads: int, depth: int):
-    """``jaxnn.layers.gpt`` in PyTorch, nanoGPT's structure: token + learned position embeddings,
+    """``jaxnn.models.gpt`` in PyTorch, nanoGPT's structure: token + learned position embeddings,
     ``depth`` pre-LN blocks (causal ``scaled_dot_product_attention``, erf-GELU MLP ×4), LN, an
     untied head with bias; the same parameter count. Returns logits ``(m, T, vocab)``."""
     import torch

@@ -1,5 +1,5 @@
 """The hand-derived backward pass: the four backpropagation equations in batched matrix form, for
-every model (a :class:`jaxnn.Network`, a :class:`jaxnn.layers.Model`, nested blocks included).
+every model (a :func:`jaxnn.Network`, a :class:`jaxnn.layers.Model`, nested blocks included).
 
 No ``jax.grad`` or ``jax.vjp`` here or in any layer's backward: every derivative is written out.
 The tests prove the result equal to ``jax.value_and_grad(jaxnn.loss, argnums=1)``.
@@ -44,7 +44,7 @@ def value_and_grad(model, params, x, y, key=None) -> tuple[Array, M.Params]:
     Returns the same as ``jax.value_and_grad(jaxnn.loss, argnums=1)(model, params, x, y, key)``.
 
     Args:
-        model: any model (:class:`jaxnn.Network`, :class:`jaxnn.layers.Model`).
+        model: any model (:func:`jaxnn.Network`, :class:`jaxnn.layers.Model`).
         params: as :func:`jaxnn.init` makes them (a Network: ``[{"W": (n_l, n_{l-1}), "b":
             (n_l,)}, ...]``).
         x: inputs ``(m, *input_shape)``.

@@ -12,8 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import activations
-from jaxnn.layers.model import Params
-from jaxnn.network import Network
+from jaxnn.layers.model import Model, Params
 
 Array = jax.Array
 
@@ -28,10 +27,11 @@ def unfold(weights: list[Array]) -> Params:
     return [{"W": w[:, 1:], "b": w[:, 0]} for w in weights]
 
 
-def forward_folded(net: Network, weights: list[Array], x) -> Array:
-    """The forward pass with bias neurons: prepend the bias neuron's 1 to each layer's input. ``(m, n_L)``."""
+def forward_folded(model: Model, weights: list[Array], x) -> Array:
+    """The forward pass of a :func:`jaxnn.Network` with bias neurons: prepend the bias neuron's 1
+    to each layer's input. ``(m, n_L)``."""
     a = jnp.asarray(x)
-    for w, name in zip(weights, net.activations, strict=True):
+    for w, name in zip(weights, model.activations, strict=True):
         ones = jnp.ones((a.shape[0], 1), a.dtype)
         a = activations.get(name).fn(jnp.concatenate([ones, a], axis=1) @ w.T)
     return a

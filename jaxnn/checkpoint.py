@@ -33,18 +33,25 @@ class Checkpoint(NamedTuple):
     """What :func:`load` returns.
 
     Attributes:
-        net: the rebuilt :class:`jaxnn.Network` (or :class:`jaxnn.layers.Model`).
-        params: ``[{"W", "b"}, ...]`` (a Model: one entry per layer) as NumPy arrays.
+        model: the rebuilt :class:`jaxnn.layers.Model` (``net``: the same, its older name).
+        params: one entry per layer (a Network: ``[{"W", "b"}, ...]``) as NumPy arrays.
         opt_state: the optimiser state's leaves (a list), or ``None``; see :func:`restore_opt_state`.
         key: the saved PRNG key (same kind as was saved), or ``None``.
         meta: the JSON ``meta`` dict.
+        members: a population's number of members ``N`` (every parameter has a leading axis
+            ``N``), else ``None``.
     """
 
-    net: Network
+    model: Model
     params: Params
     opt_state: list[np.ndarray] | None
     key: jax.Array | None
     meta: dict[str, Any]
+    members: int | None = None
+
+    @property
+    def net(self) -> Model:
+        return self.model
 
 
 def _key_arrays(key) -> dict[str, np.ndarray]:
@@ -56,8 +63,8 @@ def _key_arrays(key) -> dict[str, np.ndarray]:
     return {"key/data": np.asarray(key), "key/impl": np.array("raw")}
 
 
-def save(path, net, params: Params, opt_state=None, *, key=None,
-         meta: dict | None = None) -> Path:
+def save(path, model, params: Params, opt_state=None, *, key=None,
+         meta: dict | None = None, members: int | None = None) -> Path:
     """Write a checkpoint atomically to ``path`` (any name; ``.npz`` recommended). Returns the path.
 
     Temporary files of the same checkpoint left by a process killed mid-write are removed first
@@ -67,12 +74,16 @@ def save(path, net, params: Params, opt_state=None, *, key=None,
         opt_state: any optax state (stored as its leaves).
         key: a PRNG key to store (e.g. the training key, for resuming).
         meta: JSON-serialisable extras, e.g. ``{"epoch": 3, "history": {...}}``.
+        members: ``params`` are a population's (:mod:`jaxnn.population`), with a leading axis of
+            this many members.
     """
-    M.check_params(net, params)
+    M.check_params(model, jax.tree.map(lambda a: a[0], params) if members else params)
     path = Path(path)
     arrays: dict[str, np.ndarray] = {"__jaxnn__": np.array(FORMAT),
-                                     "network": np.array(json.dumps(net.to_dict())),
+                                     "network": np.array(json.dumps(model.to_dict())),
                                      "meta": np.array(json.dumps(meta or {}))}
+    if members:
+        arrays["members"] = np.array(members)
     arrays.update({f"params/{path}": np.asarray(v) for path, v in M.named_params(params)})
     if opt_state is not None:
         leaves = jax.tree.leaves(opt_state)
@@ -133,12 +144,14 @@ def load(path) -> Checkpoint:
         return files[name]
 
     try:
-        net = from_dict(json.loads(str(entry("network"))))
+        model = from_dict(json.loads(str(entry("network"))))
         meta = json.loads(str(entry("meta")))
-        want = M.param_shapes(net)
+        members = int(files["members"]) if "members" in files else None
+        want = jax.tree.map(lambda s: jax.ShapeDtypeStruct((members, *s.shape) if members else s.shape,
+                                                           s.dtype), M.param_shapes(model))
         params = jax.tree.unflatten(jax.tree.structure(want),
                                     [entry(f"params/{path}") for path, _ in M.named_params(want)])
-        M.check_params(net, params)
+        M.check_params(model, jax.tree.map(lambda a: a[0], params) if members else params)
         opt_state = None
         if "opt_state/count" in files:
             opt_state = [entry(f"opt_state/{i}") for i in range(int(files["opt_state/count"]))]
@@ -157,21 +170,32 @@ def load(path) -> Checkpoint:
         impl = str(entry("key/impl"))
         key = files["key/data"] if impl == "raw" else jax.random.wrap_key_data(files["key/data"],
                                                                                 impl=impl)
-    return Checkpoint(net, params, opt_state, key, meta)
+    return Checkpoint(model, params, opt_state, key, meta, members)
+
+
+def describe(path) -> str:
+    """'the last checkpoint (epoch N) is PATH', or that none was written there (for messages)."""
+    try:
+        return f"the last checkpoint (epoch {load(path).meta.get('epoch', '?')}) is {path}"
+    except CheckpointError:
+        return f"no usable checkpoint was written to {path}"
 
 
 def from_dict(d: dict):
-    """The model a checkpoint's ``network`` entry describes (``Network.to_dict``/``Model.to_dict``)."""
+    """The model a checkpoint's ``network`` entry describes: :meth:`Model.to_dict`'s, or the
+    ``{"sizes", "hidden", "output", "loss"}`` of checkpoints written before there was one model
+    type (a :func:`jaxnn.Network`)."""
     return Model.from_dict(d) if d.get("kind") == "Model" else Network(**d)
 
 
-def restore_opt_state(optimizer, params: Params, leaves: list[np.ndarray]):
-    """Rebuild an optax state from saved leaves, using ``optimizer.init(params)`` for its structure.
+def restore_opt_state(optimizer, params: Params, leaves: list[np.ndarray], *, template=None):
+    """Rebuild an optax state from saved leaves, using ``template`` (default
+    ``optimizer.init(params)``) for its structure.
 
     Raises:
         CheckpointError: if the saved state does not fit this optimiser (a different optimiser).
     """
-    template = optimizer.init(params)
+    template = optimizer.init(params) if template is None else template
     want = jax.tree.leaves(template)
     if len(want) != len(leaves) or any(np.shape(a) != np.shape(b) for a, b in zip(want, leaves)):
         raise CheckpointError(

@@ -10,61 +10,17 @@ subset), prints a per-epoch table and the final test accuracy, and writes ``metr
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import NamedTuple, get_args
 
 import numpy as np
 
-from jaxnn import activations, data, initializers, losses, optim
+from jaxnn import arguments, data, initializers, losses, optim
 from jaxnn.epoch import Backward, Sampling
-
-
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints like 128,64, got {text!r}") from None
-    if any(s <= 0 for s in sizes):
-        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
-    return sizes
-
-
-def _positive(kind):
-    what = {int: "a positive integer", float: "a positive finite number"}[kind]
-
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-
-    return parse
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows ``(default: …)`` only where there is a default worth showing."""
-
-    def _get_help_string(self, action):
-        if action.default in (None, False, argparse.SUPPRESS) or action.help is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _activation(text: str) -> str:
-    try:
-        return activations.get(text).name
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _data_args(p: argparse.ArgumentParser, split_default: str = "test"):
@@ -79,26 +35,29 @@ def _data_args(p: argparse.ArgumentParser, split_default: str = "test"):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(allow_abbrev=False, prog="jaxnn", description=__doc__.split("\n\n")[0],
-                                     formatter_class=_HelpFormatter)
-    sub = parser.add_subparsers(dest="command")
+                                     formatter_class=arguments.HelpFormatter)
+    commands = parser.add_subparsers(dest="command")
 
-    t = sub.add_parser("train", allow_abbrev=False, help="train a network and report test accuracy",
-                       formatter_class=_HelpFormatter)
+    def sub(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, allow_abbrev=False, help=help,
+                                   formatter_class=arguments.HelpFormatter)
+
+    t = sub("train", "train a network and report test accuracy")
     t.add_argument("--arch", choices=("mlp", "cnn", "rnn", "lstm", "gpt"), default="mlp",
                    help="mlp: a jaxnn.Network built from the flags below; cnn: "
-                        "jaxnn.layers.small_cnn (conv 32-64, pool, dense 128); rnn / lstm: "
+                        "jaxnn.models.small_cnn (conv 32-64, pool, dense 128); rnn / lstm: "
                         "SimpleRNN(128) / LSTM(128) over the image rows, then dense softmax; gpt: "
-                        "jaxnn.layers.gpt (depth 2, dim 64, 4 heads) on the characters of --text "
+                        "jaxnn.models.gpt (depth 2, dim 64, 4 heads) on the characters of --text "
                         "(all but mlp ignore --layers/--hidden/--output/--loss/--init)")
     t.add_argument("--text", type=Path, default=None,
                    help="--arch gpt: a UTF-8 text file (default: Python's reference topics, "
                         "shipped with Python)")
-    t.add_argument("--context", type=_positive(int), default=None,
+    t.add_argument("--context", type=arguments.positive(int), default=None,
                    help="--arch gpt: characters the model sees at once (default 64)")
-    t.add_argument("--layers", type=_sizes, default=[128, 64],
+    t.add_argument("--layers", type=arguments.sizes, default=[128, 64],
                    help="hidden layer widths (input and output come from the data)")
-    t.add_argument("--hidden", type=_activation, default="relu", help="hidden activation")
-    t.add_argument("--output", type=_activation, default="softmax", help="output activation")
+    t.add_argument("--hidden", type=arguments.activation, default="relu", help="hidden activation")
+    t.add_argument("--output", type=arguments.activation, default="softmax", help="output activation")
     t.add_argument("--loss", default="cross_entropy", choices=losses.NAMES, help="cost function")
     t.add_argument("--init", default="he", choices=initializers.NAMES, help="weight initialisation")
     t.add_argument("--optimizer", default="adam", choices=tuple(optim.OPTIMIZERS), help="optimiser")
@@ -107,25 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "a one-cycle learning rate over all steps, and its own batch size, peak "
                         "rate and epochs (cnn: 32, 3e-3, 2; lstm: 64, 5e-3, 2), each overridden by "
                         "--batch-size/--lr/--epochs when given")
-    t.add_argument("--lr", type=_positive(float), default=None,
+    t.add_argument("--lr", type=arguments.positive(float), default=None,
                    help="learning rate η (default 1e-3; --recipe fast: the one-cycle peak)")
-    t.add_argument("--batch-size", type=_positive(int), default=None,
+    t.add_argument("--batch-size", type=arguments.positive(int), default=None,
                    help="mini-batch size m (default 64)")
-    t.add_argument("--epochs", type=_positive(int), default=None, help="epochs in all (default 10; "
+    t.add_argument("--epochs", type=arguments.positive(int), default=None, help="epochs in all (default 10; "
                    "with --resume: the total, not the number still to run)")
     t.add_argument("--sampling", default="shuffle", choices=get_args(Sampling),
                    help="shuffle: a permutation per epoch (Nielsen); random: each batch drawn anew")
     t.add_argument("--backward", default="hand", choices=get_args(Backward),
                    help="hand-derived BP1-BP4 or jax.grad")
-    t.add_argument("--devices", type=_positive(int), default=None,
+    t.add_argument("--devices", type=arguments.positive(int), default=None,
                    help="train data-parallel on this many local devices")
     t.add_argument("--seed", type=int, default=0, help="seed of the initial weights and batch order")
     _data_args(t)
-    t.add_argument("--limit", type=_positive(int), default=None,
+    t.add_argument("--limit", type=arguments.positive(int), default=None,
                    help="train on a class-stratified subset of N images (quick runs; fixed by --seed)")
     t.add_argument("--out", type=Path, default=None,
                    help="output folder (default: a new runs/<dataset>-<date>-<time>)")
-    t.add_argument("--checkpoint-every", type=_positive(int), default=1,
+    t.add_argument("--checkpoint-every", type=arguments.positive(int), default=1,
                    help="write OUT/checkpoint.npz every N epochs (and after the last)")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz")
@@ -134,26 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no per-epoch table")
     t.add_argument("--no-plot", action="store_true", help="do not write curves.png")
 
-    e = sub.add_parser("eval", allow_abbrev=False, help="evaluate a checkpoint on a dataset split",
-                       formatter_class=_HelpFormatter)
+    e = sub("eval", "evaluate a checkpoint on a dataset split")
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--split", default="test", choices=("train", "test"), help="which split")
     _data_args(e)
 
-    pr = sub.add_parser("predict", allow_abbrev=False, help="classify images with a checkpoint",
-                        formatter_class=_HelpFormatter)
+    pr = sub("predict", "classify images with a checkpoint")
     pr.add_argument("checkpoint", type=Path)
     pr.add_argument("inputs", nargs="+", type=Path,
                     help="image files (PNG/JPEG...), IDX image files, or .npy arrays")
-    pr.add_argument("--top", type=_positive(int), default=3, help="show the top-k classes")
+    pr.add_argument("--top", type=arguments.positive(int), default=3, help="show the top-k classes")
 
-    g = sub.add_parser("generate", allow_abbrev=False,
-                       help="write text with a language model (--arch gpt) checkpoint",
-                       formatter_class=_HelpFormatter)
+    g = sub("generate", "write text with a language model (--arch gpt) checkpoint")
     g.add_argument("checkpoint", type=Path)
     g.add_argument("--prompt", default="The ", help="the text to continue")
-    g.add_argument("--steps", type=_positive(int), default=300, help="characters to write")
-    g.add_argument("--temperature", type=_positive(float), default=0.8,
+    g.add_argument("--steps", type=arguments.positive(int), default=300, help="characters to write")
+    g.add_argument("--temperature", type=arguments.positive(float), default=0.8,
                    help="below 1: safer choices; above 1: more surprising ones")
     g.add_argument("--seed", type=int, default=0, help="seed of the sampling")
     return parser
@@ -189,16 +144,6 @@ def _load_splits(args, splits, limit=None):
     if loaded[0].note:
         print(f"data: {loaded[0].note}")
     return loaded
-
-
-def _checkpoint_state(path: Path) -> str:
-    """'the last checkpoint (epoch M) is PATH' or that none was written, for messages."""
-    from jaxnn.checkpoint import CheckpointError, load
-
-    try:
-        return f"the last checkpoint (epoch {load(path).meta.get('epoch', '?')}) is {path}"
-    except CheckpointError:
-        return f"no usable checkpoint was written to {path}"
 
 
 def cmd_train(args) -> int:
@@ -241,7 +186,7 @@ class _Run(NamedTuple):
 
     train: tuple
     test: tuple
-    net: object
+    model: object
     params: object
     described: str
     data: dict          # description, source, note, and what the test part is called
@@ -249,7 +194,7 @@ class _Run(NamedTuple):
 
 def _images_run(args, key) -> _Run:
     import jaxnn
-    from jaxnn import layers
+    from jaxnn import models
 
     train, test = _load_splits(args, ("train", "test"), limit=args.limit)
     x = train.x
@@ -258,25 +203,24 @@ def _images_run(args, key) -> _Run:
     side = math.isqrt(x.shape[1])
     scheme = None                                        # each layer's own init
     if args.arch == "mlp":
-        sizes = [x.shape[1], *args.layers, 10]
-        net = jaxnn.Network(sizes, hidden=args.hidden, output=args.output, loss=args.loss)
-        described = f"{'-'.join(map(str, sizes))} {net.hidden[0] if net.hidden else ''}/{net.output}"
+        sizes = [x.shape[1], *args.layers, train.classes]
+        model = jaxnn.Network(sizes, hidden=args.hidden, output=args.output, loss=args.loss)
+        described = f"{'-'.join(map(str, sizes))} {model.hidden[0] if model.hidden else ''}/{model.output}"
         scheme = args.init
     elif args.arch == "cnn":
-        net, described = layers.small_cnn((side, side, 1), padding="same"), f"small CNN on {side}x{side}x1"
+        model = models.small_cnn((side, side, 1), train.classes, padding="same")
+        described = f"small CNN on {side}x{side}x1"
     else:
-        cell = layers.SimpleRNN(128) if args.arch == "rnn" else layers.LSTM(128)
-        net = layers.Model([cell, layers.Dense(10, "softmax")], (side, side))
-        described = f"{type(cell).__name__}(128) over {side} rows of {side} pixels"
-    params = jaxnn.init(key, net, scheme)
+        model = models.row_rnn(args.arch, 128, side, train.classes)
+        described = f"{type(model.layers[0]).__name__}(128) over {side} rows of {side} pixels"
+    params = jaxnn.init(key, model, scheme)
     what = {"description": train.description, "source": train.source, "note": train.note,
             "test": f"{args.dataset} test images"}
-    return _Run((x, train.y), (test.x, test.y), net, params, described, what)
+    return _Run((x, train.y), (test.x, test.y), model, params, described, what)
 
 
 def _text_run(args, key, out: Path) -> _Run:
     import jaxnn
-    from jaxnn import layers
     from jaxnn.data import text
 
     corpus, description = text.load_text(args.text)
@@ -285,12 +229,12 @@ def _text_run(args, key, out: Path) -> _Run:
     print(f"data: {description}, {len(vocab.chars)} distinct characters; windows of "
           f"{args.context} every {args.context // 2} characters: {len(train):,} train / "
           f"{len(val):,} validation characters")
-    (out / "vocab.json").write_text(json.dumps({"chars": vocab.chars}))    # for jaxnn generate
-    net = layers.gpt(len(vocab.chars), args.context)
+    vocab.save(out / "vocab.json")                                         # for jaxnn generate
+    model = jaxnn.models.gpt(len(vocab.chars), args.context)
     what = {"description": description, "source": "text", "note": "",
             "test": "validation windows (next-character accuracy)"}
     return _Run(text.windows(train, args.context, max(args.context // 2, 1)),
-                text.windows(val, args.context), net, jaxnn.init(key, net),
+                text.windows(val, args.context), model, jaxnn.init(key, model),
                 f"GPT (depth 2, dim 64, 4 heads, context {args.context})", what)
 
 
@@ -298,11 +242,13 @@ def _train(args, out: Path) -> int:
     import jax
 
     import jaxnn
+    import jaxnn.train
+    from jaxnn import checkpoint as ckpt
 
     t_start = time.perf_counter()
     key_init, key_train = jax.random.split(jax.random.key(args.seed))
     run = _text_run(args, key_init, out) if args.arch == "gpt" else _images_run(args, key_init)
-    net, params = run.net, run.params
+    model, params = run.model, run.params
     described = run.described
     if args.recipe == "fast":         # the schedule spans every step of the run
         steps = len(run.train[0]) // args.batch_size * args.epochs
@@ -310,13 +256,13 @@ def _train(args, out: Path) -> int:
     else:
         optimizer, rate = optim.get(args.optimizer, args.lr), f"lr={args.lr}"
     print(f"network: {described}, "
-          f"{net.loss}, {args.optimizer} {rate}, batch {args.batch_size}, "
+          f"{model.loss}, {args.optimizer} {rate}, batch {args.batch_size}, "
           f"{args.epochs} epochs, backward={args.backward}, devices={jax.local_device_count()} "
           f"{jax.default_backend()}")
 
     if not args.quiet:
         print(f"{'epoch':>5} {'train loss':>11} {'test loss':>10} {'test acc':>9} {'seconds':>8}")
-    done = {"epoch": 0, "stop": False}
+    done = {"epoch": 0}
 
     def row(epoch):
         r = epoch.metrics
@@ -324,26 +270,25 @@ def _train(args, out: Path) -> int:
         if not args.quiet:
             print(f"{r['epoch']:>5} {r['train_loss']:>11.4f} {r['eval_loss']:>10.4f} "
                   f"{100 * r['eval_accuracy']:>8.2f}% {r['seconds']:>8.2f}", flush=True)
-        return "stop" if done["stop"] else None   # the epoch and its checkpoint are complete
 
     checkpoint = out / "checkpoint.npz"
     try:
-        with _stop_after_epoch_on_ctrl_c(done):
+        with jaxnn.train.stop_on_ctrl_c() as ctrl_c:   # the epoch and its checkpoint complete
             params, history = jaxnn.fit(
-                net, params, run.train, optimizer=optimizer, epochs=args.epochs,
+                model, params, run.train, optimizer=optimizer, epochs=args.epochs,
                 batch_size=args.batch_size, key=key_train, eval_data=run.test,
                 sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
                 checkpoint_every=args.checkpoint_every, resume=args.resume,
-                progress=False, callbacks=[row], devices=args.devices)   # the table is the progress
+                progress=False, callbacks=[row, ctrl_c], devices=args.devices)   # the table: progress
     except KeyboardInterrupt:                    # a second Ctrl-C: stopped at once
         when = f"in epoch {done['epoch'] + 1}"
     except OSError as e:
         raise ValueError(f"cannot write {e.filename or checkpoint}: {e.strerror or e}; "
-                         f"{_checkpoint_state(checkpoint)}") from None
+                         f"{ckpt.describe(checkpoint)}") from None
     else:
-        when = f"after epoch {done['epoch']}" if done["stop"] else None
+        when = f"after epoch {done['epoch']}" if ctrl_c.pressed else None
     if when is not None:
-        print(f"\ninterrupted {when}; {_checkpoint_state(checkpoint)}; continue with: jaxnn train "
+        print(f"\ninterrupted {when}; {ckpt.describe(checkpoint)}; continue with: jaxnn train "
               f"--out {out} --resume (and the same flags)", file=sys.stderr)
         return 130
     total = time.perf_counter() - t_start
@@ -352,7 +297,7 @@ def _train(args, out: Path) -> int:
     metrics = {"test_accuracy": acc, "test_loss": history["eval_loss"][-1],
                "seconds_total": total, "data": run.data["description"], "source": source,
                "data_note": run.data["note"], "train_examples": len(run.train[0]),
-               "test_examples": len(run.test[0]), "network": net.to_dict(),
+               "test_examples": len(run.test[0]), "network": model.to_dict(),
                "args": {k: str(v) for k, v in vars(args).items()}, "history": history}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if not args.no_plot:
@@ -371,32 +316,19 @@ def _train(args, out: Path) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _stop_after_epoch_on_ctrl_c(state: dict):
-    """The first Ctrl-C sets ``state["stop"]`` (training stops once the running epoch and its
-    checkpoint are done); a second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if state["stop"]:
-            raise KeyboardInterrupt
-        state["stop"] = True
-        print("\nCtrl-C: stopping after this epoch (press it again to stop at once)",
-              file=sys.stderr, flush=True)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _is_language_model(net) -> bool:
+def _load(path: Path, language_model: bool):
+    """The checkpoint at ``path``, refused (naming what to do) unless it is a language model or a
+    classifier of images as asked."""
+    import jaxnn
     from jaxnn.layers.model import body
 
-    return body(net).integer_input
+    c = jaxnn.load(path)
+    if language_model and not body(c.model).integer_input:
+        raise ValueError(f"{path} is not a language model (train one with --arch gpt)")
+    if not language_model and body(c.model).integer_input:
+        raise ValueError(f"{path} is a language model, not a digit classifier; its validation loss "
+                         "is in metrics.json beside it, and jaxnn generate writes text with it")
+    return c
 
 
 def cmd_generate(args) -> int:
@@ -405,19 +337,9 @@ def cmd_generate(args) -> int:
     import jaxnn
     from jaxnn.data.text import Vocab
 
-    c = jaxnn.load(args.checkpoint)
-    if not _is_language_model(c.net):
-        raise ValueError(f"{args.checkpoint} is not a language model (train one with --arch gpt)")
-    vocab_file = args.checkpoint.parent / "vocab.json"
-    if not vocab_file.is_file():
-        raise ValueError(f"no vocab.json beside {args.checkpoint}: it maps the model's tokens to "
-                         "characters; keep it in the run folder jaxnn train wrote")
-    try:
-        vocab = Vocab(json.loads(vocab_file.read_text())["chars"])
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{vocab_file} is not the vocabulary jaxnn train wrote (a JSON object with "
-                         "\"chars\"); restore it from the run folder") from None
-    tokens = jaxnn.generate(c.net, c.params, vocab.encode(args.prompt), args.steps,
+    c = _load(args.checkpoint, language_model=True)
+    vocab = Vocab.load(args.checkpoint.parent / "vocab.json")
+    tokens = jaxnn.generate(c.model, c.params, vocab.encode(args.prompt), args.steps,
                             temperature=args.temperature, key=jax.random.key(args.seed))
     print(args.prompt + vocab.decode(tokens))
     return 0
@@ -426,91 +348,17 @@ def cmd_generate(args) -> int:
 def cmd_eval(args) -> int:
     import jaxnn
 
-    c = jaxnn.load(args.checkpoint)
-    if _is_language_model(c.net):
-        raise ValueError(f"{args.checkpoint} is a language model, not a digit classifier; its "
-                         "validation loss is in "
-                         "metrics.json beside it, and jaxnn generate writes text with it")
+    c = _load(args.checkpoint, language_model=False)
     (d,) = _load_splits(args, (args.split,))
-    n_inputs = math.prod(c.net.input_shape)
+    n_inputs = math.prod(c.model.input_shape)
     if d.x.shape[1] != n_inputs:
         raise ValueError(f"{args.checkpoint} expects {n_inputs} inputs but {args.dataset} "
                          f"images have {d.x.shape[1]}; evaluate on the dataset it was trained on")
-    m = jaxnn.evaluate(c.net, c.params, d.x, d.y)
+    m = jaxnn.evaluate(c.model, c.params, d.x, d.y)
     print(f"data: {d.description}")
     print(f"{args.split} loss {m['loss']:.4f}, accuracy {100 * m['accuracy']:.2f}% "
           f"on {len(d.x):,} images")
     return 0
-
-
-def read_images(path: Path, side: int) -> np.ndarray:
-    """Images from an image file, an IDX file or a ``.npy`` array as float32 ``(n, side²)`` in
-    [0, 1]. Photos are converted to grayscale (a transparent background is first filled with the
-    colour opposite to the ink), resized to ``side × side`` and, when their background is light
-    (mean > 0.5), inverted to MNIST's white-on-black.
-
-    Raises:
-        DataError: naming ``path`` and the expected format: a folder, an unreadable or truncated
-            file, an array of the wrong shape, an empty array, or NaN/inf values.
-    """
-    expected = (f"expected images of shape ({side}, {side}), (n, {side}, {side}) or "
-                f"(n, {side * side}), pixels 0..1 or 0..255")
-    if path.is_dir():
-        raise data.DataError(f"{path} is a folder; give image files (PNG/JPEG...), IDX image files "
-                             "or .npy arrays")
-    if not path.exists():
-        raise data.DataError(f"{path} does not exist")
-    name = path.name.lower()
-    if "idx" in name or name.endswith("-ubyte"):
-        images = data.read_idx(path).astype(np.float32) / 255.0
-    elif name.endswith(".npy"):
-        try:
-            images = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            reason = "it holds pickled Python objects" if "pickle" in str(e) else str(e)
-            raise data.DataError(f"cannot read {path}: {reason}; {expected}") from None
-        if not np.issubdtype(images.dtype, np.number):
-            raise data.DataError(f"{path} holds {images.dtype} values, not numbers; {expected}")
-        images = images.astype(np.float32)
-        if images.size == 0:
-            raise data.DataError(f"{path} holds an empty array (shape {images.shape}); {expected}")
-        if not np.all(np.isfinite(images)):
-            raise data.DataError(f"{path} holds {int(np.sum(~np.isfinite(images)))} NaN/inf values; "
-                                 "clean them first")
-        images = images / 255.0 if images.max() > 1.0 else images
-    else:
-        images = _read_photo(path, side)[None]
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim == 2 and images.shape == (side, side):
-        images = images[None]
-    if not (images.ndim == 3 and images.shape[1:] == (side, side)
-            or images.ndim == 2 and images.shape[1] == side * side):
-        raise data.DataError(f"{path} holds an array of shape {images.shape}; {expected}")
-    return images.reshape(len(images), side * side)
-
-
-def _read_photo(path: Path, side: int) -> np.ndarray:
-    """One image file as grayscale ``(side, side)`` in [0, 1], white ink on black."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-            rgba = np.asarray(img.convert("RGBA"), np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise data.DataError(f"cannot read image {path}: {e}; is it a complete PNG/JPEG file?") \
-            from None
-    gray = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-    if has_alpha:
-        alpha = rgba[..., 3]
-        ink = float((gray * alpha).sum() / max(alpha.sum(), 1e-6))
-        background = 1.0 if ink < 0.5 else 0.0   # dark ink goes on white, light ink on black
-        gray = gray * alpha + background * (1.0 - alpha)
-    resized = Image.fromarray((gray * 255).round().astype(np.uint8)).resize((side, side))
-    images = np.asarray(resized, np.float32) / 255.0
-    return 1.0 - images if images.mean() > 0.5 else images
 
 
 def cmd_predict(args) -> int:
@@ -518,18 +366,15 @@ def cmd_predict(args) -> int:
 
     import jaxnn
 
-    c = jaxnn.load(args.checkpoint)
-    if _is_language_model(c.net):
-        raise ValueError(f"{args.checkpoint} is a language model, not a digit classifier; "
-                         "jaxnn generate writes text with it")
-    n_inputs = math.prod(c.net.input_shape)
+    c = _load(args.checkpoint, language_model=False)
+    n_inputs = math.prod(c.model.input_shape)
     side = math.isqrt(n_inputs)
     if side * side != n_inputs:
         raise ValueError(f"{args.checkpoint} takes {n_inputs} inputs, not square images")
     for path in args.inputs:
-        x = read_images(path, side)
-        out = jaxnn.forward(c.net, c.params, x.reshape(len(x), *c.net.input_shape))[0]
-        probs = np.asarray(out if c.net.output == "softmax" else jax.nn.softmax(out, -1))
+        x = data.read_images(path, side)
+        out = jaxnn.forward(c.model, c.params, x.reshape(len(x), *c.model.input_shape))[0]
+        probs = np.asarray(out if c.model.output == "softmax" else jax.nn.softmax(out, -1))
         blank = np.ptp(x, axis=1) < 1e-3
         for i, p in enumerate(probs[:20]):
             top = np.argsort(-p)[: args.top]

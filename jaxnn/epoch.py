@@ -119,7 +119,9 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
     inside each step), and all share the device-resident ``x, y``.
     """
     step = make_step(model, optimizer, **step_options)
-    check_choice("sampling", sampling, Sampling)
+    if check_choice("sampling", sampling, Sampling) == "shuffle" and steps is not None:
+        raise ValueError("steps_per_epoch applies to sampling='random'; a shuffled epoch is "
+                         "n // batch_size steps (use sampling='random' to set the count)")
     if check_choice("loop", loop, Loop) == "auto":
         loop = default_loop(model)
 

@@ -97,7 +97,7 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
               key: jax.Array | None = None) -> list[GradcheckRow]:
     """Compare the hand-derived gradient with ``jax.grad`` and with central finite differences.
 
-    Works for every model: a :class:`jaxnn.Network` or a :class:`jaxnn.layers.Model` (CNN, RNN,
+    Works for every model: a :func:`jaxnn.Network` or a :class:`jaxnn.layers.Model` (CNN, RNN,
     nested blocks).
 
     Args:

@@ -80,8 +80,8 @@ def live_curves(note: str = ""):
     return callback
 
 
-def network_diagram(net, params, x=None, y=None, *, show: str = "values", max_neurons: int = 12):
-    """Draw a small :class:`jaxnn.Network` as a 2-2-2 example is drawn by hand.
+def network_diagram(model, params, x=None, y=None, *, show: str = "values", max_neurons: int = 12):
+    """Draw a small :func:`jaxnn.Network` as a 2-2-2 example is drawn by hand.
 
     Neurons in columns (layer 0 = the inputs), each labelled with its ``z``/``a`` for the input
     ``x`` (one example, shape ``(n_0,)`` or ``(1, n_0)``); each edge ``W^l[j, k]`` (from neuron
@@ -110,20 +110,20 @@ def network_diagram(net, params, x=None, y=None, *, show: str = "values", max_ne
         raise ValueError(f"show must be 'values', 'gradients' or 'both', got {show!r}")
     if show != "values" and (x is None or y is None):
         raise ValueError(f"show={show!r} needs the input x and the target y for ∂C/∂w")
-    if max(net.sizes) > max_neurons:
+    if max(model.sizes) > max_neurons:
         raise ValueError(f"network_diagram draws at most {max_neurons} neurons per layer; "
-                         f"{list(net.sizes)} is too wide to read (pass max_neurons= to force it)")
-    M.check_params(net, params)
+                         f"{list(model.sizes)} is too wide to read (pass max_neurons= to force it)")
+    M.check_params(model, params)
     z_a = grads = None
     if x is not None:
-        x = jnp.asarray(x).reshape(-1, net.sizes[0])
+        x = jnp.asarray(x).reshape(-1, model.sizes[0])
         if x.shape[0] != 1:
             raise ValueError(f"network_diagram shows one example; x has {x.shape[0]} rows")
-        dense = M.forward(net, params, x)[1].layers        # each a DenseCache(x, z, a)
+        dense = M.forward(model, params, x)[1].layers        # each a DenseCache(x, z, a)
         z_a = [(None, np.asarray(x[0]))] + [(np.asarray(c.z[0]), np.asarray(c.a[0])) for c in dense]
     if show != "values":
         y = jnp.asarray(y)
-        grads = value_and_grad(net, params, x, y.reshape(1) if y.ndim == 0 else y.reshape(1, -1))[1]
+        grads = value_and_grad(model, params, x, y.reshape(1) if y.ndim == 0 else y.reshape(1, -1))[1]
 
     def fmt(v):
         return f"{float(v):.5g}"
@@ -133,10 +133,10 @@ def network_diagram(net, params, x=None, y=None, *, show: str = "values", max_ne
         parts += [f"∂C/∂{name} = {fmt(grad)}"] if grad is not None else []
         return "\n".join(parts)
 
-    L = len(net.sizes)
-    dx, wide = 4.5, max(net.sizes)                         # layer spacing, tallest column
+    L = len(model.sizes)
+    dx, wide = 4.5, max(model.sizes)                         # layer spacing, tallest column
     fig, ax = subplots(figsize=(4.2 * (L - 1) + 2.0, 1.3 * wide + 1.5))
-    pos = [[(dx * l, (n - 1) / 2 - j) for j in range(n)] for l, n in enumerate(net.sizes)]
+    pos = [[(dx * l, (n - 1) / 2 - j) for j in range(n)] for l, n in enumerate(model.sizes)]
     w_max = max(float(np.abs(np.asarray(p["W"])).max()) for p in params) or 1.0
     count = 0
     for l in range(1, L):
@@ -166,7 +166,7 @@ def network_diagram(net, params, x=None, y=None, *, show: str = "values", max_ne
             else:
                 text = f"z={fmt(z_a[l][0][j])}\na={fmt(z_a[l][1][j])}"
             ax.text(xn, yn, text, fontsize=7, ha="center", va="center", zorder=4)
-    titles = ["input"] + [f"layer {l} ({layer.activation})" for l, layer in enumerate(net.layers, 1)]
+    titles = ["input"] + [f"layer {l} ({layer.activation})" for l, layer in enumerate(model.layers, 1)]
     for l, title in enumerate(titles):
         ax.text(dx * l, (wide - 1) / 2 + 0.6, title, ha="center", fontsize=9)
     ax.set_axis_off()

@@ -22,11 +22,8 @@ compiled program serves a whole grid::
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
-import time
-import warnings
 from collections.abc import Callable, Mapping
 
 import jax
@@ -34,12 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import parallel
-from jaxnn.data import prepare
-from jaxnn.epoch import Backward, Loop, Sampling, make_epoch
 from jaxnn.layers import model as M
 from jaxnn.layers.model import Params
-from jaxnn.train import Epoch, _check_args, _dtype, chunked_means, progress_bar
+from jaxnn.train import fit as train_fit
 
 
 def size(tree) -> int:
@@ -106,95 +100,29 @@ def optimizer(factory: Callable[..., optax.GradientTransformation], params: Para
     return make(**fixed, **{k: v[0] for k, v in varied.items()}), state
 
 
-def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation, epochs: int,
-        batch_size: int, keys: jax.Array, opt_state=None,
-        eval_data: tuple | Mapping[str, tuple] | None = None, sampling: Sampling = "shuffle",
-        steps_per_epoch: int | None = None, backward: Backward = "hand",
-        augment: Callable | None = None, loop: Loop = "auto", devices: int | list | None = None,
-        progress: bool | None = None) -> tuple[Params, dict[str, np.ndarray]]:
-    """Train a population of ``N`` members in one compiled call per epoch (``jaxnn.fit_population``).
+def fit(model, params: Params, train, *, keys: jax.Array, **options) -> tuple[Params, dict[str, list]]:
+    """Train a population of ``N`` members in one compiled call per epoch (``jaxnn.fit_population``):
+    :func:`jaxnn.fit`'s loop with a leading member axis.
 
     Args:
         params: stacked parameters, leading axis ``N`` (:func:`init`).
         keys: ``(N,)`` PRNG keys, one per member: its batch order (and augmentation, Dropout).
-        opt_state: stacked optimiser state (:func:`optimizer`, for per-member hyperparameters);
-            default ``optimizer.init`` for every member.
-        eval_data: ``(x, y)`` (recorded as ``eval``) or ``{name: (x, y)}`` such as
-            ``{"validation": ..., "test": ...}``, evaluated after every epoch for every member and
-            for the ensemble (the mean of the members' outputs, e.g. their probabilities).
-        devices: shard the members over this many local devices (or these devices); ``N`` must be
-            a multiple of their number. Default: one device.
-        The rest as in :func:`jaxnn.fit`.
+        options: as for :func:`jaxnn.fit` (``optimizer``, ``epochs``, ``batch_size``,
+            ``eval_data``, ``checkpoint``/``resume``, ``callbacks``, …), with these differences:
+            ``opt_state`` is stacked (:func:`optimizer`, for per-member hyperparameters; default
+            ``optimizer.init`` for every member); ``devices`` splits the *members* over this many
+            local devices (``N`` must be a multiple of their number); every eval set is also
+            evaluated for the ensemble (the mean of the members' outputs, e.g. their probabilities).
 
     Returns:
-        ``(params, history)``: params stacked as given; ``history["train_loss"]`` and, for each
-        eval set ``name``, ``history[f"{name}_loss"]``, ``history[f"{name}_accuracy"]`` of shape
-        ``(epochs, N)``, ``history[f"{name}_ensemble_accuracy"]`` ``(epochs,)``, and ``epoch`` and
-        ``seconds`` ``(epochs,)``. A member whose training loss becomes NaN/inf is reported in a
-        warning (which one, which epoch) and carries NaN from then on; the others train on.
+        ``(params, history)``: params stacked as given; the history of :func:`jaxnn.fit` with a
+        list of ``N`` values per epoch for ``train_loss`` and each ``{name}_loss``,
+        ``{name}_accuracy``, plus ``{name}_ensemble_accuracy`` (``np.asarray`` gives ``(epochs,
+        N)``). A member whose training loss becomes NaN/inf is named in a warning and carries NaN
+        from then on; the others train on.
     """
     n = size(params)
-    M.check_params(model, member(params, 0))
-    keys = _keys(keys, n)
-    epochs, batch_size, _ = _check_args(epochs, batch_size, 1, keys[0])
-    dtype = _dtype(params)
-    x, y = prepare(model, train[0], train[1], dtype, name="train")
-    if batch_size > len(x):
-        raise ValueError(f"batch_size {batch_size} is larger than the {len(x)} training examples")
-    if eval_data is not None and not isinstance(eval_data, Mapping):
-        eval_data = {"eval": eval_data}
-    evals = {name: prepare(model, *pair, dtype, f"{name} data") for name, pair in (eval_data or {}).items()}
-    params = jax.tree.map(jnp.asarray, params)
-    opt_state = jax.vmap(optimizer.init)(params) if opt_state is None else opt_state
-    if devices is not None:
-        mesh = parallel.data_mesh(devices)
-        if n % mesh.size:
-            raise ValueError(f"{n} members cannot be split evenly over {mesh.size} devices; "
-                             f"use a multiple of {mesh.size} members")
-        params, opt_state, keys = jax.device_put((params, opt_state, keys), parallel.batch_sharding(mesh))
-        x, y, evals = parallel.replicate((x, y, evals), mesh)
-    epoch_fn = make_epoch(model, optimizer, batch_size=batch_size, sampling=sampling,
-                          steps=steps_per_epoch, loop=loop, backward=backward, augment=augment,
-                          members=True)
-
-    history: dict[str, list] = {"epoch": [], "train_loss": [], "seconds": []}
-    diverged = np.zeros(n, bool)
-    with progress_bar(epochs, 0, progress) as bar:
-        for e in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            epoch_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, e)
-            params, opt_state, train_loss = epoch_fn(params, opt_state, epoch_keys, x, y)
-            train_loss = np.asarray(train_loss, np.float64)
-            if np.any(new := ~np.isfinite(train_loss) & ~diverged):
-                warnings.warn(f"members {np.flatnonzero(new).tolist()} diverged in epoch {e} "
-                              "(training loss NaN/inf: learning rate too large?); their results "
-                              "are NaN from here on, the other members train on", stacklevel=2)
-                diverged |= new
-            record = {"epoch": e, "train_loss": train_loss}
-            for name, (ex, ey) in evals.items():
-                loss, acc, ens = chunked_means(_members_chunk, model, params, ex, ey)
-                record.update({f"{name}_loss": loss, f"{name}_accuracy": acc,
-                               f"{name}_ensemble_accuracy": ens})
-            record["seconds"] = time.perf_counter() - t0
-            for k, v in record.items():
-                history.setdefault(k, []).append(v)
-            first = next(iter(evals), None)
-            bar(Epoch({"train_loss": np.nanmean(train_loss) if not diverged.all() else math.nan,
-                       "eval_accuracy": np.nanmean(record[f"{first}_accuracy"]) if first else math.nan},
-                      history, params, opt_state))
-    return params, {k: np.asarray(v) for k, v in history.items()}
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _members_chunk(model, params, x, y):
-    """Every member's summed loss and correct count ``(N,)``, and the ensemble's correct count."""
-    z, a = jax.vmap(lambda p: M.output(model, p, x))(params)             # (N, m, ..., n_L)
-    cost = jax.vmap(lambda z1, a1: M.cost(model, z1, a1, y))(z, a) * x.shape[0]
-    labels = y if y.ndim == a.ndim - 2 else jnp.argmax(y, axis=-1)
-    correct = jnp.sum(M.to_classes(a) == labels, axis=tuple(range(1, a.ndim - 1)))
-    finite = jnp.all(jnp.isfinite(a), axis=tuple(range(1, a.ndim)))      # diverged members left out
-    mean_out = jnp.sum(jnp.where(finite.reshape(-1, *[1] * (a.ndim - 1)), a, 0), 0) / jnp.sum(finite)
-    return cost, correct, jnp.sum(M.to_classes(mean_out) == labels)
+    return train_fit(model, params, train, key=_keys(keys, n), members=n, **options)
 
 
 def summary(history: Mapping[str, np.ndarray], report: str = "eval", select: str | None = None,
@@ -222,6 +150,7 @@ def summary(history: Mapping[str, np.ndarray], report: str = "eval", select: str
         if f"{name}_accuracy" not in history:
             names = sorted(k[:-9] for k in history if k.endswith("_accuracy") and "ensemble" not in k)
             raise KeyError(f"no eval set {name!r} in the history; it has {names}")
+    history = {k: np.asarray(v, np.float64) for k, v in history.items()}
     acc, chooser = history[f"{report}_accuracy"], history[f"{select or report}_accuracy"]
     if at == "last":
         picks = np.full(acc.shape[1], acc.shape[0] - 1)

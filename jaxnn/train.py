@@ -1,4 +1,6 @@
-"""Training: ``fit`` runs compiled epochs (:mod:`jaxnn.epoch`), evaluates, checkpoints, resumes.
+"""Training: one loop (:func:`train`) runs compiled epochs (:mod:`jaxnn.epoch`), evaluates,
+checkpoints and resumes, for one model (:func:`fit`) and for a population of ``N`` members trained
+together (:func:`jaxnn.population.fit`, whose arrays carry a leading member axis).
 
 After every epoch each callback gets an :class:`Epoch` (the epoch's metrics, the history so far,
 the parameters and optimiser state) and may answer ``"stop"``; the checkpoint writer, the progress
@@ -7,6 +9,16 @@ bar, the CLI's table and its Ctrl-C handling, and a notebook's live curves are a
 The epoch key is ``fold_in(key, epoch)``, so a run is fully determined by ``key`` and the data: the
 same inputs give bit-identical parameters on CPU, and a resumed run continues exactly where the
 interrupted one stopped.
+
+The history maps each metric to a list with one entry per epoch (a population's: a list of ``N``
+values): ``epoch``, ``train_loss``, ``train_accuracy`` (``nan`` unless ``eval_train``), for each
+eval set ``name`` ``{name}_loss`` and ``{name}_accuracy`` (``eval`` for a bare ``(x, y)``; ``nan``
+without eval data), a population's ``{name}_ensemble_accuracy`` (the mean of the members'
+outputs), and ``seconds``.
+
+Divergence: a member whose training loss becomes NaN/inf is named in a warning and carries NaN from
+then on while the others train on; when no member is left (one model: at once), training stops
+with :class:`TrainingDiverged`, which holds the last good parameters.
 """
 
 from __future__ import annotations
@@ -15,8 +27,12 @@ import contextlib
 import functools
 import math
 import numbers
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -46,8 +62,7 @@ class Epoch(NamedTuple):
     """What every ``fit`` callback gets after each epoch.
 
     Attributes:
-        metrics: this epoch's ``{"epoch", "train_loss", "train_accuracy", "eval_loss",
-            "eval_accuracy", "seconds"}`` (``nan`` where not measured).
+        metrics: this epoch's entry of each history field (see the module docstring).
         history: every epoch's metrics so far, each field a list (what ``fit`` returns).
         params, opt_state: the state after this epoch.
     """
@@ -60,10 +75,9 @@ class Epoch(NamedTuple):
 
 Callback = Callable[[Epoch], Literal["stop"] | None]
 """``callback(epoch) -> "stop" | None``: ``"stop"`` ends training after this epoch."""
-RECORD_FIELDS = ("epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "seconds")
 
 
-def gradient_descent(net, params: Params, x, y, *, lr: float, steps: int) -> Params:
+def gradient_descent(model, params: Params, x, y, *, lr: float, steps: int) -> Params:
     """Plain full-batch gradient descent, the first training loop one writes: ``steps`` times
     ``W ← W − η ∂C/∂W``, ``b ← b − η ∂C/∂b`` with the hand-derived gradients of the whole
     ``(x, y)``, as one ``lax.fori_loop``.
@@ -73,32 +87,27 @@ def gradient_descent(net, params: Params, x, y, *, lr: float, steps: int) -> Par
     takes it (targets ``(m, n_L)``, or labels for ``cross_entropy``).
 
     Example:
-        >>> train = lambda key: gradient_descent(net, jaxnn.init(key, net), x, y, lr=0.5, steps=1000)
-        >>> params = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), 100))  # 100 seeds
+        >>> run = lambda key: gradient_descent(net, jaxnn.init(key, net), x, y, lr=0.5, steps=1000)
+        >>> params = jax.jit(jax.vmap(run))(jax.random.split(jax.random.key(0), 100))  # 100 seeds
     """
     def step(_, p):
-        _, g = value_and_grad(net, p, x, y)
+        _, g = value_and_grad(model, p, x, y)
         return jax.tree.map(lambda w, dw: w - lr * dw, p, g)
 
     return jax.lax.fori_loop(0, steps, step, params)
 
 
-def evaluate(net, params: Params, x, y, *, batch_size: int = 10_000) -> dict[str, float]:
+def evaluate(model, params: Params, x, y, *, batch_size: int = 10_000) -> dict[str, float]:
     """Mean loss and accuracy on ``(x, y)``, in jitted chunks of ``batch_size`` examples.
 
     Returns ``{"loss": float, "accuracy": float}`` (accuracy ``nan`` for a regression network).
     """
-    x, y = prepare(net, x, y, _dtype(params), name="eval data")
-    return _evaluate(net, params, x, y, batch_size)
-
-
-def _evaluate(net, params, x, y, batch_size=10_000):
-    """:func:`evaluate` on arrays already validated and on the device."""
-    loss, acc = chunked_means(_eval_chunk, net, params, x, y, batch_size)
+    x, y = prepare(model, x, y, _dtype(params), name="eval data")
+    loss, acc = _chunked_means(_eval_chunk, model, params, x, y, batch_size)
     return {"loss": float(loss), "accuracy": float(acc)}
 
 
-def chunked_means(chunk: Callable, model, params, x, y, batch_size: int = 10_000):
+def _chunked_means(chunk: Callable, model, params, x, y, batch_size: int = 10_000):
     """Run ``chunk(model, params, x_part, y_part) -> (loss_sum, *correct_counts)`` over ``x`` in
     chunks of ``batch_size`` and return ``(mean loss per example, *accuracies)``: each count over
     the predicted positions (examples × time steps), NaN for a regression model."""
@@ -113,10 +122,22 @@ def chunked_means(chunk: Callable, model, params, x, y, batch_size: int = 10_000
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _eval_chunk(net, params, x, y):
-    z_out, a_out = M.output(net, params, x)
+def _eval_chunk(model, params, x, y):
+    z_out, a_out = M.output(model, params, x)
     labels = y if y.ndim == a_out.ndim - 1 else jnp.argmax(y, axis=-1)
-    return M.cost(net, z_out, a_out, y) * x.shape[0], jnp.sum(M.to_classes(a_out) == labels)
+    return M.cost(model, z_out, a_out, y) * x.shape[0], jnp.sum(M.to_classes(a_out) == labels)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _members_chunk(model, params, x, y):
+    """Every member's summed loss and correct count ``(N,)``, and the ensemble's correct count."""
+    z, a = jax.vmap(lambda p: M.output(model, p, x))(params)             # (N, m, ..., n_L)
+    cost = jax.vmap(lambda z1, a1: M.cost(model, z1, a1, y))(z, a) * x.shape[0]
+    labels = y if y.ndim == a.ndim - 2 else jnp.argmax(y, axis=-1)
+    correct = jnp.sum(M.to_classes(a) == labels, axis=tuple(range(1, a.ndim - 1)))
+    finite = jnp.all(jnp.isfinite(a), axis=tuple(range(1, a.ndim)))      # diverged members left out
+    mean_out = jnp.sum(jnp.where(finite.reshape(-1, *[1] * (a.ndim - 1)), a, 0), 0) / jnp.sum(finite)
+    return cost, correct, jnp.sum(M.to_classes(mean_out) == labels)
 
 
 def _dtype(params):
@@ -135,9 +156,13 @@ def progress_bar(epochs: int, start: int = 0, enabled: bool | None = True):
     bar = tqdm(total=epochs, initial=start, unit="epoch", disable=None if enabled is None else False,
                dynamic_ncols=True, leave=False)
 
+    def mean(values):                 # a population's: over its members that did not diverge
+        values = np.asarray(values, np.float64)
+        return values[np.isfinite(values)].mean() if np.isfinite(values).any() else math.nan
+
     def callback(epoch: Epoch):
-        bar.set_postfix(loss=f"{epoch.metrics['train_loss']:.4f}",
-                        acc=f"{epoch.metrics['eval_accuracy']:.4f}")
+        acc = next(v for k, v in epoch.metrics.items() if k.endswith("_accuracy") and k != "train_accuracy")
+        bar.set_postfix(loss=f"{mean(epoch.metrics['train_loss']):.4f}", acc=f"{mean(acc):.4f}")
         bar.update(1)
 
     try:
@@ -146,12 +171,41 @@ def progress_bar(epochs: int, start: int = 0, enabled: bool | None = True):
         bar.close()
 
 
-def checkpointer(path, model, key, *, every: int = 1, last: int | None = None) -> Callback:
-    """A callback writing checkpoint ``path`` every ``every`` epochs and after epoch ``last``."""
+@contextlib.contextmanager
+def stop_on_ctrl_c():
+    """While the block runs, the first Ctrl-C asks training to stop once the running epoch (and its
+    checkpoint) is done: the callback this yields then answers ``"stop"``; a second Ctrl-C
+    interrupts at once (``KeyboardInterrupt``). ``callback.pressed`` tells whether Ctrl-C was
+    pressed. Outside the main thread (where Python delivers no signals) the callback never stops."""
+    def callback(epoch: Epoch):
+        return "stop" if callback.pressed else None
+
+    def handler(signum, frame):
+        if callback.pressed:
+            raise KeyboardInterrupt
+        callback.pressed = True
+        print("\nCtrl-C: stopping after this epoch (press it again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    callback.pressed = False
+    if threading.current_thread() is not threading.main_thread():
+        yield callback
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield callback
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def checkpointer(path, model, key, *, every: int = 1, last: int | None = None,
+                 members: int | None = None) -> Callback:
+    """A callback writing checkpoint ``path`` every ``every`` epochs and after epoch ``last``
+    (``members``: a population's, see :func:`jaxnn.save`)."""
     def callback(epoch: Epoch):
         n = epoch.metrics["epoch"]
         if n % every == 0 or n == last:
-            ckpt.save(path, model, epoch.params, epoch.opt_state, key=key,
+            ckpt.save(path, model, epoch.params, epoch.opt_state, key=key, members=members,
                       meta={"epoch": n, "history": epoch.history})
 
     return callback
@@ -162,11 +216,11 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         steps_per_epoch: int | None = None, backward: Backward = "hand", checkpoint=None,
         checkpoint_every: int = 1, resume: bool = False, progress: bool | None = None,
         callbacks: Sequence[Callback] = (), devices: int | list | None = None,
-        eval_train: bool = False, augment: Callable | None = None,
-        loop: Loop = "auto") -> tuple[Params, dict[str, list]]:
+        eval_train: bool = False, augment: Callable | None = None, loop: Loop = "auto",
+        opt_state=None, members: int | None = None) -> tuple[Params, dict[str, list]]:
     """Train ``model`` from ``params`` on ``train = (x, y)``; return ``(params, history)``.
 
-    ``model`` is any model (:class:`jaxnn.Network`, :class:`jaxnn.layers.Model`, nested blocks).
+    ``model`` is any model (:func:`jaxnn.Network`, :class:`jaxnn.layers.Model`, nested blocks).
 
     Args:
         train: ``(x (n, *input_shape), y)`` with ``y`` integer labels ``(n,)`` or targets
@@ -175,8 +229,9 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         optimizer: :func:`jaxnn.optim.sgd` or any ``optax.GradientTransformation``.
         epochs: total number of epochs (a resumed run trains the remaining ones).
         batch_size: mini-batch size ``m``.
-        key: PRNG key for the mini-batch order (and augmentation).
-        eval_data: optional ``(x, y)`` evaluated after every epoch (loss and accuracy).
+        key: PRNG key for the mini-batch order (and augmentation, Dropout).
+        eval_data: ``(x, y)`` (recorded as ``eval``) or ``{name: (x, y)}`` such as
+            ``{"validation": ..., "test": ...}``, each evaluated after every epoch.
         sampling: ``"shuffle"`` (a permutation per epoch) or ``"random"`` (each batch drawn anew);
             see :mod:`jaxnn.epoch`.
         steps_per_epoch: for ``sampling="random"``; default ``n // batch_size``.
@@ -187,60 +242,71 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
             ``False`` never.
         callbacks: each called with an :class:`Epoch` after every epoch (after the checkpoint is
             written); one that returns ``"stop"`` ends training there.
-        devices: train data-parallel on this many local devices (or these devices); ``None`` = 1.
-        eval_train: also measure accuracy on the whole training set after every epoch
-            (``history["train_accuracy"]``; ``nan`` when off).
+        devices: this many local devices (or these devices); ``None`` = 1. One model trains
+            data-parallel (each batch split across them), a population's members are split.
+        eval_train: also measure accuracy on the whole training set after every epoch.
         augment: ``(key, x_batch) -> x_batch``, applied to every mini-batch inside the compiled
             epoch (e.g. ``functools.partial(jaxnn.augment.random_affine, image_shape=(28, 28, 1))``).
         loop: ``"scan"`` (the epoch is one compiled call), ``"python"`` (one compiled call per
             step) or ``"auto"`` (see :func:`jaxnn.epoch.make_epoch`).
+        opt_state: the initial optimiser state; default ``optimizer.init(params)``.
+        members: ``params``, ``opt_state`` and ``key`` carry a leading axis of this many members
+            (what :func:`jaxnn.population.fit` passes).
 
     Returns:
-        ``(params, history)``; ``history`` maps each metric to a list, one entry per epoch.
+        ``(params, history)``; ``history`` maps each metric to a list, one entry per epoch (see
+        the module docstring).
 
     Raises:
-        TrainingDiverged: the training loss became NaN/inf (the message names the epoch; the last
-            checkpoint written stays on disk untouched).
+        TrainingDiverged: the training loss became NaN/inf (of every member) (the message names
+            the epoch; the last checkpoint written stays on disk untouched).
 
     Example:
         >>> params, hist = fit(net, params, (x, y), optimizer=jaxnn.sgd(3.0), epochs=30,
         ...                    batch_size=10, key=jax.random.key(0), eval_data=(x_test, y_test))
     """
-    M.check_params(model, params)
+    one = (lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)) if members else (lambda t: t)
+    M.check_params(model, one(params))
     if checkpoint is not None:
         model.to_dict()    # a layer checkpoints cannot rebuild (not registered) fails before training
-    epochs, batch_size, checkpoint_every = _check_args(epochs, batch_size, checkpoint_every, key)
+    epochs, batch_size, checkpoint_every = _check_args(epochs, batch_size, checkpoint_every, one(key))
     dtype = _dtype(params)
     x, y = prepare(model, train[0], train[1], dtype, name="train")
     if batch_size > len(x):
         raise ValueError(f"batch_size {batch_size} is larger than the {len(x)} training examples")
-    evals = prepare(model, eval_data[0], eval_data[1], dtype, "eval data") if eval_data else None
+    if eval_data is not None and not isinstance(eval_data, Mapping):
+        eval_data = {"eval": eval_data}
+    evals = {name: prepare(model, *pair, dtype, f"{name} data") for name, pair in (eval_data or {}).items()}
 
     params = jax.tree.map(jnp.asarray, params)
-    opt_state = optimizer.init(params)
-    history: dict[str, list] = {k: [] for k in RECORD_FIELDS}
+    init = jax.vmap(optimizer.init) if members else optimizer.init
+    opt_state = init(params) if opt_state is None else opt_state
+    history: dict[str, list] = {}
     start = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        params, opt_state, key, history, start = _resume(checkpoint, model, optimizer, dtype)
-    batch_sharding, (params, opt_state, x, y) = _place(devices, batch_size, (params, opt_state, x, y))
+        params, opt_state, key, history, start = _resume(checkpoint, model, optimizer, opt_state,
+                                                         dtype, members)
+    sharding, (params, opt_state, key, x, y, evals) = _place(devices, batch_size, members,
+                                                            (params, opt_state, key, x, y, evals))
     epoch_fn = make_epoch(model, optimizer, batch_size=batch_size, sampling=sampling,
                           steps=steps_per_epoch, loop=loop, backward=backward, augment=augment,
-                          batch_sharding=batch_sharding)
-
-    writer = ([checkpointer(checkpoint, model, key, every=checkpoint_every, last=epochs)]
-              if checkpoint is not None else [])
+                          batch_sharding=sharding, members=bool(members))
+    fold = jax.vmap(jax.random.fold_in, in_axes=(0, None)) if members else jax.random.fold_in
+    writer = ([checkpointer(checkpoint, model, key, every=checkpoint_every, last=epochs,
+                            members=members)] if checkpoint is not None else [])
+    diverged = np.zeros(members or 1, bool)
     with progress_bar(epochs, start, progress) as bar:
         for n in range(start + 1, epochs + 1):
             t0 = time.perf_counter()
-            new_params, new_state, train_loss = epoch_fn(params, opt_state,
-                                                         jax.random.fold_in(key, n), x, y)
-            _check_finite(float(train_loss), n, checkpoint, params, history)
+            new_params, new_state, train_loss = epoch_fn(params, opt_state, fold(key, n), x, y)
+            train_loss = np.asarray(train_loss, np.float64)
+            diverged = _diverged(train_loss, diverged, n, checkpoint, params, history)
             params, opt_state = new_params, new_state
-            metrics = _metrics(model, params, n, float(train_loss), (x, y) if eval_train else None,
-                               evals)
-            metrics["seconds"] = time.perf_counter() - t0
+            metrics = _metrics(model, params, members, {"train": (x, y)} if eval_train else {}, evals)
+            metrics = {"epoch": n, "train_loss": train_loss.tolist(), **metrics,
+                       "seconds": time.perf_counter() - t0}
             for k, v in metrics.items():
-                history[k].append(v)
+                history.setdefault(k, []).append(v)
             epoch = Epoch(metrics, history, params, opt_state)
             if "stop" in [cb(epoch) for cb in (*writer, bar, *callbacks)]:
                 break
@@ -257,37 +323,60 @@ def _check_args(epochs, batch_size, checkpoint_every, key):
     return counts
 
 
-def _place(devices, batch_size: int, tree):
-    """``(batch_sharding, tree)``: with ``devices``, ``tree`` replicated on a data mesh and the
-    sharding that splits each mini-batch across it; else ``(None, tree)``."""
+def _place(devices, batch_size: int, members, tree):
+    """``(batch_sharding, tree)`` of ``(params, opt_state, key, x, y, evals)``: ``devices=None``:
+    as they are; one model: everything replicated on a data mesh, each mini-batch split across it;
+    a population: the members split across it, the data replicated."""
     if devices is None:
         return None, tree
     mesh = parallel.data_mesh(devices)
+    if members:
+        if members % mesh.size:
+            raise ValueError(f"{members} members cannot be split evenly over {mesh.size} devices; "
+                             f"use a multiple of {mesh.size} members")
+        return None, (*jax.device_put(tree[:3], parallel.batch_sharding(mesh)),
+                      *parallel.replicate(tree[3:], mesh))
     if batch_size % mesh.size:
         raise ValueError(f"batch_size {batch_size} is not divisible by the {mesh.size} devices; "
                          f"use a multiple of {mesh.size}")
-    return parallel.batch_sharding(mesh), parallel.replicate(tree, mesh)
+    params, opt_state, key, *data = tree
+    return parallel.batch_sharding(mesh), (*parallel.replicate((params, opt_state), mesh), key,
+                                           *parallel.replicate(tuple(data), mesh))
 
 
-def _check_finite(train_loss: float, epoch: int, checkpoint, params, history) -> None:
-    if not math.isfinite(train_loss):
+def _diverged(train_loss: np.ndarray, before: np.ndarray, epoch: int, checkpoint, params, history):
+    """The members diverged so far; warns of new ones, raises when none is left (the policy in the
+    module docstring)."""
+    now = before | ~np.isfinite(np.reshape(train_loss, -1))
+    if now.all():
         raise TrainingDiverged(
-            f"training loss became {train_loss} in epoch {epoch}; the learning rate is probably "
-            "too large: try a smaller one (e.g. 10x smaller)"
+            f"training loss became {np.reshape(train_loss, -1)[0] if now.size == 1 else 'NaN/inf'} "
+            f"in epoch {epoch}{'' if now.size == 1 else ' for every member'}; the learning rate is "
+            "probably too large: try a smaller one (e.g. 10x smaller)"
             + (f"; the last good checkpoint is {checkpoint}"
                if checkpoint is not None and Path(checkpoint).exists() else ""),
             params, history)
+    if (now & ~before).any():
+        warnings.warn(f"members {np.flatnonzero(now & ~before).tolist()} diverged in epoch {epoch} "
+                      "(training loss NaN/inf: learning rate too large?); their results are NaN "
+                      "from here on, the other members train on", stacklevel=3)
+    return now
 
 
-def _metrics(model, params, epoch: int, train_loss: float, train, evals) -> dict[str, Any]:
-    """One epoch's metrics (without ``seconds``): accuracy on ``train``/``evals`` where given."""
-    metrics = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": math.nan,
-               "eval_loss": math.nan, "eval_accuracy": math.nan}
-    if train is not None:
-        metrics["train_accuracy"] = _evaluate(model, params, *train)["accuracy"]
-    if evals is not None:
-        result = _evaluate(model, params, *evals)
-        metrics.update(eval_loss=result["loss"], eval_accuracy=result["accuracy"])
+def _metrics(model, params, members, train: dict, evals: dict) -> dict[str, Any]:
+    """Loss and accuracy on each named set (``train``: accuracy only); NaN where nothing is
+    measured; a population's per member and its ensemble's."""
+    nan = [math.nan] * members if members else math.nan
+    metrics: dict[str, Any] = {"train_accuracy": nan} if not train else {}
+    for name, (ex, ey) in {**train, **evals}.items():
+        loss, acc, *ens = _chunked_means(_members_chunk if members else _eval_chunk, model, params, ex, ey)
+        if name != "train":
+            metrics[f"{name}_loss"] = loss.tolist()
+        metrics[f"{name}_accuracy"] = acc.tolist()
+        if members and name != "train":
+            metrics[f"{name}_ensemble_accuracy"] = float(ens[0])
+    if not evals:
+        metrics.update(eval_loss=nan, eval_accuracy=nan)
     return metrics
 
 
@@ -299,11 +388,13 @@ def _count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def _resume(path, net, optimizer, dtype):
+def _resume(path, model, optimizer, opt_state, dtype, members):
     c = ckpt.load(path)
-    if c.net != net:
-        raise ckpt.CheckpointError(f"{path} was written for {c.net}, not {net}; "
-                                   "use the same network or another checkpoint path")
+    if c.model != model or c.members != members:
+        what = lambda m, n: f"{m}" + (f" ({n} members)" if n else "")  # noqa: E731
+        raise ckpt.CheckpointError(f"{path} was written for {what(c.model, c.members)}, not "
+                                   f"{what(model, members)}; use the same model or another "
+                                   "checkpoint path")
     if c.opt_state is None or c.key is None:
         raise ckpt.CheckpointError(f"{path} holds no optimizer state or key to resume from "
                                    "(written by jaxnn.save without them?)")
@@ -312,5 +403,5 @@ def _resume(path, net, optimizer, dtype):
             raise ckpt.CheckpointError(f"{path} lacks meta[{entry!r}], which resuming needs "
                                        "(written by jaxnn.save, not by fit?)")
     params = jax.tree.map(lambda a: jnp.asarray(a, dtype), c.params)
-    opt_state = ckpt.restore_opt_state(optimizer, params, c.opt_state)
+    opt_state = ckpt.restore_opt_state(optimizer, params, c.opt_state, template=opt_state)
     return params, opt_state, c.key, c.meta["history"], int(c.meta["epoch"])

@@ -51,7 +51,7 @@ def test_attention_by_blocks_equals_vjp_and_the_single_block(causal, length, blo
 
 def test_attention_memory_grows_with_t_not_t_squared(optimized):
     """A long context: the hand step's temporaries stay far below jax.grad's, which keeps P."""
-    model = L.gpt(vocab=11, context=512, dim=16, heads=2, depth=1)
+    model = jaxnn.models.gpt(vocab=11, context=512, dim=16, heads=2, depth=1)
     params = jaxnn.init(jax.random.key(0), model)
     x = jnp.zeros((2, 512), jnp.int32)
     memory = {b: jax.jit(jaxnn.epoch.GRADIENTS[b], static_argnums=0).lower(model, params, x, x)
@@ -103,7 +103,7 @@ def test_check_layer_on_a_whole_transformer_block():
 
 @pytest.mark.parametrize("dropout", [0.0, 0.1])
 def test_the_whole_gpt_equals_jax_grad_float64(dropout):
-    model = L.gpt(vocab=13, context=10, dim=16, heads=4, depth=2, dropout=dropout)
+    model = jaxnn.models.gpt(vocab=13, context=10, dim=16, heads=4, depth=2, dropout=dropout)
     params = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
     x = jax.random.randint(jax.random.key(1), (3, 10), 0, 13)
     y = jax.random.randint(jax.random.key(2), (3, 10), 0, 13)
@@ -147,7 +147,7 @@ def test_a_tiny_gpt_learns_and_generates_compiled(tmp_path):
     text = "abcdefgh" * 200
     vocab = T.Vocab.of(text)
     tokens = jnp.asarray(vocab.encode(text))
-    model = L.gpt(len(vocab.chars), context=8, dim=16, heads=2, depth=1)
+    model = jaxnn.models.gpt(len(vocab.chars), context=8, dim=16, heads=2, depth=1)
     params = jaxnn.init(jax.random.key(0), model)
     opt = optax.adam(1e-2)
     run = jaxnn.epoch.make_stream_steps(model, opt, batch_size=16, steps=60)

@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def test_old_mlp_and_cnn_checkpoints_load_and_give_the_same_outputs():
     expected = np.load(FIXTURES / "outputs-v0.1.npz")
     mlp = jaxnn.load(FIXTURES / "mlp-v0.1.npz")
-    assert isinstance(mlp.net, jaxnn.Network) and mlp.net.sizes == (64, 16, 10)
+    assert isinstance(mlp.model, layers.Model) and mlp.model.sizes == (64, 16, 10)
     assert mlp.meta["epoch"] == 1 and mlp.opt_state is not None and mlp.key is not None
     out = jaxnn.forward(mlp.net, mlp.params, expected["x"])[0]
     np.testing.assert_allclose(out, expected["mlp"], rtol=1e-6)

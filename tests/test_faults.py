@@ -285,13 +285,13 @@ def test_checkpoint_entries_missing_pickled_or_non_finite(tmp_path, trained):
 def test_transparent_images_are_composited_before_inversion(tmp_path):
     stroke = np.zeros((28, 28), bool)
     stroke[4:24, 12:16] = True
-    reference = cli.read_images(_png(tmp_path / "ref.png",
+    reference = data.read_images(_png(tmp_path / "ref.png",
                                      np.where(stroke, 0, 255).astype(np.uint8), "L"), 28)
     for ink in (0, 255):                       # black or white ink on a transparent background
         rgba = np.zeros((28, 28, 4), np.uint8)
         rgba[..., :3] = ink
         rgba[..., 3] = np.where(stroke, 255, 0)
-        got = cli.read_images(_png(tmp_path / f"ink{ink}.png", rgba, "RGBA"), 28)
+        got = data.read_images(_png(tmp_path / f"ink{ink}.png", rgba, "RGBA"), 28)
         np.testing.assert_allclose(got, reference, atol=1e-6)
     assert reference.max() == 1.0 and reference.mean() < 0.5   # white ink on black, as MNIST
 

@@ -7,17 +7,34 @@ import pytest
 from helpers import make_batch, make_params
 
 import jaxnn
-from jaxnn import activations
+from jaxnn import activations, checkpoint
 
 
 def test_network_is_hashable_and_static_under_jit():
     a = jaxnn.Network(sizes=[784, 30, 10], hidden="sigmoid", output="sigmoid", loss="quadratic")
     b = jaxnn.Network(sizes=(784, 30, 10))
     assert a == b and hash(a) == hash(b)
-    assert jaxnn.Network(**a.to_dict()) == a
+    assert jaxnn.layers.Model.from_dict(a.to_dict()) == a
+    # what checkpoints stored before there was one model type
+    old = {"sizes": [784, 30, 10], "hidden": ["sigmoid"], "output": "sigmoid", "loss": "quadratic"}
+    assert checkpoint.from_dict(old) == a
     f = jax.jit(jaxnn.loss, static_argnums=0)
     x, y = make_batch(a, 3)
     assert jnp.isfinite(f(a, make_params(a), x, y))
+
+
+def test_every_built_in_model_is_one_type_and_a_network_reads_back_its_spec():
+    net = jaxnn.Network([3, 4, 5, 2], hidden=["relu", "tanh"], output="softmax", loss="cross_entropy")
+    zoo = [net, jaxnn.models.nielsen(), jaxnn.models.mlp(), jaxnn.models.small_cnn(),
+           jaxnn.models.row_rnn("rnn"), jaxnn.models.row_rnn("lstm"), jaxnn.models.char_lstm(7, 5),
+           jaxnn.models.gpt(7, 5, dim=8, heads=2, depth=1)]
+    assert {type(m) for m in zoo} == {jaxnn.layers.Model}
+    assert (net.sizes, net.hidden, net.output, net.loss, net.depth) == (
+        (3, 4, 5, 2), ("relu", "tanh"), "softmax", "cross_entropy", 3)
+    with pytest.raises(AttributeError, match="stack of Dense layers"):
+        _ = jaxnn.models.small_cnn().sizes
+    with pytest.raises(ValueError, match="cell must be 'rnn' or 'lstm'"):
+        jaxnn.models.row_rnn("gru")
 
 
 def test_per_layer_activation_list():

@@ -83,7 +83,7 @@ def test_notebook_runs(path, refuse_x64, monkeypatch):
     monkeypatch.setenv("JAXNN_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("JAXNN_REFUSE_X64", "1" if refuse_x64 else "0")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setenv("XLA_FLAGS", os.environ["JAXNN_TEST_XLA_FLAGS"])   # one device, as a user has
     nb = nbformat.read(path, as_version=4)
     if refuse_x64:
         nb.cells = what_differs_without_float64(nb.cells)
@@ -161,7 +161,8 @@ def test_a_notebook_copied_out_of_the_repository_installs_the_built_wheel_and_ru
     (folder / "jaxnn_tour.ipynb").write_bytes((HERE / "jaxnn_tour.ipynb").read_bytes())
     env = {**{k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "PYTHONPATH", "JAXNN_SOURCE")},
            "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "JAXNN_NOTEBOOK_QUICK": "1",
-           "MPLBACKEND": "Agg", "VIRTUAL_ENV": str(venv), "JAXNN_REFUSE_X64": "1"}   # and "a TPU"
+           "MPLBACKEND": "Agg", "VIRTUAL_ENV": str(venv), "JAXNN_REFUSE_X64": "1",   # and "a TPU"
+           "XLA_FLAGS": os.environ["JAXNN_TEST_XLA_FLAGS"]}
     run = ("import nbformat, nbclient; nb = nbformat.read('jaxnn_tour.ipynb', as_version=4); "
            "nbclient.NotebookClient(nb, timeout=600, kernel_name='python3').execute(); "
            "print(''.join(o.get('text', '') for c in nb.cells for o in c.get('outputs', [])))")

@@ -143,10 +143,10 @@ def _run_multihost(extra, env_devices=None, process_id=None, port=None):
     import sys
     from pathlib import Path
 
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {**os.environ, "XLA_FLAGS": os.environ["JAXNN_TEST_XLA_FLAGS"]}
     env["JAX_PLATFORMS"] = "cpu"             # gloo CPU collectives, also on a GPU machine
     if env_devices:
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={env_devices}"
+        env["XLA_FLAGS"] += f" --xla_force_host_platform_device_count={env_devices}"
     script = Path(__file__).parents[1] / "experiments" / "multihost_train.py"
     cmd = [sys.executable, str(script), "--epochs", "1", *extra]
     if process_id is not None:

@@ -44,6 +44,7 @@ def test_members_equal_separate_fits_with_per_member_learning_rate_and_l2(device
                                      progress=False, **kw)
     want = _separate(net, params, train_keys, [jaxnn.nielsen_l2(lr, lm, 60) for lr, lm in
                                                zip(hp["learning_rate"], hp["lmbda"])], **kw)
+    hist = {k: np.asarray(v) for k, v in hist.items()}
     assert hist["test_accuracy"].shape == hist["train_loss"].shape == (3, 4)
     for i, (p, h) in enumerate(want):
         assert _max_diff(p, population.member(got, i)) <= 1e-12
@@ -78,7 +79,8 @@ def test_a_diverging_member_is_named_and_the_others_train_on():
         _, hist = jaxnn.fit_population(net, params, (X, LABELS), optimizer=opt, opt_state=state,
                                        epochs=2, batch_size=10, keys=keys, eval_data=(XT, LT),
                                        progress=False)
-    assert np.isfinite(hist["train_loss"][:, [0, 2]]).all() and np.isnan(hist["train_loss"][-1, 1])
+    loss = np.asarray(hist["train_loss"])
+    assert np.isfinite(loss[:, [0, 2]]).all() and np.isnan(loss[-1, 1])
     result = population.summary(hist)
     assert result["diverged"] == 1 and np.isnan(result["members"][1])
     assert np.isfinite(result["ensemble"]) and result["ensemble"] > 0
@@ -118,3 +120,51 @@ def test_population_mistakes_are_named(call, match):
 
 
 NET = jaxnn.Network([6, 4, 3], hidden="relu", output="softmax", loss="cross_entropy")
+
+
+def test_a_population_checkpoints_stops_from_a_callback_and_resumes_bit_exact(tmp_path):
+    keys = jax.random.split(jax.random.key(4), 3)
+    params = population.init(keys, NET, dtype=jnp.float64)
+    opt, state = population.optimizer(optax.adam, params, learning_rate=[1e-2, 3e-2, 1e-1])
+    kw = dict(optimizer=opt, opt_state=state, epochs=4, batch_size=10, keys=keys,
+              eval_data={"test": (XT, LT)}, progress=False)
+    full, hist_full = jaxnn.fit_population(NET, params, (X, LABELS), **kw)
+    path, seen = tmp_path / "population.npz", []
+
+    def stop_after_two(epoch):
+        seen.append(epoch.metrics["epoch"])
+        return "stop" if epoch.metrics["epoch"] == 2 else None
+
+    jaxnn.fit_population(NET, params, (X, LABELS), checkpoint=path, callbacks=[stop_after_two], **kw)
+    saved = jaxnn.load(path)
+    assert seen == [1, 2] and saved.members == 3 and saved.meta["epoch"] == 2
+    resumed, hist = jaxnn.fit_population(NET, params, (X, LABELS), checkpoint=path, resume=True, **kw)
+    jax.tree.map(np.testing.assert_array_equal, full, resumed)
+    np.testing.assert_equal({k: v for k, v in hist.items() if k != "seconds"},
+                            {k: v for k, v in hist_full.items() if k != "seconds"})
+    assert np.asarray(hist["test_accuracy"]).shape == (4, 3)
+    two = population.init(keys[:2], NET, dtype=jnp.float64)
+    with pytest.raises(jaxnn.checkpoint.CheckpointError, match=r"\(3 members\), not .*\(2 members\)"):
+        jaxnn.fit_population(NET, two, (X, LABELS), optimizer=optax.adam(1e-2), epochs=4,
+                             batch_size=10, keys=keys[:2], checkpoint=path, resume=True, progress=False)
+
+
+def test_training_stops_with_the_last_good_params_when_every_member_has_diverged():
+    keys = jax.random.split(jax.random.key(3), 2)
+    params = population.init(keys, NET, "normal", jnp.float64)
+    with pytest.raises(jaxnn.TrainingDiverged, match="in epoch 1 for every member; .*smaller") as info:
+        jaxnn.fit_population(NET, params, (X, LABELS), optimizer=jaxnn.sgd(1e200), epochs=2,
+                             batch_size=10, keys=keys, progress=False)
+    jax.tree.map(np.testing.assert_array_equal, info.value.params, params)
+
+
+def test_fit_takes_named_eval_sets_and_refuses_steps_per_epoch_with_shuffling():
+    params = jaxnn.init(jax.random.key(0), NET)
+    kw = dict(optimizer=jaxnn.sgd(0.1), epochs=2, batch_size=10, key=jax.random.key(1), progress=False)
+    trained, hist = jaxnn.fit(NET, params, (X, LABELS), eval_data={
+        "validation": (XT[:15], LT[:15]), "test": (XT, LT)}, **kw)
+    assert list(hist) == ["epoch", "train_loss", "train_accuracy", "validation_loss",
+                          "validation_accuracy", "test_loss", "test_accuracy", "seconds"]
+    assert hist["test_accuracy"][-1] == jaxnn.evaluate(NET, trained, XT, LT)["accuracy"]
+    with pytest.raises(ValueError, match="steps_per_epoch applies to sampling='random'"):
+        jaxnn.fit(NET, params, (X, LABELS), steps_per_epoch=3, **kw)

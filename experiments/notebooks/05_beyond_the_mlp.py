@@ -182,7 +182,7 @@ print(f"one step: NumPy {t_np:.1f} ms (CPU), jaxnn {t_jx:.1f} ms ({jax.default_b
 epochs = 1 if QUICK else 6
 images = data.load("mnist", "train", flatten=False, limit=1000 if QUICK else None)
 images_test = data.load("mnist", "test", flatten=False)
-cnn = L.small_cnn((28, 28, 1))
+cnn = jaxnn.models.small_cnn((28, 28, 1))
 cnn_params, hist = jaxnn.fit(cnn, jaxnn.init(jax.random.key(0), cnn), (images.x, images.y),
                              optimizer=optax.adam(1e-3), epochs=epochs, batch_size=64,
                              key=jax.random.key(1), eval_data=(images_test.x, images_test.y),
@@ -201,12 +201,12 @@ print(f"CNN: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after {epochs}
 
 # %%
 rows, rows_test = images.x.reshape(-1, 28, 28), images_test.x.reshape(-1, 28, 28)
-for cell in ([L.SimpleRNN(128)] if QUICK else [L.SimpleRNN(128), L.LSTM(128)]):
-    rnn = L.Model([cell, L.Dense(10, "softmax")], input_shape=(28, 28))
+for cell in (["rnn"] if QUICK else ["rnn", "lstm"]):
+    rnn = jaxnn.models.row_rnn(cell)   # SimpleRNN(128) / LSTM(128) over the rows → Dense(10) softmax
     _, hist = jaxnn.fit(rnn, jaxnn.init(jax.random.key(0), rnn), (rows, images.y),
                         optimizer=optax.adam(1e-3), epochs=1 if QUICK else 8, batch_size=64,
                         key=jax.random.key(1), eval_data=(rows_test, images_test.y), progress=False)
-    print(f"{type(cell).__name__}(128): test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after "
+    print(f"{type(rnn.layers[0]).__name__}(128): test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after "
           f"{len(hist['epoch'])} epoch(s), {sum(hist['seconds']):.0f} s")
 
 # %% [markdown]

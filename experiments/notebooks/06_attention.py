@@ -157,7 +157,7 @@ print(format_table(jaxnn.check_layer(block, (5, 8), dtype=F64)))
 
 # %% [markdown]
 # ## A small GPT on characters
-# `jaxnn.layers.gpt` stacks token and position embeddings, `depth` blocks of `x + attn(LN(x))` and
+# `jaxnn.models.gpt` stacks token and position embeddings, `depth` blocks of `x + attn(LN(x))` and
 # `x + mlp(LN(x))`, a last LayerNorm and a softmax over the characters; the cost is the
 # cross-entropy of the next character at every position. The text is Python's own reference
 # documentation, which ships with Python. Batches are random windows drawn inside the compiled
@@ -173,9 +173,8 @@ starts = np.random.default_rng(0).integers(0, len(val) - 64, 128)
 val_x = np.stack([val[s:s + 64] for s in starts])
 val_y = np.stack([val[s + 1:s + 65] for s in starts])
 seconds = 1 if QUICK else 90
-models = {"GPT": L.gpt(len(vocab.chars), 64, dim=64, heads=4, depth=2),
-          "LSTM": L.Model([L.Embedding(len(vocab.chars), 64), L.LSTM(128, return_sequences=True),
-                           L.Dense(len(vocab.chars), "softmax")], (64,), "cross_entropy")}
+models = {"GPT": jaxnn.models.gpt(len(vocab.chars), 64, dim=64, heads=4, depth=2),
+          "LSTM": jaxnn.models.char_lstm(len(vocab.chars), 64)}   # Embedding → LSTM(128) → Dense
 trained, curves = {}, {}
 for name, model in models.items():
     params = jaxnn.init(jax.random.key(0), model)

@@ -4,14 +4,16 @@ Images come back as ``float32`` in ``[0, 1]``, flattened to ``(n, 784)`` or kept
 labels as ``int32`` ``(n,)``. :mod:`~jaxnn.data.sources` picks one source for every split — IDX
 files (:mod:`~jaxnn.data.idx`), tensorflow-datasets (:mod:`~jaxnn.data.tfds`) or the digits a
 package ships (:mod:`~jaxnn.data.shipped`); :mod:`~jaxnn.data.arrays` checks and encodes user
-arrays (:func:`prepare`); :mod:`~jaxnn.data.toy` has XOR, binary → decimal and friends.
+arrays (:func:`prepare`); :mod:`~jaxnn.data.images` reads image files to classify;
+:mod:`~jaxnn.data.toy` has XOR, binary → decimal and friends.
 """
 
 from jaxnn.data.arrays import DataError, chunks, one_hot, prepare
 from jaxnn.data.idx import load_idx, read_idx
-from jaxnn.data.sources import DATASETS, ENV_DATA_DIR, SOURCES, Dataset, load, resolve_source, subset
+from jaxnn.data.images import read_images
+from jaxnn.data.sources import CLASSES, DATASETS, ENV_DATA_DIR, SOURCES, Dataset, load, resolve_source, subset
 from jaxnn.data.toy import binary_to_decimal, spirals, two_moons, worked_example, xor
 
-__all__ = ["DATASETS", "ENV_DATA_DIR", "SOURCES", "DataError", "Dataset", "binary_to_decimal",
-           "chunks", "load", "load_idx", "one_hot", "prepare", "read_idx",
+__all__ = ["CLASSES", "DATASETS", "ENV_DATA_DIR", "SOURCES", "DataError", "Dataset", "binary_to_decimal",
+           "chunks", "load", "load_idx", "one_hot", "prepare", "read_idx", "read_images",
            "resolve_source", "spirals", "subset", "two_moons", "worked_example", "xor"]

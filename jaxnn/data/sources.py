@@ -21,7 +21,9 @@ from jaxnn.data import tfds as tfds_source
 from jaxnn.data.arrays import DataError
 
 SOURCES = ("tfds", "idx", "shipped")
-DATASETS = ("mnist", "fashion_mnist", "digits")
+CLASSES = {"mnist": 10, "fashion_mnist": 10, "digits": 10}
+"""Each dataset's number of classes (labels ``0..classes-1``)."""
+DATASETS = tuple(CLASSES)
 ENV_DATA_DIR = "JAXNN_DATA_DIR"
 
 
@@ -34,6 +36,7 @@ class Dataset(NamedTuple):
         source: ``"tfds"``, ``"idx"`` or ``"shipped"``.
         description: one line for people, e.g. which files or which subset.
         note: why ``source`` was taken when it is a fallback (``""`` otherwise).
+        classes: the number of classes (labels ``0..classes-1``).
     """
 
     x: np.ndarray
@@ -41,6 +44,7 @@ class Dataset(NamedTuple):
     source: str
     description: str
     note: str = ""
+    classes: int = 0
 
 
 def resolve_source(name: str = "mnist", source: str = "auto", data_dir=None) -> tuple[str, str]:
@@ -164,8 +168,8 @@ def load(name: str = "mnist", split: str = "train", *, source: str = "auto", dat
         keep = subset(labels, limit, seed)
         images, labels = images[keep], np.asarray(labels)[keep]
         desc += f"; a class-stratified subset of {len(keep):,} (seed {seed})"
-    x, y = _finish(images, labels, desc, flatten, one_hot)
-    return Dataset(x, y, src, desc, note)
+    x, y = _finish(images, labels, desc, flatten, one_hot, CLASSES[name])
+    return Dataset(x, y, src, desc, note, CLASSES[name])
 
 
 def subset(labels, n: int, seed: int = 0) -> np.ndarray:
@@ -193,13 +197,14 @@ def _one_line(e: Exception) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
 
 
-def _finish(images, labels, desc, flatten, one_hot):
+def _finish(images, labels, desc, flatten, one_hot, classes: int):
     images, labels = np.asarray(images), np.asarray(labels).astype(np.int32)
     if len(images) == 0:
         raise DataError(f"{desc}: the split is empty")
-    if labels.min() < 0 or labels.max() > 9:
-        raise DataError(f"{desc}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
+    if labels.min() < 0 or labels.max() >= classes:
+        raise DataError(f"{desc}: labels must lie in 0..{classes - 1}, found {labels.min()}.."
+                        f"{labels.max()}")
     x = (images.astype(np.float32) / 255.0)
     x = x.reshape(len(x), -1) if flatten else x.reshape(*x.shape[:3], 1)
-    y = arrays.one_hot(labels, 10) if one_hot else labels
+    y = arrays.one_hot(labels, classes) if one_hot else labels
     return x, y

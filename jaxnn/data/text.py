@@ -7,6 +7,7 @@ with every CPython: ≈465,000 characters of English and code); any UTF-8 file w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -61,6 +62,23 @@ class Vocab(NamedTuple):
 
     def decode(self, tokens) -> str:
         return "".join(self.chars[int(t)] for t in np.asarray(tokens).ravel())
+
+    def save(self, path) -> None:
+        """Write the vocabulary as JSON ``{"chars": ...}`` (what ``jaxnn generate`` reads back)."""
+        Path(path).write_text(json.dumps({"chars": self.chars}))
+
+    @classmethod
+    def load(cls, path) -> Vocab:
+        """Read a vocabulary :meth:`save` wrote; ``DataError`` naming the file otherwise."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"no {path.name} at {path.parent}: it maps the model's tokens to "
+                            "characters; keep it in the run folder jaxnn train wrote")
+        try:
+            return cls(json.loads(path.read_text())["chars"])
+        except (ValueError, KeyError, TypeError):
+            raise DataError(f"{path} is not the vocabulary jaxnn train wrote (a JSON object with "
+                            "\"chars\"); restore it from the run folder") from None
 
 
 def split(tokens: np.ndarray, context: int, train_fraction: float = 0.9):

@@ -1,15 +1,16 @@
 """Layers — Dense, Activation, Flatten, Dropout, Conv2D, MaxPool2D, AvgPool2D, SimpleRNN, LSTM, Embedding,
 LayerNorm, SelfAttention, and the layers made of layers, Sequential and Residual — each an
 init/forward/backward triple with a hand-derived backward (the contract:
-:mod:`jaxnn.layers.base`). A :class:`Model` is a body of layers plus a loss; a
-:class:`jaxnn.Network` is a model made of :class:`Dense` layers."""
+:mod:`jaxnn.layers.base`). A :class:`Model` is a body of layers plus a loss (the one model
+type: :func:`jaxnn.Network` builds one of :class:`Dense` layers, :mod:`jaxnn.models` the ready-made
+ones)."""
 
 from jaxnn.layers.attention import Embedding, LayerNorm, SelfAttention
 from jaxnn.layers.base import Layer, register
 from jaxnn.layers.conv import AvgPool2D, Conv2D, MaxPool2D
 from jaxnn.layers.dense import Activation, ActivationCache, Dense, DenseCache, Dropout, Flatten
 from jaxnn.layers.lstm import LSTM
-from jaxnn.layers.model import Model, gpt, small_cnn
+from jaxnn.layers.model import Model
 from jaxnn.layers.rnn import SimpleRNN
 from jaxnn.layers.sequential import Residual, Sequential, SequentialCache
 
@@ -20,5 +21,4 @@ for _cls in (Activation, AvgPool2D, Conv2D, Dense, Dropout, Embedding, Flatten, 
 
 __all__ = ["LSTM", "Activation", "ActivationCache", "AvgPool2D", "Conv2D", "Dense", "DenseCache",
            "Dropout", "Embedding", "Flatten", "Layer", "LayerNorm", "MaxPool2D", "Model", "Residual",
-           "SelfAttention", "Sequential", "SequentialCache", "SimpleRNN", "gpt", "register",
-           "small_cnn"]
+           "SelfAttention", "Sequential", "SequentialCache", "SimpleRNN", "register"]

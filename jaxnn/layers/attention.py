@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import initializers
-from jaxnn.layers.dense import _check_rank
+from jaxnn.layers import base
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Embedding:
         return params, (*in_shape, self.dim)
 
     def forward(self, params, tokens):
-        _check_rank(self, tokens, 2, "(batch, T) of integer tokens")
+        base.check_rank(self, tokens, 2, "(batch, T) of integer tokens")
         if not jnp.issubdtype(tokens.dtype, jnp.integer):
             raise ValueError(f"{self}: expects integer tokens, got {tokens.dtype}")
         y = params["E"][tokens]
@@ -202,7 +202,7 @@ class SelfAttention:
         return carry, joined
 
     def forward(self, params, x):
-        _check_rank(self, x, 3, "(batch, T, d)")
+        base.check_rank(self, x, 3, "(batch, T, d)")
         q, k, v = map(self._split, jnp.split(x @ params["Wqkv"].T + params["bqkv"], 3, axis=-1))
         q = q * (1 / math.sqrt(q.shape[-1]))                             # scale once, on Q
 

@@ -54,6 +54,12 @@ class Layer(Protocol):
 
 
 # ------------------------------------------------------------ the optional parts, with defaults
+def check_rank(layer, x, rank: int, what: str) -> None:
+    """``ValueError`` naming ``layer`` unless ``x`` has rank ``rank`` (``what``: the axes, in words)."""
+    if x.ndim != rank:
+        raise ValueError(f"{layer}: expects input of rank {rank} {what}, got shape {x.shape}")
+
+
 def forward(layer, params, x, key=None):
     """``layer.forward``, with ``key`` for a stochastic layer (``None``: evaluation)."""
     return layer.forward(params, x, key=key) if getattr(layer, "stochastic", False) else \

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxnn import initializers
-from jaxnn.layers.dense import _check_rank
+from jaxnn.layers import base
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -149,7 +149,7 @@ class Conv2D:
                  "b": he(key, (self.filters,), dtype)}, out_shape)
 
     def forward(self, params, x):
-        _check_rank(self, x, 4, "(batch, H, W, C)")
+        base.check_rank(self, x, 4, "(batch, H, W, C)")
         if x.shape[3] != params["k"].shape[2]:
             raise ValueError(f"{self}: input has {x.shape[3]} channels, the kernel expects "
                              f"{params['k'].shape[2]} (input shape {x.shape})")
@@ -226,7 +226,7 @@ class _Pool2D:
 
     def _slices(self, x):
         """The ``pool²`` slices ``(m, H_out, W_out, C)``, one per position in the window."""
-        _check_rank(self, x, 4, "(batch, H, W, C)")
+        base.check_rank(self, x, 4, "(batch, H, W, C)")
         if min(x.shape[1:3]) < self.pool:
             raise ValueError(f"{self}: pool {self.pool} is larger than the input {x.shape[1:3]}")
         p, s = self.pool, self._step

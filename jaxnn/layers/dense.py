@@ -2,7 +2,7 @@
 (the contract is in :mod:`jaxnn.layers.base`).
 
 ``Dense(n, activation)`` is one layer ``l`` of a feedforward network, ``a^l = σ(W^l a^{l-1} + b^l)``,
-and its ``backward`` is where BP2–BP4 live; a :class:`jaxnn.Network` is a stack of them.
+and its ``backward`` is where BP2–BP4 live; a :func:`jaxnn.Network` is a stack of them.
 """
 
 from __future__ import annotations
@@ -15,11 +15,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import activations, initializers
-
-
-def _check_rank(layer, x, rank: int, what: str):
-    if x.ndim != rank:
-        raise ValueError(f"{layer}: expects input of rank {rank} {what}, got shape {x.shape}")
 
 
 class DenseCache(NamedTuple):

@@ -3,8 +3,8 @@ shares (``init``, ``forward``, ``loss``, ``predict``, the checks).
 
 A *model* is any object with ``layers`` (its body, run as a :class:`jaxnn.layers.Sequential`, so a
 layer may itself be a Sequential or a Residual block), ``input_shape`` (per example) and ``loss`` (a
-name in :mod:`jaxnn.losses`): a :class:`Model`, or a :class:`jaxnn.Network` (the classic
-constructor of a stack of Dense layers). Parameters are the body's: a list with one entry per
+name in :mod:`jaxnn.losses`): a :class:`Model` (:func:`jaxnn.Network` builds the classic stack of
+Dense layers as one). Parameters are the body's: a list with one entry per
 layer (a dict of arrays, ``{}`` for layers without parameters, a list again for a nested
 Sequential), so optax, ``jax.tree_util`` and checkpoints take them unchanged. The cost is the mean
 of ``C_x`` over every leading axis of the output (batch, and time for many-to-many).
@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from jaxnn import initializers, losses
 from jaxnn.layers import base
+from jaxnn.layers.dense import Dense
 from jaxnn.layers.sequential import Sequential
 
 Params = list
@@ -60,6 +61,31 @@ class Model:
     @property
     def output_shape(self) -> tuple[int, ...]:
         return output_shape(self)
+
+    # The classic network's view (:func:`jaxnn.Network`), for a stack of Dense layers over vectors.
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """``(n_0, n_1, …, n_L)``: the input width and each Dense layer's units."""
+        if len(self.input_shape) != 1 or not all(isinstance(la, Dense) for la in self.layers):
+            raise AttributeError("sizes, hidden and activations describe a stack of Dense layers "
+                                 f"over vectors (jaxnn.Network), not {self}")
+        return (*self.input_shape, *(layer.units for layer in self.layers))
+
+    @property
+    def activations(self) -> tuple[str, ...]:
+        """Activation names of layers 1..L of a Dense stack (hidden layers, then the output)."""
+        self.sizes      # noqa: B018 (a Dense stack, or AttributeError)
+        return tuple(layer.activation for layer in self.layers)
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """Activation names of the hidden layers 1..L−1 of a Dense stack."""
+        return self.activations[:-1]
+
+    @property
+    def depth(self) -> int:
+        """L, the number of layers."""
+        return len(self.layers)
 
     def to_dict(self) -> dict:
         """A JSON-friendly description (layers by their registered names, see
@@ -279,34 +305,3 @@ def accuracy(model, params, x, labels):
     if labels.ndim == out.ndim:
         labels = jnp.argmax(labels, axis=-1)
     return jnp.mean(to_classes(out) == labels)
-
-
-def gpt(vocab: int, context: int, dim: int = 64, heads: int = 4, depth: int = 2,
-        dropout: float = 0.0) -> Model:
-    """A small GPT: token and position embeddings → ``depth`` × [``x + attn(LN(x))``,
-    ``x + mlp(LN(x))``] → LN → Dense(vocab) + softmax, with cross-entropy at every position
-    (labels ``(m, T)``: the next token). The MLP is Dense(4·dim, GELU) → Dense(dim) on the last
-    axis; ``dropout > 0`` puts a ``Dropout`` at the end of each residual branch."""
-    from jaxnn.layers.attention import Embedding, LayerNorm, SelfAttention
-    from jaxnn.layers.dense import Dense, Dropout
-    from jaxnn.layers.sequential import Residual
-
-    drop = [Dropout(dropout)] if dropout else []
-    blocks = [block for _ in range(depth) for block in (
-        Residual(Sequential([LayerNorm(), SelfAttention(heads, causal=True), *drop])),
-        Residual(Sequential([LayerNorm(), Dense(4 * dim, "gelu"), Dense(dim), *drop])))]
-    return Model((Embedding(vocab, dim, context), *blocks, LayerNorm(), Dense(vocab, "softmax")),
-                 (context,), "cross_entropy")
-
-
-def small_cnn(input_shape=(28, 28, 1), n_classes: int = 10, padding: str = "valid") -> Model:
-    """Conv2D(32, 3×3) → ReLU → MaxPool 2 → Conv2D(64, 3×3) → ReLU → MaxPool 2 → Flatten →
-    Dense(128) → ReLU → Dense(n_classes) → softmax, with cross-entropy (``padding="same"`` keeps
-    small images such as 8×8 digits large enough for both pooling layers)."""
-    from jaxnn.layers.conv import Conv2D, MaxPool2D
-    from jaxnn.layers.dense import Activation, Dense, Flatten
-
-    return Model((Conv2D(32, 3, padding=padding), Activation("relu"), MaxPool2D(2),
-                  Conv2D(64, 3, padding=padding), Activation("relu"), MaxPool2D(2), Flatten(),
-                  Dense(128), Activation("relu"), Dense(n_classes), Activation("softmax")),
-                 tuple(input_shape), "cross_entropy")

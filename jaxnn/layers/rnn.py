@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxnn import initializers
-from jaxnn.layers.dense import _check_rank
+from jaxnn.layers import base
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ def init_recurrent(layer, key, in_shape, dtype, gates: int = 1):
 
 def check_sequences(layer, params, x) -> None:
     """``x`` must be ``(batch, T ≥ 1, features)`` with the features the layer's ``Wx`` takes."""
-    _check_rank(layer, x, 3, "(batch, time, features)")
+    base.check_rank(layer, x, 3, "(batch, time, features)")
     if x.shape[1] == 0:
         raise ValueError(f"{layer}: got sequences of length 0; every sequence needs ≥ 1 step")
     if x.shape[2] != params["Wx"].shape[1]:
