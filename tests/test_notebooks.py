@@ -53,7 +53,6 @@ NO_X64 = {   # with float64 refused (as on a TPU): what each notebook must print
                  "03_building_a_network.ipynb", "05_beyond_the_mlp.ipynb", "06_attention.ipynb")}
 NO_X64["07_your_turn.ipynb"] = ["grading in float32", "solutions: 8 of 8 exercises pass"]
 # (jaxnn_tour runs with float64 refused in the wheel test below; 04 uses no float64)
-RUNS = [(p, False) for p in NOTEBOOKS] + [(p, True) for p in NOTEBOOKS if p.name in NO_X64]
 
 
 def what_differs_without_float64(cells):
@@ -77,22 +76,30 @@ def test_the_float64_refused_runs_skip_only_the_float32_training():
         c.source for c in cells[:3] + cells[4:]]
 
 
-@pytest.mark.parametrize(("path", "refuse_x64"), RUNS,
-                         ids=[p.name + ("-no-x64" if r else "") for p, r in RUNS])
-def test_notebook_runs(path, refuse_x64, monkeypatch):
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs(path, monkeypatch):
+    """Top to bottom as on a CPU or GPU; then, in the same kernel (its compiled programs reused),
+    again with float64 refused as on a TPU: the cells that differ there."""
     monkeypatch.setenv("JAXNN_NOTEBOOK_QUICK", "1")
-    monkeypatch.setenv("JAXNN_REFUSE_X64", "1" if refuse_x64 else "0")
+    monkeypatch.setenv("JAXNN_REFUSE_X64", "0")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("XLA_FLAGS", os.environ["JAXNN_TEST_XLA_FLAGS"])   # one device, as a user has
     nb = nbformat.read(path, as_version=4)
-    if refuse_x64:
-        nb.cells = what_differs_without_float64(nb.cells)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                      for o in c.get("outputs", []))
-    for text in (NO_X64 if refuse_x64 else EXPECTED)[path.name]:
-        assert text in outputs, (text, outputs[-3000:])
+    refused = [nbformat.v4.new_code_cell('import os; os.environ["JAXNN_REFUSE_X64"] = "1"'),
+               *what_differs_without_float64(nbformat.read(path, as_version=4).cells)]
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    with client.setup_kernel():
+        for runs, cells in ((EXPECTED, nb.cells), (NO_X64, refused)):
+            if path.name not in runs:
+                continue
+            nb.cells = cells                                 # the notebook the kernel runs now
+            for index, cell in enumerate(cells):
+                client.execute_cell(cell, index)
+            outputs = "".join(o.get("text", "") for c in cells if c.cell_type == "code"
+                              for o in c.get("outputs", []))
+            for text in runs[path.name]:
+                assert text in outputs, (text, outputs[-3000:])
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[p.name for p in SOURCES])

@@ -179,7 +179,8 @@ trained, curves = {}, {}
 for name, model in models.items():
     params = jaxnn.init(jax.random.key(0), model)
     opt = optax.adamw(3e-3)
-    state, run = opt.init(params), jaxnn.epoch.make_stream_steps(model, opt, batch_size=32, steps=25)
+    state, run = opt.init(params), jaxnn.epoch.make_stream_steps(model, opt, batch_size=32,
+                                                                 steps=5 if QUICK else 25)
     jax.block_until_ready(run(params, state, jax.random.key(1), jnp.asarray(train)))   # compile
     spent, curves[name] = 0.0, []
     while spent < seconds:
