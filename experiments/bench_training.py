@@ -34,12 +34,13 @@ import time
 
 import jax
 import jax.numpy as jnp
+import nielsen_network as nielsen
 import numpy as np
 import optax
 import torch_baseline
 
 import jaxnn
-from jaxnn import nielsen, parallel
+from jaxnn import parallel
 from jaxnn.arguments import positive
 from jaxnn.epoch import make_epoch
 

@@ -33,7 +33,7 @@ class Checkpoint(NamedTuple):
     """What :func:`load` returns.
 
     Attributes:
-        model: the rebuilt :class:`jaxnn.layers.Model` (``net``: the same, its older name).
+        model: the rebuilt :class:`jaxnn.layers.Model`.
         params: one entry per layer (a Network: ``[{"W", "b"}, ...]``) as NumPy arrays.
         opt_state: the optimiser state's leaves (a list), or ``None``; see :func:`restore_opt_state`.
         key: the saved PRNG key (same kind as was saved), or ``None``.
@@ -48,10 +48,6 @@ class Checkpoint(NamedTuple):
     key: jax.Array | None
     meta: dict[str, Any]
     members: int | None = None
-
-    @property
-    def net(self) -> Model:
-        return self.model
 
 
 def _key_arrays(key) -> dict[str, np.ndarray]:

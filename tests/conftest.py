@@ -54,7 +54,13 @@ import pytest  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 
+LONG = ("test_notebooks.py::test_notebook_runs", "test_notebooks.py::test_a_notebook_copied",
+        "test_experiments.py::", "test_faults.py::test_ctrl_c", "test_parallel.py::test_two_processes")
+
+
 def pytest_collection_modifyitems(config, items):
+    # the long runs first, so that the two workers end together instead of one waiting on a notebook
+    items.sort(key=lambda item: not any(part in item.nodeid for part in LONG))
     if jax.default_backend() == "cpu":
         return
     skip = pytest.mark.skip(reason=f"needs the 8 forced CPU host devices; the default backend is "

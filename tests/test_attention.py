@@ -160,8 +160,8 @@ def test_a_tiny_gpt_learns_and_generates_compiled(tmp_path):
     np.testing.assert_array_equal(out, again)
     jaxnn.save(tmp_path / "gpt.npz", model, params)
     c = jaxnn.load(tmp_path / "gpt.npz")
-    assert c.net == model
-    np.testing.assert_array_equal(jaxnn.generate(c.net, c.params, vocab.encode("abc"), 20,
+    assert c.model == model
+    np.testing.assert_array_equal(jaxnn.generate(c.model, c.params, vocab.encode("abc"), 20,
                                                  temperature=0.5, key=jax.random.key(3)), out)
     with pytest.raises(ValueError, match="prompt is empty"):
         jaxnn.generate(model, params, [], 5, key=jax.random.key(0))

@@ -161,7 +161,7 @@ def test_stale_temp_files_of_a_killed_save_are_removed(tmp_path, trained):
     stale.write_bytes(b"\0" * 1000)
     other = tmp_path / ".other.npz.abc.tmp"
     other.write_bytes(b"keep")
-    jaxnn.save(target, c.net, c.params)
+    jaxnn.save(target, c.model, c.params)
     assert not stale.exists() and other.exists() and target.exists()
 
 
@@ -276,7 +276,7 @@ def test_checkpoint_entries_missing_pickled_or_non_finite(tmp_path, trained):
     np.savez(no_history, **{**files, "meta": np.array(json.dumps({"epoch": 2}))})
     c = jaxnn.load(no_history)
     with pytest.raises(checkpoint.CheckpointError, match="lacks meta\\['history'\\]"):
-        jaxnn.fit(c.net, c.params, data.load("digits", "train")[:2],
+        jaxnn.fit(c.model, c.params, data.load("digits", "train")[:2],
                   optimizer=jaxnn.optim.get("adam", 1e-3), epochs=3, batch_size=64,
                   key=jax.random.key(0), checkpoint=no_history, resume=True, progress=False)
 

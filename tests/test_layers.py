@@ -193,8 +193,8 @@ def test_fit_trains_a_cnn_with_the_same_api(tmp_path):
                              checkpoint=path, progress=False)
     assert hist["eval_accuracy"][-1] >= 0.93
     c = jaxnn.load(path)                                  # the model is rebuilt from the file
-    assert c.net == model
-    assert jaxnn.evaluate(c.net, c.params, te.x, te.y)["accuracy"] == hist["eval_accuracy"][-1]
+    assert c.model == model
+    assert jaxnn.evaluate(c.model, c.params, te.x, te.y)["accuracy"] == hist["eval_accuracy"][-1]
 
 
 def _fit_digits_cnn_f64(n, **variant):

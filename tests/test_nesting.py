@@ -141,9 +141,9 @@ def test_a_nested_model_trains_and_round_trips_a_checkpoint(tmp_path):
                              progress=False)
     assert hist["eval_accuracy"][-1] >= 0.97
     c = jaxnn.load(path)
-    assert c.net == model and c.meta["epoch"] == 30
+    assert c.model == model and c.meta["epoch"] == 30
     assert {k for k in np.load(path).files if k.startswith("params/")} >= {"params/1/0/W", "params/2/0/b"}
-    np.testing.assert_array_equal(jaxnn.predict(c.net, c.params, x), jaxnn.predict(model, params, x))
+    np.testing.assert_array_equal(jaxnn.predict(c.model, c.params, x), jaxnn.predict(model, params, x))
 
 
 def test_a_callback_that_answers_stop_ends_training_after_that_epoch():

@@ -169,8 +169,8 @@ def test_a_user_layer_trains_in_a_model_and_round_trips_a_checkpoint(tmp_path):
     L.register(Square)
     jaxnn.save(tmp_path / "c.npz", model, p2)
     c = jaxnn.load(tmp_path / "c.npz")
-    assert c.net == model
-    np.testing.assert_array_equal(jaxnn.predict(model, p2, x), jaxnn.predict(c.net, c.params, x))
+    assert c.model == model
+    np.testing.assert_array_equal(jaxnn.predict(model, p2, x), jaxnn.predict(c.model, c.params, x))
     with pytest.raises(TypeError, match="frozen dataclass"):
         L.register(dict)
 

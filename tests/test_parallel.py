@@ -1,5 +1,8 @@
 """vmap (per-example gradients) and data parallelism across 1, 2, 4, 8 forced CPU devices."""
 
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +11,10 @@ import pytest
 from helpers import make_batch, make_params
 
 import jaxnn
-from jaxnn import data, nielsen, parallel
+from jaxnn import data, parallel
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+import nielsen_network as nielsen  # noqa: E402  (the NumPy reference of experiments/)
 
 NET = jaxnn.Network([6, 10, 4], hidden="tanh", output="softmax", loss="cross_entropy")
 

@@ -154,7 +154,7 @@ def test_checkpoint_round_trip(tmp_path):
     key = jax.random.key(42)
     path = jaxnn.save(tmp_path / "c.npz", net, params, state, key=key, meta={"epoch": 3})
     c = jaxnn.load(path)
-    assert c.net == net and c.meta == {"epoch": 3}
+    assert c.model == net and c.meta == {"epoch": 3}
     jax.tree.map(np.testing.assert_array_equal, c.params, params)
     np.testing.assert_array_equal(jax.random.key_data(c.key), jax.random.key_data(key))
     restored = checkpoint.restore_opt_state(opt, params, c.opt_state)

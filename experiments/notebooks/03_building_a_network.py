@@ -236,6 +236,6 @@ with tempfile.TemporaryDirectory() as d:
     path = jaxnn.save(os.path.join(d, "mnist_net.npz"), mnist_net, p)
     print("arrays in the file:", sorted(np.load(path).files))
     ckpt = jaxnn.load(path)
-print("rebuilt:", ckpt.net)
-same = jnp.array_equal(jaxnn.predict(ckpt.net, ckpt.params, test.x), jaxnn.predict(mnist_net, p, test.x))
+print("rebuilt:", ckpt.model)
+same = jnp.array_equal(jaxnn.predict(ckpt.model, ckpt.params, test.x), jaxnn.predict(mnist_net, p, test.x))
 print("loaded network predicts the same labels:", bool(same))

@@ -1,6 +1,6 @@
 """A NumPy re-implementation of Nielsen's ``network.py``: the reference that jaxnn is
-checked and benchmarked against. Examples are column vectors, one at a time, exactly as Nielsen
-writes them; sigmoid everywhere and the quadratic cost.
+checked (tests/test_parallel.py) and benchmarked (bench_training.py) against. Examples are
+column vectors, one at a time, exactly as Nielsen writes them; sigmoid everywhere and the quadratic cost.
 
 Parameters use jaxnn's pytree (``[{"W": (n_l, n_{l-1}), "b": (n_l,)}]``); Nielsen's biases are
 ``(n_l, 1)`` columns, reshaped on the fly.
