@@ -43,7 +43,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1"
 if "JAXNN_TEST_XLA_FLAGS" not in os.environ:   # decided once, by the controller (workers inherit)
     _args = " ".join(sys.argv[1:] + [os.environ.get("PYTEST_ADDOPTS", "")])
-    _bench = re.search(r"-m\s*['\"]?[\w\s]*\bbench\b", _args) is not None
+    _bench = re.search(r"-m\s*['\"]?\s*bench\b", _args) is not None     # -m bench, not "not bench"
     _fast = os.environ.get("JAXNN_TEST_OPTIMIZE") != "1" and not _bench
     os.environ["JAXNN_TEST_XLA_FLAGS"] = FAST_COMPILE if _fast else ""
 os.environ["XLA_FLAGS"] += " " + os.environ["JAXNN_TEST_XLA_FLAGS"]   # read when JAX is imported
@@ -54,13 +54,7 @@ import pytest  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 
-LONG = ("test_notebooks.py::test_notebook_runs", "test_notebooks.py::test_a_notebook_copied",
-        "test_experiments.py::", "test_faults.py::test_ctrl_c", "test_parallel.py::test_two_processes")
-
-
 def pytest_collection_modifyitems(config, items):
-    # the long runs first, so that the two workers end together instead of one waiting on a notebook
-    items.sort(key=lambda item: not any(part in item.nodeid for part in LONG))
     if jax.default_backend() == "cpu":
         return
     skip = pytest.mark.skip(reason=f"needs the 8 forced CPU host devices; the default backend is "

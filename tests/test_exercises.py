@@ -70,6 +70,17 @@ def test_typical_wrong_answers_fail_with_the_right_hint(name, wrong, result, hin
     assert by_name[result].status == "wrong" and hint in by_name[result].hint, str(report)
 
 
+def test_a_missing_output_is_not_yet_and_the_others_are_graded():
+    def dW_only(x, W, z, a, g):
+        dW, _, _ = S.dense_backward(x, W, z, a, g)
+        return dW, None, None
+
+    report = exercises.check("dense", dW_only, verbose=False)
+    assert [(r.name, r.status) for r in report.results] == [
+        ("dW", "exact"), ("db", "not yet"), ("dx", "not yet")] and not report.passed
+    assert "db      not yet" in str(report)
+
+
 def test_float32_grades_with_float32_tolerances_and_names_a_wrong_count(capsys):
     with jax.enable_x64(False):
         assert exercises.check("dense", S.dense_backward).passed
