@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import functools
 
-import jax
 import optax
-from common import LOSS_HEADER, Timer, finish, load_mnist, parser, print_loss_row, run_summary
+from common import finish, fit_and_report, load_mnist, parser
 
 import jaxnn
 from jaxnn import augment
-from jaxnn.plots import plot_history
 
 MODEL = jaxnn.models.small_cnn((28, 28, 1))
 AUGMENT = functools.partial(augment.random_affine, image_shape=(28, 28, 1), max_angle=10.0,
@@ -44,20 +42,13 @@ def main(argv=None):
     settings = {"both": (False, True), "on": (True,), "off": (False,)}[args.augment]
     for use_aug in settings:
         name = "with augmentation" if use_aug else "without augmentation"
-        params = jaxnn.init(jax.random.key(0), MODEL)
-        print(f"\nCNN {name}\n{LOSS_HEADER}")
-        with Timer() as t:
-            optimizer = (jaxnn.optim.one_cycle("adam", recipe.peak_lr, steps) if args.recipe == "fast"
-                         else optax.adam(recipe.peak_lr))
-            params, hist = jaxnn.fit(MODEL, params, train, optimizer=optimizer, epochs=epochs,
-                                     batch_size=recipe.batch_size, key=jax.random.key(1),
-                                     eval_data=test, augment=AUGMENT if use_aug else None,
-                                     progress=False, callbacks=[print_loss_row])
-        results["runs"][name] = run_summary(hist, t.seconds)
-        print(f"CNN {name}: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after {epochs} "
-              f"epochs, {t.seconds:.0f} s [{info.source}]")
-        plot_history(hist, args.out / f"cnn_mnist_{'aug' if use_aug else 'plain'}.png",
-                     title=f"CNN {name} ({info.source})")
+        optimizer = (jaxnn.optim.one_cycle("adam", recipe.peak_lr, steps) if args.recipe == "fast"
+                     else optax.adam(recipe.peak_lr))
+        png = args.out / f"cnn_mnist_{'aug' if use_aug else 'plain'}.png"
+        results["runs"][name] = fit_and_report(
+            f"CNN {name}", MODEL, train, test, info, png, optimizer=optimizer, epochs=epochs,
+            batch_size=recipe.batch_size,
+            augment=AUGMENT if use_aug else None)
     return finish(args.out, "cnn_mnist", results)
 
 

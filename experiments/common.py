@@ -75,6 +75,25 @@ def print_loss_row(epoch) -> None:
           f"{r['seconds']:>8.1f}")
 
 
+def fit_and_report(name: str, model, train, test, info, png: Path, **options) -> dict:
+    """One ``jaxnn.fit`` of ``model`` from its init with key 0 (batch order: key 1) under a
+    per-epoch table; prints the final test accuracy, draws the curves to ``png`` and returns
+    :func:`run_summary`. ``options`` go to ``fit`` (optimizer, epochs, batch_size, augment …)."""
+    import jax
+
+    import jaxnn
+    from jaxnn.plots import plot_history
+
+    print(f"\n{name}\n{LOSS_HEADER}")
+    with Timer() as t:
+        _, hist = jaxnn.fit(model, jaxnn.init(jax.random.key(0), model), train, key=jax.random.key(1),
+                            eval_data=test, progress=False, callbacks=[print_loss_row], **options)
+    print(f"{name}: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after "
+          f"{len(hist['epoch'])} epochs, {t.seconds:.0f} s [{info.source}]")
+    plot_history(hist, png, title=f"{name} ({info.source})")
+    return run_summary(hist, t.seconds)
+
+
 def load_mnist(data_dir, limit_train=None):
     """Train/test digits from the best source; prints which one."""
     from jaxnn import data

@@ -10,12 +10,10 @@ Quick default: 3 epochs on the best digits available (offline: the shipped subse
 
 from __future__ import annotations
 
-import jax
 import optax
-from common import LOSS_HEADER, Timer, finish, load_mnist, parser, print_loss_row, run_summary
+from common import finish, fit_and_report, load_mnist, parser
 
 import jaxnn
-from jaxnn.plots import plot_history
 
 MODELS = {"SimpleRNN": jaxnn.models.row_rnn("rnn"), "LSTM": jaxnn.models.row_rnn("lstm")}
 
@@ -29,18 +27,10 @@ def main(argv=None):
     names = {"rnn": ["SimpleRNN"], "lstm": ["LSTM"], "both": ["SimpleRNN", "LSTM"]}[args.cell]
     results = {"data": info.description, "source": info.source, "epochs": epochs, "runs": {}}
     for name in names:
-        model = MODELS[name]
-        print(f"\n{name}(128)\n{LOSS_HEADER}")
-        with Timer() as t:
-            params, hist = jaxnn.fit(model, jaxnn.init(jax.random.key(0), model), train,
-                                     optimizer=optax.adam(1e-3), epochs=epochs, batch_size=64,
-                                     key=jax.random.key(1), eval_data=test, progress=False,
-                                     callbacks=[print_loss_row])
-        results["runs"][name] = run_summary(hist, t.seconds)
-        print(f"{name} on MNIST rows: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after "
-              f"{epochs} epochs, {t.seconds:.0f} s [{info.source}]")
-        plot_history(hist, args.out / f"rnn_mnist_{name.lower()}.png",
-                     title=f"{name} on MNIST rows ({info.source})")
+        results["runs"][name] = fit_and_report(
+            f"{name}(128) on MNIST rows", MODELS[name], train, test, info,
+            args.out / f"rnn_mnist_{name.lower()}.png", optimizer=optax.adam(1e-3), epochs=epochs,
+            batch_size=64)
     return finish(args.out, "rnn_mnist", results)
 
 
