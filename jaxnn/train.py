@@ -1,6 +1,6 @@
-"""Training: one loop (:func:`train`) runs compiled epochs (:mod:`jaxnn.epoch`), evaluates,
-checkpoints and resumes, for one model (:func:`fit`) and for a population of ``N`` members trained
-together (:func:`jaxnn.population.fit`, whose arrays carry a leading member axis).
+"""Training: one loop, :func:`fit`, runs compiled epochs (:mod:`jaxnn.epoch`), evaluates,
+checkpoints and resumes, for one model and for a population of ``N`` members trained together
+(:func:`jaxnn.population.fit` calls it with ``members=N``: its arrays carry a leading member axis).
 
 After every epoch each callback gets an :class:`Epoch` (the epoch's metrics, the history so far,
 the parameters and optimiser state) and may answer ``"stop"``; the checkpoint writer, the progress
