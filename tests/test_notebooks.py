@@ -150,6 +150,36 @@ def test_install_cell_without_a_source_or_with_a_bad_one_says_what_to_set(tmp_pa
     assert f"Could not install jaxnn from '{tmp_path / 'missing.whl'}'" in done.stderr
 
 
+def _fake_pip(folder, stderr: str, code: int):
+    """A ``pip`` package for ``python -m pip`` that records its arguments and fails as told."""
+    (folder / "pip").mkdir(parents=True)
+    (folder / "pip" / "__init__.py").write_text("")
+    (folder / "pip" / "__main__.py").write_text(
+        f"import sys\nopen({str(folder / 'args.txt')!r}, 'w').write('\\n'.join(sys.argv[1:]))\n"
+        f"sys.stderr.write({stderr!r})\nsys.exit({code})\n")
+
+
+def test_install_cell_shows_pips_reason_without_notices_or_colour_codes(tmp_path):
+    _fake_pip(tmp_path / "fake", "\x1b[31mERROR: No matching distribution found for jax>=9\x1b[0m\n\n"
+              "\x1b[1m[notice]\x1b[0m A new release of pip is available: 24.0 -> 25.1\n"
+              "[notice] To update, run: pip install --upgrade pip\n", 1)
+    done = _run_install_cell(tmp_path, "-S", env={"JAXNN_SOURCE": "jaxnn_backprop-0.1.0-py3-none-any.whl"},
+                             pythonpath=tmp_path / "fake")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "(ERROR: No matching distribution found for jax>=9)" in done.stderr, done.stderr
+    assert "notice" not in done.stderr and "\x1b" not in done.stderr
+
+
+def test_install_cell_takes_a_wheel_the_browser_renamed(tmp_path):
+    _fake_pip(tmp_path / "fake", "", 0)
+    (tmp_path / "jaxnn_backprop-0.1.0-py3-none-any (1).whl").write_bytes(b"a wheel")
+    done = _run_install_cell(tmp_path, "-S", pythonpath=tmp_path / "fake")
+    assert done.returncode == 0, done.stderr
+    installed = (tmp_path / "fake" / "args.txt").read_text().splitlines()[2]   # install -q WHEEL
+    assert installed.endswith("/jaxnn_backprop-0.1.0-py3-none-any.whl")
+    assert open(installed, "rb").read() == b"a wheel"
+
+
 def test_a_notebook_copied_out_of_the_repository_installs_the_built_wheel_and_runs(tmp_path):
     """What a Colab user does: the CI-built wheel uploaded beside one notebook, in a fresh
     environment without jaxnn (here: a new venv that sees this one's packages but not its jaxnn),

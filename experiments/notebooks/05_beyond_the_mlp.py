@@ -21,6 +21,8 @@ import glob
 import importlib
 import importlib.metadata
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,10 +43,13 @@ def install_jaxnn(source=JAXNN_SOURCE):
                          "course's: run !pip uninstall -y jaxnn, restart the runtime, run this again.")
     checkout = os.path.abspath(os.path.join(os.getcwd(), "..", ".."))
     project = os.path.join(checkout, "pyproject.toml")
-    wheels = sorted(glob.glob("jaxnn_backprop-*.whl") + glob.glob("/content/jaxnn_backprop-*.whl"))
+    wheels = sorted(glob.glob("jaxnn_backprop*.whl") + glob.glob("/content/jaxnn_backprop*.whl"))
     if not source and os.path.exists(project) and 'name = "jaxnn-backprop"' in open(project).read():
         source = checkout
     source = source or (wheels[-1] if wheels else "")
+    wheel = re.sub(r"\s*\(\d+\)(?=\.whl$)", "", os.path.basename(source))   # a browser's "… (1).whl"
+    if source.endswith(".whl") and wheel != os.path.basename(source) and os.path.isfile(source):
+        source = shutil.copy(source, os.path.join(tempfile.mkdtemp(), wheel))   # pip wants the real name
     if not source:
         raise SystemExit("jaxnn is not installed: upload jaxnn_backprop-*.whl next to this notebook "
                          "(Colab: into /content) or set JAXNN_SOURCE to the repository's git URL.")
@@ -59,7 +64,9 @@ def install_jaxnn(source=JAXNN_SOURCE):
     done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", source, "-c", pinned.name],
                           capture_output=True, text=True)
     if done.returncode:
-        why = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in done.stderr.splitlines()]
+        lines = [line for line in lines if line and not line.startswith("[notice]")] or ["pip failed"]
+        why = next((line for line in lines if line.startswith("ERROR")), lines[-1])   # pip's reason
         raise SystemExit(f"Could not install jaxnn from {source!r} ({why}); set JAXNN_SOURCE to a "
                          "git URL or a wheel's path that exists.")
     importlib.invalidate_caches()
