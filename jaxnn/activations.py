@@ -78,6 +78,17 @@ def _gelu_deriv(z, a):
     return cdf + z * jnp.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
 
 
+def _gelu_tanh(z):
+    # GPT-2's form: ½ z (1 + tanh(√(2/π) (z + 0.044715 z³))), = jax.nn.gelu(approximate=True)
+    return 0.5 * z * (1.0 + jnp.tanh(math.sqrt(2.0 / math.pi) * (z + 0.044715 * z ** 3)))
+
+
+def _gelu_tanh_deriv(z, a):
+    # ½ (1 + t) + ½ z (1 − t²) u' with t = tanh(u), u' = √(2/π) (1 + 3·0.044715 z²)
+    t = jnp.tanh(math.sqrt(2.0 / math.pi) * (z + 0.044715 * z ** 3))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * math.sqrt(2.0 / math.pi) * (1.0 + 0.134145 * z * z)
+
+
 def leaky_relu(slope: float = 0.01) -> Activation:
     """Leaky ReLU: ``z`` for ``z ≥ 0``, ``slope·z`` below; σ'(0) = 1."""
     return Activation(
@@ -109,7 +120,8 @@ _FIXED: dict[str, Activation] = {
         Activation("identity", lambda z: z, lambda z, a: jnp.ones_like(z)),
         Activation("softmax", _softmax, None),
         Activation("softplus", jax.nn.softplus, lambda z, a: jax.nn.sigmoid(z)),
-        Activation("gelu", _gelu, _gelu_deriv),
+        Activation("gelu", _gelu, _gelu_deriv),              # the exact form, z Φ(z)
+        Activation("gelu_tanh", _gelu_tanh, _gelu_tanh_deriv),  # GPT-2's tanh approximation
     ]
 }
 _PARAMETERISED: dict[str, Callable[[float], Activation]] = {"leaky_relu": leaky_relu, "elu": elu}

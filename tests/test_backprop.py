@@ -13,7 +13,7 @@ from jaxnn import activations
 from jaxnn.gradient_check import rel_error
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "leaky_relu(0.2)", "identity", "softplus",
-          "elu", "elu(0.5)", "gelu", "softmax"]
+          "elu", "elu(0.5)", "gelu", "gelu_tanh", "softmax"]
 # (output, loss) pairings that make sense: any output with the squared-error costs,
 # the cross-entropies only with their own output.
 ELEMENTWISE_OUT = [h for h in HIDDEN if h != "leaky_relu(0.2)"]
