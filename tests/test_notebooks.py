@@ -140,6 +140,26 @@ def test_install_cell_names_a_foreign_jaxnn_in_one_sentence(tmp_path):
     assert "another project (PyPI's 'jaxnn')" in done.stderr and "pip uninstall -y jaxnn" in done.stderr
 
 
+def test_install_cell_knows_pypis_jaxnn_by_its_metadata_and_leftovers_by_their_folder(tmp_path):
+    """PyPI's jaxnn that fails to import is not installed over; an uninstall's leftovers (a folder
+    without __init__.py) are named; the advice removes both distributions, which ends the loop."""
+    broken = tmp_path / "broken"
+    (broken / "jaxnn-9.9.dist-info").mkdir(parents=True)
+    (broken / "jaxnn-9.9.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: jaxnn\n"
+                                                             "Version: 9.9\n")
+    (broken / "jaxnn").mkdir()
+    (broken / "jaxnn" / "__init__.py").write_text("import flax  # not installed here\n")
+    done = _run_install_cell(tmp_path, "-S", pythonpath=broken)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "another project (PyPI's 'jaxnn')" in done.stderr
+    assert "pip uninstall -y jaxnn jaxnn-backprop" in done.stderr
+    (tmp_path / "left" / "jaxnn").mkdir(parents=True)
+    done = _run_install_cell(tmp_path, "-S", pythonpath=tmp_path / "left")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"files left in {tmp_path / 'left' / 'jaxnn'}" in done.stderr
+    assert "pip uninstall -y jaxnn jaxnn-backprop" in done.stderr
+
+
 def test_install_cell_without_a_source_or_with_a_bad_one_says_what_to_set(tmp_path):
     # -S: no site-packages, so jaxnn is not importable (as on a fresh runtime)
     done = _run_install_cell(tmp_path, "-S")

@@ -25,6 +25,13 @@ JAXNN_SOURCE = os.environ.get("JAXNN_SOURCE", "")   # or e.g. "git+https://githu
 
 def install_jaxnn(source=JAXNN_SOURCE):
     """Install this course's jaxnn unless it is importable; one sentence if that cannot be done."""
+    out = ("run !pip uninstall -y jaxnn jaxnn-backprop (both: they share the folder 'jaxnn'), "
+           "restart the runtime, run this cell again.")
+    try:
+        importlib.metadata.distribution("jaxnn")       # PyPI's project, even one that fails to import
+        raise SystemExit(f"The jaxnn installed here is another project (PyPI's 'jaxnn'): {out}")
+    except importlib.metadata.PackageNotFoundError:
+        pass
     try:
         import jaxnn
     except ImportError:
@@ -32,8 +39,11 @@ def install_jaxnn(source=JAXNN_SOURCE):
     else:
         if getattr(jaxnn, "__jaxnn_course__", False):
             return
-        raise SystemExit("The jaxnn installed here is another project (PyPI's 'jaxnn'), not this "
-                         "course's: run !pip uninstall -y jaxnn, restart the runtime, run this again.")
+        if getattr(jaxnn, "__file__", None) is None:   # a folder without __init__.py: leftovers
+            raise SystemExit(f"A broken jaxnn (files left in {list(jaxnn.__path__)[0]} by an "
+                             f"uninstall) is in the way: {out}")
+        raise SystemExit(f"The jaxnn installed here is another project (PyPI's 'jaxnn'), not this "
+                         f"course's: {out}")
     checkout = os.path.abspath(os.path.join(os.getcwd(), "..", ".."))
     project = os.path.join(checkout, "pyproject.toml")
     wheels = sorted(glob.glob("jaxnn_backprop*.whl") + glob.glob("/content/jaxnn_backprop*.whl"))
