@@ -70,6 +70,11 @@ def test_typical_wrong_answers_fail_with_the_right_hint(name, wrong, result, hin
     assert by_name[result].status == "wrong" and hint in by_name[result].hint, str(report)
 
 
+def test_a_nan_result_is_named_as_nan():
+    report = exercises.check("sigmoid", lambda z, a, g: g * a * (1 - a) / (z - z), verbose=False)
+    assert not report.passed and "values are NaN or infinite" in report.results[0].hint, str(report)
+
+
 def test_a_missing_output_is_not_yet_and_the_others_are_graded():
     def dW_only(x, W, z, a, g):
         dW, _, _ = S.dense_backward(x, W, z, a, g)

@@ -234,6 +234,10 @@ def _diff(got, want):
 
 def _hint(got, want, m: int, mistakes, close_rel) -> str:
     """Why ``got`` is not ``want``: a known shape or scale slip, one of the exercise's mistakes."""
+    if got.shape == want.shape and not bool(jnp.all(jnp.isfinite(got))):
+        bad = int(jnp.sum(~jnp.isfinite(got)))
+        return (f"{bad} of {got.size} values are NaN or infinite: a division by zero, the log or "
+                "square root of a negative or zero, or an inf − inf (is an ε missing?)")
     if got.shape != want.shape:
         if got.shape == want.T.shape and want.ndim == 2:
             return f"transposed: the result should be {want.shape}, got {got.shape}"
