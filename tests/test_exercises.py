@@ -24,6 +24,14 @@ def _up(t):
     return jnp.repeat(jnp.repeat(t, 2, axis=1), 2, axis=2)
 
 
+def _layernorm_without_eps(x, gamma, g):
+    xhat = (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True)     # the slip: no ε
+    gh = g * gamma
+    dx = (gh - gh.mean(-1, keepdims=True) - xhat * (gh * xhat).mean(-1, keepdims=True)) \
+        / x.std(-1, keepdims=True)
+    return dx, (g * xhat).sum(0), g.sum(0)
+
+
 WRONG = [   # (exercise, wrong backward, the result that is wrong, what the hint must say)
     ("sigmoid", lambda z, a, g: g * z * (1 - z), "dz", "at the activation"),
     ("sigmoid", lambda z, a, g: -_sig(z, a, g), "dz", "sign is flipped"),
@@ -47,6 +55,7 @@ WRONG = [   # (exercise, wrong backward, the result that is wrong, what the hint
                                        *S.layernorm_backward(x, gamma, g)[1:]), "dx", "μ and σ depend"),
     ("layernorm", lambda x, gamma, g: (S.layernorm_backward(x, gamma, g)[0], g.sum(0), g.sum(0)),
      "dgamma", "no typical slip"),
+    ("layernorm", lambda x, gamma, g: _layernorm_without_eps(x, gamma, g), "dx", "ε is part of σ"),
     ("attention", lambda *a: _attention_without_scale_in_backward(*a), "dWq", "1/√d_h"),
 ]
 
@@ -89,6 +98,8 @@ def test_a_missing_output_is_not_yet_and_the_others_are_graded():
 def test_float32_grades_with_float32_tolerances_and_names_a_wrong_count(capsys):
     with jax.enable_x64(False):
         assert exercises.check("dense", S.dense_backward).passed
+        no_eps = exercises.check("layernorm", _layernorm_without_eps, verbose=False)   # ε matters
+        assert not no_eps.passed and "ε is part of σ" in no_eps.results[0].hint
     assert "dense: passed" in capsys.readouterr().out
     report = exercises.check("dense", lambda x, W, z, a, g: g.T @ x, verbose=False)
     assert not report.passed and "return 3 arrays (dW, db, dx), got 1" in report.results[0].hint

@@ -117,7 +117,7 @@ EXERCISES: dict[str, Exercise] = {
     "quadratic": Exercise(
         "quadratic_backward(a, y) -> da",
         "C = (1/m) Σ_x ½‖a_x − y_x‖² over a batch a, y of shape (m, n). Return ∂C/∂a (m, n).",
-        lambda key, dt: dict(zip("ay", (_normal(k, (6, 3), dt) for k in _keys(key, 2)))),
+        lambda key, dt: dict(zip("ay", (_normal(k, (7, 3), dt) for k in _keys(key, 2)))),
         lambda a, y: 0.5 * jnp.mean(jnp.sum((a - y) ** 2, -1)), ("a",),
         lambda i, out, g: (i["a"], i["y"]), {}),
     "softmax_cross_entropy": Exercise(
@@ -143,7 +143,7 @@ EXERCISES: dict[str, Exercise] = {
         "maxpool_backward(x, y, g) -> dx",
         "y = max over non-overlapping 2×2 windows of x (m, H, W, C) → (m, H/2, W/2, C). Given y "
         "and g = ∂C/∂y, return ∂C/∂x.",
-        lambda key, dt: {"x": _normal(key, (2, 4, 6, 3), dt)},
+        lambda key, dt: {"x": _normal(key, (3, 4, 6, 5), dt)},
         _maxpool, ("x",), lambda i, out, g: (i["x"], out, g),
         {"each window's gradient goes to its maximum only, not spread over the window":
          lambda i, out, g: (jnp.repeat(jnp.repeat(g, 2, 1), 2, 2) / 4,),
@@ -155,7 +155,7 @@ EXERCISES: dict[str, Exercise] = {
         "P = im2col(x, kh, kw), y = (P K).reshape(m, H_o, W_o, F), K = k.reshape(kh·kw·C, F). "
         "Given g = ∂C/∂y, return ∂C/∂k and ∂C/∂x (exercises.im2col / col2im help).",
         lambda key, dt: dict(zip(("k", "x"), (_normal(k, s, dt) for k, s in zip(
-            _keys(key, 2), ((3, 3, 2, 4), (2, 6, 7, 2)))))),
+            _keys(key, 2), ((3, 3, 2, 4), (3, 6, 7, 2)))))),
         _conv, ("k", "x"), lambda i, out, g: (i["x"], i["k"], g),
         {"∂C/∂K = Pᵀ δ (n_patch × F), reshaped to k's shape; δᵀ P reshaped scrambles it":
          lambda i, out, g: ((g.reshape(-1, g.shape[-1]).T @ im2col(i["x"], 3, 3)).reshape(i["k"].shape),
@@ -164,12 +164,14 @@ EXERCISES: dict[str, Exercise] = {
         "layernorm_backward(x, gamma, g) -> (dx, dgamma, dbeta)",
         "Over the last axis of x (m, n): μ = mean x, σ² = mean (x − μ)², x̂ = (x − μ)/√(σ² + 1e-5), "
         "y = x̂ γ + β. Given g = ∂C/∂y, return ∂C/∂x, ∂C/∂γ, ∂C/∂β.",
-        lambda key, dt: dict(zip(("x", "gamma", "beta"), (_normal(k, s, dt) for k, s in zip(
-            _keys(key, 3), ((4, 6), (6,), (6,)))))),
+        lambda key, dt: dict(zip(("x", "gamma", "beta"), (s * _normal(k, shape, dt) for k, shape, s in zip(
+            _keys(key, 3), ((5, 7), (7,), (7,)), (0.02, 1, 1))))),    # σ² ≈ 4e-4: ε = 1e-5 matters
         _layernorm, ("x", "gamma", "beta"), lambda i, out, g: (i["x"], i["gamma"], g),
         {"μ and σ depend on x too: dx = (ĝ − mean ĝ − x̂·mean(ĝ x̂))/σ with ĝ = g γ":
          lambda i, out, g: (g * i["gamma"] / jnp.sqrt(i["x"].var(-1, keepdims=True) + 1e-5),
-                            None, None)}),
+                            None, None),
+         "ε is part of σ: the backward divides by √(σ² + ε) as the forward does":
+         lambda i, out, g: (_autodiff(_layernorm, i, ("x", "gamma", "beta"), g, eps=0.0)[0], None, None)}),
     "attention": Exercise(
         "attention_backward(x, Wq, Wk, Wv, g) -> (dx, dWq, dWk, dWv)",
         "One causal head over a sequence x (T, d): q, k, v = x Wq, x Wk, x Wv (W: (d, d_h)); "
