@@ -24,6 +24,15 @@ def _up(t):
     return jnp.repeat(jnp.repeat(t, 2, axis=1), 2, axis=2)
 
 
+def _without_row_sum(x, Wq, Wk, Wv, g):
+    q, k, v = x @ Wq, x @ Wk, x @ Wv
+    c = 1 / jnp.sqrt(Wq.shape[1])
+    P = jax.nn.softmax(jnp.where(jnp.tril(jnp.ones((len(x), len(x)), bool)), q @ k.T * c, -jnp.inf), -1)
+    dv, dS = P.T @ g, P * (g @ v.T)                          # the slip: no − Σ_j dP ⊙ P
+    dq, dk = dS @ k * c, dS.T @ q * c
+    return dq @ Wq.T + dk @ Wk.T + dv @ Wv.T, x.T @ dq, x.T @ dk, x.T @ dv
+
+
 def _layernorm_without_eps(x, gamma, g):
     xhat = (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True)     # the slip: no ε
     gh = g * gamma
@@ -57,6 +66,9 @@ WRONG = [   # (exercise, wrong backward, the result that is wrong, what the hint
      "dgamma", "no typical slip"),
     ("layernorm", lambda x, gamma, g: _layernorm_without_eps(x, gamma, g), "dx", "ε is part of σ"),
     ("attention", lambda *a: _attention_without_scale_in_backward(*a), "dWq", "1/√d_h"),
+    ("attention", lambda x, Wq, Wk, Wv, g: _without_row_sum(x, Wq, Wk, Wv, g), "dWq", "row-sum term"),
+    ("softmax_cross_entropy", lambda z, y: (jax.nn.softmax(z, axis=0) - y) / z.shape[0], "dz",
+     "not down the batch"),
 ]
 
 

@@ -83,13 +83,16 @@ def _layernorm(x, gamma, beta, eps=1e-5):
     return (x - mu) / jnp.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps) * gamma + beta
 
 
-def _attention(x, Wq, Wk, Wv, scale_backward=True, causal=True):
+def _attention(x, Wq, Wk, Wv, scale_backward=True, causal=True, row_sum=True):
     q, k, v = x @ Wq, x @ Wk, x @ Wv
     s0, c = q @ k.T, 1 / jnp.sqrt(Wq.shape[1])
     # scale_backward=False: the same forward, a gradient as if S = q kᵀ (the slip to recognise)
     s = s0 * c if scale_backward else s0 + jax.lax.stop_gradient(s0 * c - s0)
     if causal:
         s = jnp.where(jnp.tril(jnp.ones(s.shape, bool)), s, -jnp.inf)
+    if not row_sum:   # the softmax's normaliser held constant: dS = P ⊙ dP, the slip to recognise
+        e = jnp.exp(s - jax.lax.stop_gradient(s.max(-1, keepdims=True)))
+        return e / jax.lax.stop_gradient(e.sum(-1, keepdims=True)) @ v
     return jax.nn.softmax(s, axis=-1) @ v
 
 
@@ -128,7 +131,9 @@ EXERCISES: dict[str, Exercise] = {
         lambda z, y: -jnp.mean(jnp.sum(y * jax.nn.log_softmax(z, -1), -1)), ("z",),
         lambda i, out, g: (i["z"], i["y"]),
         {"used z where softmax(z) belongs: δ = (a − y)/m with a = softmax(z)":
-         lambda i, out, g: ((i["z"] - i["y"]) / i["z"].shape[0],)}),
+         lambda i, out, g: ((i["z"] - i["y"]) / i["z"].shape[0],),
+         "softmax runs over each row (the classes, axis −1), not down the batch":
+         lambda i, out, g: ((jax.nn.softmax(i["z"], axis=0) - i["y"]) / i["z"].shape[0],)}),
     "dense": Exercise(
         "dense_backward(x, W, z, a, g) -> (dW, db, dx)",
         "z = x Wᵀ + b, a = σ(z) (sigmoid); x (m, n_in), W (n_out, n_in), b (n_out,). Given "
@@ -183,7 +188,9 @@ EXERCISES: dict[str, Exercise] = {
         {"the scores are scaled by 1/√d_h: their gradient is too":
          lambda i, out, g: _autodiff(_attention, i, ("x", "Wq", "Wk", "Wv"), g, scale_backward=False),
          "the causal mask: position i attends to j ≤ i only":
-         lambda i, out, g: _autodiff(_attention, i, ("x", "Wq", "Wk", "Wv"), g, causal=False)}),
+         lambda i, out, g: _autodiff(_attention, i, ("x", "Wq", "Wk", "Wv"), g, causal=False),
+         "softmax's backward has a row-sum term: dS = P ⊙ (dP − Σ_j dP ⊙ P), not P ⊙ dP":
+         lambda i, out, g: _autodiff(_attention, i, ("x", "Wq", "Wk", "Wv"), g, row_sum=False)}),
 }
 NAMES = tuple(EXERCISES)
 
