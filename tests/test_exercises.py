@@ -33,6 +33,12 @@ def _without_row_sum(x, Wq, Wk, Wv, g):
     return dq @ Wq.T + dk @ Wk.T + dv @ Wv.T, x.T @ dq, x.T @ dk, x.T @ dv
 
 
+def _without_mean_term(x, gamma, g):
+    sigma = jnp.sqrt(x.var(-1, keepdims=True) + 1e-5)
+    xhat, gh = (x - x.mean(-1, keepdims=True)) / sigma, g * gamma
+    return (gh - xhat * (gh * xhat).mean(-1, keepdims=True)) / sigma       # the slip: no − mean ĝ
+
+
 def _layernorm_without_eps(x, gamma, g):
     xhat = (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True)     # the slip: no ε
     gh = g * gamma
@@ -65,6 +71,10 @@ WRONG = [   # (exercise, wrong backward, the result that is wrong, what the hint
     ("layernorm", lambda x, gamma, g: (S.layernorm_backward(x, gamma, g)[0], g.sum(0), g.sum(0)),
      "dgamma", "no typical slip"),
     ("layernorm", lambda x, gamma, g: _layernorm_without_eps(x, gamma, g), "dx", "ε is part of σ"),
+    ("layernorm", lambda x, gamma, g: (_without_mean_term(x, gamma, g),
+                                       *S.layernorm_backward(x, gamma, g)[1:]),
+     "dx", "mean ĝ term is missing"),
+    ("softmax_cross_entropy", lambda z, y: -y / jax.nn.softmax(z) / z.shape[0], "dz", "∂C/∂a = −y/(a·m)"),
     ("attention", lambda *a: _attention_without_scale_in_backward(*a), "dWq", "1/√d_h"),
     ("attention", lambda x, Wq, Wk, Wv, g: _without_row_sum(x, Wq, Wk, Wv, g), "dWq", "row-sum term"),
     ("softmax_cross_entropy", lambda z, y: (jax.nn.softmax(z, axis=0) - y) / z.shape[0], "dz",

@@ -78,8 +78,9 @@ def _maxpool(x):
     return x.reshape(m, H // 2, 2, W // 2, 2, C).max(axis=(2, 4))
 
 
-def _layernorm(x, gamma, beta, eps=1e-5):
+def _layernorm(x, gamma, beta, eps=1e-5, mean_path=True):
     mu = x.mean(-1, keepdims=True)
+    mu = mu if mean_path else jax.lax.stop_gradient(mu)     # False: the slip without the mean term
     return (x - mu) / jnp.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps) * gamma + beta
 
 
@@ -132,6 +133,8 @@ EXERCISES: dict[str, Exercise] = {
         lambda i, out, g: (i["z"], i["y"]),
         {"used z where softmax(z) belongs: δ = (a − y)/m with a = softmax(z)":
          lambda i, out, g: ((i["z"] - i["y"]) / i["z"].shape[0],),
+         "that is ∂C/∂a = −y/(a·m); ∂C/∂z goes on through softmax's Jacobian, which fuses to a − y":
+         lambda i, out, g: (-i["y"] / jax.nn.softmax(i["z"], -1) / i["z"].shape[0],),
          "softmax runs over each row (the classes, axis −1), not down the batch":
          lambda i, out, g: ((jax.nn.softmax(i["z"], axis=0) - i["y"]) / i["z"].shape[0],)}),
     "dense": Exercise(
@@ -174,6 +177,9 @@ EXERCISES: dict[str, Exercise] = {
         _layernorm, ("x", "gamma", "beta"), lambda i, out, g: (i["x"], i["gamma"], g),
         {"μ and σ depend on x too: dx = (ĝ − mean ĝ − x̂·mean(ĝ x̂))/σ with ĝ = g γ":
          lambda i, out, g: (g * i["gamma"] / jnp.sqrt(i["x"].var(-1, keepdims=True) + 1e-5),
+                            None, None),
+         "the mean's path: dx = (ĝ − mean ĝ − x̂·mean(ĝ x̂))/σ; the − mean ĝ term is missing":
+         lambda i, out, g: (_autodiff(_layernorm, i, ("x", "gamma", "beta"), g, mean_path=False)[0],
                             None, None),
          "ε is part of σ: the backward divides by √(σ² + ε) as the forward does":
          lambda i, out, g: (_autodiff(_layernorm, i, ("x", "gamma", "beta"), g, eps=0.0)[0], None, None)}),
