@@ -73,7 +73,7 @@ def save(path, model, params: Params, opt_state=None, *, key=None,
         members: ``params`` are a population's (:mod:`jaxnn.population`), with a leading axis of
             this many members.
     """
-    M.check_params(model, jax.tree.map(lambda a: a[0], params) if members else params)
+    M.check_params(model, params, members)
     path = Path(path)
     arrays: dict[str, np.ndarray] = {"__jaxnn__": np.array(FORMAT),
                                      "network": np.array(json.dumps(model.to_dict())),
@@ -143,11 +143,10 @@ def load(path) -> Checkpoint:
         model = from_dict(json.loads(str(entry("network"))))
         meta = json.loads(str(entry("meta")))
         members = int(files["members"]) if "members" in files else None
-        want = jax.tree.map(lambda s: jax.ShapeDtypeStruct((members, *s.shape) if members else s.shape,
-                                                           s.dtype), M.param_shapes(model))
+        want = M.param_shapes(model, members)
         params = jax.tree.unflatten(jax.tree.structure(want),
                                     [entry(f"params/{path}") for path, _ in M.named_params(want)])
-        M.check_params(model, jax.tree.map(lambda a: a[0], params) if members else params)
+        M.check_params(model, params, members)
         opt_state = None
         if "opt_state/count" in files:
             opt_state = [entry(f"opt_state/{i}") for i in range(int(files["opt_state/count"]))]

@@ -265,11 +265,11 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         >>> params, hist = fit(net, params, (x, y), optimizer=jaxnn.sgd(3.0), epochs=30,
         ...                    batch_size=10, key=jax.random.key(0), eval_data=(x_test, y_test))
     """
-    one = (lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)) if members else (lambda t: t)
-    M.check_params(model, one(params))
+    M.check_params(model, params, members)
     if checkpoint is not None:
         model.to_dict()    # a layer checkpoints cannot rebuild (not registered) fails before training
-    epochs, batch_size, checkpoint_every = _check_args(epochs, batch_size, checkpoint_every, one(key))
+    epochs, batch_size, checkpoint_every = _check_args(epochs, batch_size, checkpoint_every,
+                                                       key[0] if members else key)
     dtype = _dtype(params)
     x, y = prepare(model, train[0], train[1], dtype, name="train")
     if batch_size > len(x):

@@ -28,15 +28,17 @@ if os.environ.get("JAXNN_TEST_OPTIMIZE") != "1":
 # Many tests, notebooks and CLI runs compile the same programs (the notebooks' float64-refused runs
 # train exactly as their float64 runs do): one persistent compilation cache, fresh for each run
 # (made here in the controller, inherited by the xdist workers and every subprocess, removed at
-# the end), compiles each program once. Measured: notebook 06's float64-refused run 42 s -> 32 s
-# after its float64 run. A cache the caller set (JAX_COMPILATION_CACHE_DIR) is used as it is.
+# the end), compiles each program once. Measured (2-core AVX2 EPYC, 2026-12-02): notebook 06's
+# float64-refused run 42 s -> 32 s after its float64 run. A cache the caller set
+# (JAX_COMPILATION_CACHE_DIR) is used as it is.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxnn-tests-xla-cache-")
     os.environ["JAXNN_TESTS_OWN_CACHE"] = os.environ["JAX_COMPILATION_CACHE_DIR"]
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # XLA's CPU compiler spends most of a small program's compile time in its fusion emitters and in
 # splitting the module for parallel LLVM codegen; the older elemental emitters compile the suite's
-# programs about twice as fast (measured: the 24 conv proofs of one size 17.5 s -> 7.6 s). Numbers
+# programs about twice as fast (measured with `pytest tests/test_layers.py -k "conv2d_backward and
+# size1"` on the 2-core AVX2 EPYC, 2026-12-02: the 24 conv proofs 17.5 s -> 7.6 s). Numbers
 # are unchanged (every proof still passes at its tolerance); `pytest -m bench` and
 # JAXNN_TEST_OPTIMIZE=1 keep XLA's defaults. Passed on to subprocesses as JAXNN_TEST_XLA_FLAGS for
 # the tests that give a subprocess its own XLA_FLAGS.

@@ -72,7 +72,7 @@ class Vocab(NamedTuple):
         """Read a vocabulary :meth:`save` wrote; ``DataError`` naming the file otherwise."""
         path = Path(path)
         if not path.is_file():
-            raise DataError(f"no {path.name} at {path.parent}: it maps the model's tokens to "
+            raise DataError(f"no {path.name} in {path.parent}: it maps the model's tokens to "
                             "characters; keep it in the run folder jaxnn train wrote")
         try:
             return cls(json.loads(path.read_text())["chars"])

@@ -110,9 +110,12 @@ def output_shape(model) -> tuple[int, ...]:
     return _trace(model)[1]
 
 
-def param_shapes(model) -> Params:
-    """The parameters as ``init`` makes them, as ``ShapeDtypeStruct``s (nothing allocated)."""
-    return _trace(model)[0]
+def param_shapes(model, members: int | None = None) -> Params:
+    """The parameters as ``init`` makes them, as ``ShapeDtypeStruct``s (nothing allocated);
+    ``members``: a population's, each with that leading axis (see :mod:`jaxnn.population`)."""
+    if members is None:
+        return _trace(model)[0]
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((members, *s.shape), s.dtype), _trace(model)[0])
 
 
 def is_classifier(model) -> bool:
@@ -134,9 +137,10 @@ def _trace(model):
     return jax.eval_shape(shapes), out[0]
 
 
-def check_params(model, params) -> None:
-    """Raise ``ValueError`` unless ``params`` has the structure and shapes ``init`` gives."""
-    want = param_shapes(model)
+def check_params(model, params, members: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``params`` has the structure and shapes ``init`` gives (a
+    population's of ``members``: with that leading axis)."""
+    want = param_shapes(model, members)
     if not isinstance(params, (list, tuple)) or len(params) != len(want):
         got = f"{len(params)}" if isinstance(params, (list, tuple)) else type(params).__name__
         raise ValueError(f"params must be a list of {len(want)} layers (one entry each), got "
