@@ -93,7 +93,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import jaxnn
-from jaxnn import bias_neuron, data, losses
+from jaxnn import activations, data, losses
 
 F64, TOL = jaxnn.precision.exact()   # float64 for exact comparisons (a TPU: float32, said so)
 print("jax", jax.__version__, "| backend:", jax.default_backend(), "| devices:", jax.devices())
@@ -106,26 +106,39 @@ print("jax", jax.__version__, "| backend:", jax.default_backend(), "| devices:",
 # `W̃` is `[∂C/∂b | ∂C/∂W]`:
 
 # %%
+def fold(params):
+    """`[{"W", "b"}, ...]` → `[W̃^l = [b | W]]`, each `(n_l, 1 + n_{l−1})`; works on gradients too."""
+    return [jnp.concatenate([p["b"][:, None], p["W"]], axis=1) for p in params]
+
+
+def forward_folded(net, weights, x):
+    """The forward pass with bias neurons: each layer's input gets the bias neuron's 1 in front."""
+    a = x
+    for w, name in zip(weights, net.activations, strict=True):
+        a = activations.get(name).fn(jnp.concatenate([jnp.ones((len(a), 1), a.dtype), a], axis=1) @ w.T)
+    return a
+
+
 net = jaxnn.Network([3, 4, 1], hidden="relu", output="relu", loss="sel")
 params = jaxnn.init(jax.random.key(0), net, "normal", dtype=F64)
 x, y, x_held, y_held = data.binary_to_decimal("101")
 x, y = jnp.asarray(x, F64), jnp.asarray(y, F64)
-folded = bias_neuron.fold(params)
+folded = fold(params)
 print("W̃ shapes:", [w.shape for w in folded])
 out_explicit = jaxnn.forward(net, params, x)[0]
-out_folded = bias_neuron.forward_folded(net, folded, x)
+out_folded = forward_folded(net, folded, x)
 err = float(jnp.max(jnp.abs(out_explicit - out_folded)))
 print(f"outputs:   max |explicit b − bias neuron| = {err:.1e}")
 assert err < TOL
 
 
 def sel_folded(weights):
-    return jnp.mean(jnp.sum((bias_neuron.forward_folded(net, weights, x) - y) ** 2, axis=1))
+    return jnp.mean(jnp.sum((forward_folded(net, weights, x) - y) ** 2, axis=1))
 
 
 _, hand = jaxnn.value_and_grad(net, params, x, y)
 auto_folded = jax.grad(sel_folded)(folded)
-err = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(bias_neuron.fold(hand), auto_folded))
+err = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(fold(hand), auto_folded))
 print(f"gradients: max |fold(hand ∂C/∂W, ∂C/∂b) − jax.grad over W̃| = {err:.1e}")
 assert err < TOL
 
