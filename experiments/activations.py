@@ -39,7 +39,7 @@ def main(argv=None):
                                                           1.0))}
     fig.suptitle("activation functions and their derivatives")
     plots.save(fig, args.out / "activations.png", dpi=90)
-    return finish(args.out, "activations", results)
+    return finish(args, "activations", results)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import time
 
 import jax
 import optax
+from common import keep
 
 import jaxnn
 from jaxnn.arguments import positive
@@ -79,4 +80,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    keep("bench_attention", main())

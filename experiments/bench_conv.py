@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 import torch_baseline
 from cnn_mnist import MODEL
+from common import keep
 from jax import lax
 
 from jaxnn import init
@@ -131,8 +132,8 @@ def main(argv=None):
     for b, v in med.items():
         ratio = f"{v / med[base]:>11.2f}x" if base else ""
         print(f"{b:<32} {1000 * v / steps:>8.2f} {args.n / v:>9,.0f} {ratio}")
-    return med
+    return {"n": args.n, "batch": args.batch, "seconds_per_epoch": med}
 
 
 if __name__ == "__main__":
-    main()
+    keep("bench_conv", main())

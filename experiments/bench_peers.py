@@ -25,12 +25,11 @@ compile time of ``torch.compile`` is paid once per run and is in its step row.
 | gpt-large | ``gpt``: depth 4, dim 128, 4 heads, context 128 (836,199 parameters), AdamW, batch 32 |
 
 The ``jax.grad`` CNN is the strongest autodiff variant measured (``lax.conv``, max-pool by reshape,
-see ``bench_conv.py``). Writes ``--out`` (default ``experiments/results/bench_peers.json``);
-``--readme README.md`` rewrites the table between the ``bench_peers`` markers from that file (and
-measures nothing).
+see ``bench_conv.py``). Writes ``--out`` (default ``experiments/results/bench_peers.json``), from which
+``experiments/report.py`` renders the docs' table.
 
     python experiments/bench_peers.py [--models gpt-small,lstm] [--impls jaxnn,torch] [--rounds 2]
-                                      [--targets cnn,lstm,gpt-small --data-dir DIR] [--readme README.md]
+                                      [--targets cnn,lstm,gpt-small --data-dir DIR]
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -50,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import torch_baseline
-from common import jsonable
+from common import jsonable, machine
 
 from jaxnn.arguments import positive
 
@@ -59,7 +57,6 @@ IMPLS = ("jaxnn", "jax.grad", "torch", "torch.compile")
 TARGETS = {"cnn": 0.99, "lstm": 0.98, "gpt-small": 1.45}   # accuracy ≥, or nats/char ≤ (the GPT)
 VOCAB = 103                                                   # the reference topics' characters
 RESULTS = Path(__file__).parent / "results" / "bench_peers.json"
-MARKERS = ("<!-- bench_peers:start -->", "<!-- bench_peers:end -->")
 
 
 # ------------------------------------------------------------------------------ one process each
@@ -269,20 +266,6 @@ def _run_worker(args: list[str]) -> dict:
     return json.loads(lines[-1])
 
 
-def machine() -> str:
-    """The processor, its widest vector instructions (they decide CPU matmul speed), cores, OS."""
-    cpu, simd = platform.processor() or platform.machine(), ""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-        cpu = re.search(r"^model name\s*:\s*(.+)$", info, re.M).group(1).strip()
-        flags = set(re.search(r"^flags\s*:\s*(.+)$", info, re.M).group(1).split())
-        simd = next((f" ({name})" for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"))
-                     if flag in flags), "")
-    except (OSError, AttributeError):
-        pass
-    return f"{cpu}{simd}, {os.cpu_count()} cores, {platform.system()}"
-
-
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
@@ -295,8 +278,6 @@ def main(argv=None) -> dict:
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder for the cnn/lstm targets")
     p.add_argument("--max-seconds", type=positive(float), default=900, help="give up a target then")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--readme", type=Path, default=None,
-                   help="only rewrite this file's bench_peers table from --out (measures nothing)")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:                                       # inside one measuring process
@@ -305,10 +286,6 @@ def main(argv=None) -> dict:
                   worker_target(impl, name, args.data_dir, args.max_seconds))
         print(json.dumps(result, default=float))
         return result
-    if args.readme:
-        results = json.loads(args.out.read_text())
-        update_readme(args.readme, results)
-        return results
     models, impls = args.models.split(","), args.impls.split(",")
     targets = [t for t in args.targets.split(",") if t]
     for flag, given, known in (("--models", models, MODELS), ("--impls", impls, IMPLS),
@@ -348,7 +325,7 @@ def main(argv=None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(jsonable(results), indent=1))
     print(render(results))
-    print(f"wrote {args.out}; python experiments/bench_peers.py --readme README.md puts it in the README")
+    print(f"wrote {args.out}; python experiments/report.py puts it in the docs")
     return results
 
 
@@ -402,14 +379,6 @@ def render(results: dict) -> str:
                                                               for i in ("jaxnn", "jax.grad", "torch"))
                          + f" | {ratio} |")
     return "\n".join(lines)
-
-
-def update_readme(path: Path, results: dict) -> None:
-    """Replace the text between the ``bench_peers`` markers of ``path`` with :func:`render`."""
-    text = path.read_text()
-    start, end = (text.index(m) for m in MARKERS)
-    path.write_text(text[:start + len(MARKERS[0])] + "\n" + render(results) + "\n" + text[end:])
-    print(f"updated the table in {path}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import time
 
 import jax
 import numpy as np
+from common import keep
 
 import jaxnn
 from jaxnn import population
@@ -83,4 +84,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    keep("bench_population", main())

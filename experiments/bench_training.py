@@ -19,7 +19,7 @@ Config B = seed 000: [784, 128, 64, 10], ReLU, softmax + cross-entropy, Adam 1e-
 Also times the full seed-002 run (30 epochs of A, compilation included) through ``jaxnn.fit``.
 
     python experiments/bench_training.py              # 5 rounds, about 2 minutes on 2 cores
-    python experiments/bench_training.py --rounds 3 --json out/bench.json
+                                                       # (kept in experiments/results/)
     python experiments/bench_training.py --hlo       # only compare the two epochs' compiled HLO
 """
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import re
 import statistics
 import time
@@ -38,6 +37,7 @@ import nielsen_network as nielsen
 import numpy as np
 import optax
 import torch_baseline
+from common import keep
 
 import jaxnn
 from jaxnn import parallel
@@ -186,7 +186,6 @@ def main(argv=None):
     parser.add_argument("--rounds", type=positive(int), default=5, help="timed epochs per variant")
     parser.add_argument("--configs", default="AB", help="which configs, e.g. A or AB")
     parser.add_argument("--skip-full-run", action="store_true")
-    parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--hlo", action="store_true",
                         help="only compare the compiled HLO of the hand and jax.grad epochs")
     args = parser.parse_args(argv)
@@ -221,11 +220,9 @@ def main(argv=None):
         wall = full_seed002_run(x, labels)
         print(f"\nfull seed-002 run (30 epochs of A via jaxnn.fit, compile included): {wall:.1f} s")
         results["full_seed002_run_s"] = wall
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
     return results
 
 
 if __name__ == "__main__":
-    main()
+    if (results := main()) is not None:                 # --hlo measures nothing
+        keep("bench_training", results)

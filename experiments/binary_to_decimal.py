@@ -67,7 +67,7 @@ def main(argv=None):
               f"(IQR {r['quartiles'][0]:.2f}..{r['quartiles'][1]:.2f}); "
               f"{100 * r['fraction_within_0.5_of_5']:.0f}% within 0.5 of 5; "
               f"{100 * r['fraction_fitting_training_set']:.0f}% fit all 7 training patterns")
-    return finish(args.out, "binary_to_decimal", results, _plot)
+    return finish(args, "binary_to_decimal", results, _plot)
 
 
 def _plot(results, path):

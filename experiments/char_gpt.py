@@ -127,7 +127,7 @@ def main(argv=None):
               f"{best:.3f}\n--- sample ---\n{prompt + sample}\n---")
     b = results["baselines"]
     print(f"baselines: unigram {b['unigram']:.3f}, bigram {b['bigram']:.3f} nats/char")
-    return finish(args.out, "char_gpt", results, plot)
+    return finish(args, "char_gpt", results, plot)
 
 
 def plot(results, path):

@@ -49,7 +49,7 @@ def main(argv=None):
             f"CNN {name}", MODEL, train, test, info, png, optimizer=optimizer, epochs=epochs,
             batch_size=recipe.batch_size,
             augment=AUGMENT if use_aug else None)
-    return finish(args.out, "cnn_mnist", results)
+    return finish(args, "cnn_mnist", results)
 
 
 if __name__ == "__main__":

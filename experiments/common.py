@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
+import os
+import platform
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +46,43 @@ def jsonable(v):
     return v
 
 
+RESULTS = Path(__file__).parent / "results"
+"""Where ``--full`` runs keep their results (``experiments/report.py`` renders the docs from them)."""
+
+
+def machine() -> str:
+    """The processor, its widest vector instructions (they decide CPU matmul speed), cores, OS."""
+    cpu, simd = platform.processor() or platform.machine(), ""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = re.search(r"^model name\s*:\s*(.+)$", info, re.M).group(1).strip()
+        flags = set(re.search(r"^flags\s*:\s*(.+)$", info, re.M).group(1).split())
+        simd = next((f" ({name})" for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"))
+                     if flag in flags), "")
+    except (OSError, AttributeError):
+        pass
+    return f"{cpu}{simd}, {os.cpu_count()} cores, {platform.system()}"
+
+
+def provenance() -> dict:
+    """How this run was made: the command (``--data-dir`` as DIR, ``--out`` left out), machine,
+    date, versions, and the accelerator JAX ran on."""
+    import jax
+
+    words, argv = [], iter(sys.argv[1:])
+    for word in argv:
+        if word in ("--out", "--data-dir"):
+            next(argv, None)
+            words += ["--data-dir", "DIR"] if word == "--data-dir" else []
+        else:
+            words.append(word)
+    command = " ".join(["python", f"experiments/{Path(sys.argv[0]).name}", *words])
+    return {"command": command, "machine": machine(), "date": datetime.date.today().isoformat(),
+            "versions": {"python": platform.python_version(), "jax": jax.__version__,
+                         "numpy": np.__version__},
+            "backend": f"{jax.default_backend()} ({jax.devices()[0].device_kind})"}
+
+
 def write_json(out: Path, name: str, results: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
@@ -48,13 +90,30 @@ def write_json(out: Path, name: str, results: dict) -> Path:
     return path
 
 
-def finish(out: Path, name: str, results: dict, plot=None) -> dict:
-    """Write ``out/name.json`` (and ``out/name.png`` via ``plot(results, path)``), say so, return
-    the results."""
+def keep(name: str, results: dict) -> Path:
+    """Keep a measurement as ``experiments/results/name.json`` with :func:`provenance` (what
+    ``experiments/report.py`` renders the docs from); the benchmarks do this when run as scripts."""
+    results = {**provenance(), **results}
+    if "--data-dir" in sys.argv[:-1]:      # the local folder's name is nobody else's business
+        folder = str(Path(sys.argv[sys.argv.index("--data-dir") + 1]).resolve())
+        results = json.loads(json.dumps(jsonable(results)).replace(folder, "DIR"))
+    path = write_json(RESULTS, name, results)
+    print(f"kept {path} (python experiments/report.py renders the docs from it)")
+    return path
+
+
+def finish(args, name: str, results: dict, plot=None) -> dict:
+    """Write ``args.out/name.json`` (and ``args.out/name.png`` via ``plot(results, path)``), say
+    so, return the results. A ``--full`` run also keeps them, with :func:`provenance`, as
+    ``experiments/results/name[-source].json`` (the source of the digits, where there are any),
+    from which ``experiments/report.py`` renders the README's and the docs' figures."""
+    out = args.out
     path = write_json(out, name, results)
     if plot is not None:
         plot(results, out / f"{name}.png")
     print(f"wrote {path} and the PNG(s) in {out}")
+    if getattr(args, "full", False):
+        keep(name + (f"-{results['source']}" if "source" in results else ""), results)
     return results
 
 

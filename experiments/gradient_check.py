@@ -79,7 +79,7 @@ def main(argv=None):
     rows = jaxnn.gradcheck(net, params, jnp.array([[1.0, 1.0]]), jnp.array([[3.0]]))
     print(f"\na hidden pre-activation exactly at 0:\n{format_table(rows)}")
     results["kink_case"] = [r._asdict() for r in rows]
-    return finish(args.out, "gradient_check", results, _plot)
+    return finish(args, "gradient_check", results, _plot)
 
 
 def _plot(results, path):

@@ -43,7 +43,7 @@ def main(argv=None):
         print(f"{name}: test accuracy {100 * hist['eval_accuracy'][-1]:.2f}% after {epochs} "
               f"epochs in {t.seconds:.1f} s [{info.source}]")
         plot_history(hist, args.out / f"mnist_mlp_{name}.png", title=f"{name} ({info.source})")
-    return finish(args.out, "mnist_mlp", results)
+    return finish(args, "mnist_mlp", results)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def main(argv=None):
           f"(best {100 * results['best_test_accuracy']:.2f}%) after {epochs} epochs in "
           f"{t.seconds:.1f} s [{info.source}]")
     plot_history(hist, args.out / "nielsen_mnist.png", title=f"Nielsen [784,30,10] ({info.source})")
-    return finish(args.out, "nielsen_mnist", results)
+    return finish(args, "nielsen_mnist", results)
 
 
 if __name__ == "__main__":

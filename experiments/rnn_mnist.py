@@ -31,7 +31,7 @@ def main(argv=None):
             f"{name}(128) on MNIST rows", MODELS[name], train, test, info,
             args.out / f"rnn_mnist_{name.lower()}.png", optimizer=optax.adam(1e-3), epochs=epochs,
             batch_size=64)
-    return finish(args.out, "rnn_mnist", results)
+    return finish(args, "rnn_mnist", results)
 
 
 if __name__ == "__main__":

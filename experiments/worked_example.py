@@ -117,7 +117,7 @@ def main(argv=None):
     print(f"\nnotebook path: output layer equals the linear reading: {same_out}; hidden layer "
           f"w1 = {nb['w1']:.6f} vs linear {lin['w1']:.6f} vs sigmoid "
           f"{results['sigmoid']['chain_rule']['w1']:.6f}")
-    finish(args.out, "worked_example", results, _plot)
+    finish(args, "worked_example", results, _plot)
     params = jax.tree.map(jnp.asarray, ex["params"])
     for name, hidden in (("linear", "identity"), ("sigmoid", "sigmoid")):  # the network, drawn
         net = jaxnn.Network([2, 2, 2], hidden=hidden, output="sigmoid", loss="quadratic")

@@ -51,7 +51,7 @@ def main(argv=None):
             print(f"seed {first}: outputs for 00, 01, 10, 11 = "
                   + ", ".join(f"{v:.3f}" for v in results[name]["outputs"]))
             _plot(net, best, args.out / "xor.png")
-    return finish(args.out, "xor", results)
+    return finish(args, "xor", results)
 
 
 def _plot(net, params, path):

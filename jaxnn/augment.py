@@ -72,7 +72,7 @@ def random_affine(key, x, *, image_shape=None, max_angle=15.0, scale=(0.9, 1.1),
     an MLP on MNIST). Angles are uniform in ``±max_angle`` degrees, scale in ``scale``, shifts in
     ``±max_shift`` pixels, shear in ``±max_shear``.
 
-    Example:
+    Examples:
         >>> aug = functools.partial(random_affine, image_shape=(28, 28, 1))
         >>> jaxnn.fit(net, params, train, ..., augment=aug)
     """

@@ -54,7 +54,7 @@ def value_and_grad(model, params, x, y, key=None) -> tuple[Array, M.Params]:
     Returns:
         ``(C, grads)``: the scalar batch-mean cost and a pytree shaped like ``params``.
 
-    Example:
+    Examples:
         >>> value, grads = value_and_grad(net, params, x, y)
         >>> grads[0]["W"].shape == params[0]["W"].shape
         True

@@ -101,6 +101,8 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
     nested blocks).
 
     Args:
+        x: a batch ``(m, *input_shape)``.
+        y: its targets ``(m, *output_shape)`` or labels, as :func:`jaxnn.loss` takes them.
         eps: finite-difference step; default ``1e-6`` for float64 and ``1e-2`` for float32 params.
         max_entries: at most this many entries per parameter array are checked with finite
             differences (a random sample drawn with ``key``; all entries if the array is smaller).
@@ -110,7 +112,7 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
         One :class:`GradcheckRow` per parameter array, layer by layer (in ``jax.tree`` order: a
         Network's ``W`` then ``b``).
 
-    Example:
+    Examples:
         >>> for row in gradcheck(net, params, x, y):
         ...     print(row.layer, row.name, row.vs_autodiff, row.vs_finite_diff)
     """

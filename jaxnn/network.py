@@ -43,7 +43,7 @@ def Network(sizes: Sequence[int], hidden: str | Sequence[str] = "sigmoid",  # no
         loss: cost function (see :mod:`jaxnn.losses`); ``cross_entropy`` needs a ``softmax``
             output, ``binary_cross_entropy`` a ``sigmoid`` output.
 
-    Example:
+    Examples:
         >>> net = Network(sizes=[784, 30, 10], hidden="sigmoid", output="sigmoid", loss="quadratic")
         >>> net.sizes, net.activations
         ((784, 30, 10), ('sigmoid', 'sigmoid'))

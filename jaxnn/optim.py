@@ -20,7 +20,7 @@ def sgd(learning_rate: float) -> optax.GradientTransformation:
 
     ``∂C/∂W`` is the mean over the mini-batch (that is what :func:`jaxnn.value_and_grad` returns).
 
-    Example:
+    Examples:
         >>> opt = sgd(3.0)                       # Nielsen's η = 3.0
         >>> updates, state = opt.update(grads, opt.init(params))
         >>> params = optax.apply_updates(params, updates)

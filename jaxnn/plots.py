@@ -63,7 +63,7 @@ def live_curves(note: str = ""):
     loss and the test accuracy of the history so far (IPython ``display``). Redrawing clears the
     cell's output, so ``note`` (e.g. which data) is printed again above the curves.
 
-    Example:
+    Examples:
         >>> params, history = jaxnn.fit(..., eval_data=(x_test, y_test),
         ...                             callbacks=[live_curves(f"data: {train.description}")])
     """

@@ -72,7 +72,7 @@ def init(keys: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) -
 def grid(**axes) -> dict[str, list]:
     """Every combination of the given values, as equal-length lists (one entry per member).
 
-    Example:
+    Examples:
         >>> grid(learning_rate=[0.1, 0.5], lmbda=[0.0, 5.0], seed=range(3))["lmbda"]
         [0.0, 0.0, 0.0, 5.0, 5.0, 5.0, 0.0, 0.0, 0.0, 5.0, 5.0, 5.0]
     """

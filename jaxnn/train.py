@@ -86,7 +86,7 @@ def gradient_descent(model, params: Params, x, y, *, lr: float, steps: int) -> P
     a batch of keys) trains many seeds in one compiled call. ``y`` as :func:`jaxnn.value_and_grad`
     takes it (targets ``(m, n_L)``, or labels for ``cross_entropy``).
 
-    Example:
+    Examples:
         >>> run = lambda key: gradient_descent(net, jaxnn.init(key, net), x, y, lr=0.5, steps=1000)
         >>> params = jax.jit(jax.vmap(run))(jax.random.split(jax.random.key(0), 100))  # 100 seeds
     """
@@ -98,7 +98,8 @@ def gradient_descent(model, params: Params, x, y, *, lr: float, steps: int) -> P
 
 
 def evaluate(model, params: Params, x, y, *, batch_size: int = 10_000) -> dict[str, float]:
-    """Mean loss and accuracy on ``(x, y)``, in jitted chunks of ``batch_size`` examples.
+    """Mean loss and accuracy on ``x (n, *input_shape)`` and ``y`` (labels ``(n,)`` or targets
+    ``(n, n_L)``), in jitted chunks of ``batch_size`` examples.
 
     Returns ``{"loss": float, "accuracy": float}`` (accuracy ``nan`` for a regression network).
     """
@@ -261,7 +262,7 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         TrainingDiverged: the training loss became NaN/inf (of every member) (the message names
             the epoch; the last checkpoint written stays on disk untouched).
 
-    Example:
+    Examples:
         >>> params, hist = fit(net, params, (x, y), optimizer=jaxnn.sgd(3.0), epochs=30,
         ...                    batch_size=10, key=jax.random.key(0), eval_data=(x_test, y_test))
     """

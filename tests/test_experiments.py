@@ -10,6 +10,26 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
 
 
+def test_a_full_run_keeps_its_results_with_the_command_machine_and_date(tmp_path, monkeypatch):
+    """Quick runs only write --out; a --full run also keeps its figures in experiments/results/
+    (here a temporary folder), with how they were measured and without the local data folder."""
+    import argparse
+
+    import common
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(sys, "argv", ["experiments/cnn_mnist.py", "--full", "--data-dir",
+                                      str(tmp_path / "mnist"), "--out", str(tmp_path / "out")])
+    results = {"source": "idx", "data": f"IDX files {tmp_path / 'mnist'}/train-images-idx3-ubyte.gz"}
+    common.finish(argparse.Namespace(out=tmp_path / "out", full=False), "cnn_mnist", results)
+    assert not (tmp_path / "results").exists() and (tmp_path / "out" / "cnn_mnist.json").exists()
+    common.finish(argparse.Namespace(out=tmp_path / "out", full=True), "cnn_mnist", results)
+    kept = json.loads((tmp_path / "results" / "cnn_mnist-idx.json").read_text())
+    assert kept["command"] == "python experiments/cnn_mnist.py --full --data-dir DIR"
+    assert kept["data"] == "IDX files DIR/train-images-idx3-ubyte.gz" and kept["date"][:2] == "20"
+    assert kept["versions"]["jax"] and "cores" in kept["machine"]
+
+
 def test_worked_example_equals_the_chain_rule(tmp_path):
     import worked_example
 
@@ -111,7 +131,7 @@ def test_conv_benchmark_runs_and_reports_a_ratio():
     import bench_conv
 
     med = bench_conv.main(["--rounds", "1", "--n", "128", "--no-torch", "--loops", "python",
-                           "--variants", "hand matmul,jax.grad reduce_window"])
+                           "--variants", "hand matmul,jax.grad reduce_window"])["seconds_per_epoch"]
     assert set(med) == {"hand matmul (python)", "jax.grad reduce_window (python)"}
     assert min(med.values()) > 0
 
@@ -147,10 +167,6 @@ def test_peer_benchmark_times_each_implementation_in_its_own_process(tmp_path):
     assert set(row) == {"jaxnn", "jax.grad"} and all(r["ms"] > 0 for r in row.values())
     assert row["jaxnn"]["parameters"] == 23_860 and json.loads(out.read_text())["step_ms"]
     assert "| mlp-A | 23,860 |" in bench_peers.render(res)
-    readme = tmp_path / "README.md"
-    readme.write_text(f"before\n{bench_peers.MARKERS[0]}\nstale\n{bench_peers.MARKERS[1]}\nafter\n")
-    bench_peers.main(["--readme", str(readme), "--out", str(out)])
-    assert "stale" not in readme.read_text() and "| mlp-A | 23,860 |" in readme.read_text()
     with pytest.raises(SystemExit):
         bench_peers.main(["--models", "resnet"])
 
@@ -161,16 +177,6 @@ def test_step_profile_lists_the_kernels_with_their_hlo(tmp_path):
     res = profile_step.main(["mlp-B", "--steps", "2", "--top", "5", "--out", str(tmp_path)])
     assert res["total_ms"] > 0 and 0 < res["dot_ms"] <= res["total_ms"]
     assert any("dot" in hlo for _, _, _, hlo in res["rows"]) and (tmp_path / "step.hlo.txt").exists()
-
-
-def test_the_readme_speed_table_is_rendered_from_its_results_file():
-    """One source: the README's peer table is bench_peers.render of the committed results."""
-    import bench_peers
-
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    start, end = (readme.index(m) for m in bench_peers.MARKERS)
-    table = readme[start + len(bench_peers.MARKERS[0]):end].strip()
-    assert table == bench_peers.render(json.loads(bench_peers.RESULTS.read_text()))
 
 
 def test_nielsen_book_rows_run_as_populations_and_write_the_table(tmp_path):

@@ -224,10 +224,10 @@ def _units_imported(path: Path) -> set[str]:
     return found
 
 
-def test_the_readme_layout_table_lists_the_modules_in_import_order():
-    """Every module of the package is in one row of README's "How the code is laid out", and
+def test_the_layout_table_lists_the_modules_in_import_order():
+    """Every module of the package is in one row of the docs' "How the code is laid out", and
     imports only what that row and the rows above it hold."""
-    readme = (Path(jaxnn.__file__).parents[1] / "README.md").read_text()
+    readme = (Path(jaxnn.__file__).parents[1] / "docs" / "layers.md").read_text()
     section = readme.split("## How the code is laid out")[1].split("**The layer contract**")[0]
     rows = [re.findall(r"`([\w/]+)`", line.split("|")[1]) for line in section.splitlines()
             if line.startswith("| `")]
@@ -236,7 +236,7 @@ def test_the_readme_layout_table_lists_the_modules_in_import_order():
     for path in package.rglob("*.py"):
         rel = path.relative_to(package)
         unit = rel.parts[0] + "/" if len(rel.parts) > 1 else "jaxnn" if rel.stem == "__init__" else rel.stem
-        assert unit in row_of, f"{unit} is missing from README's layout table"
+        assert unit in row_of, f"{unit} is missing from the layout table of docs/layers.md"
         for imported in _units_imported(path) - {unit}:
             assert row_of[imported] <= row_of[unit], f"{rel} imports {imported}, listed below it"
 

@@ -112,6 +112,17 @@ def test_notebook_is_generated_from_its_source(source):
     assert all(not c.get("outputs") for c in have.cells if c.cell_type == "code")
 
 
+@pytest.mark.parametrize("source", SOURCES, ids=[p.name for p in SOURCES])
+def test_the_docs_show_each_notebook_executed_with_its_cells(source):
+    """Regenerate with: python experiments/report.py --notebooks NAME"""
+    executed = HERE.parents[1] / "docs" / "notebooks" / source.with_suffix(".ipynb").name
+    want = jupytext.read(source)
+    have = nbformat.read(executed, as_version=4)
+    assert [(c.cell_type, c.source) for c in have.cells] == [(c.cell_type, c.source)
+                                                             for c in want.cells]
+    assert all(c.get("execution_count") for c in have.cells if c.cell_type == "code")
+
+
 INSTALL_CELL = (HERE / "install_cell.txt").read_text()
 
 

@@ -142,7 +142,7 @@ def load(name: str = "mnist", split: str = "train", *, source: str = "auto", dat
     Returns:
         A :class:`Dataset` (``x``, ``y``, ``source``, ``description``, ``note``).
 
-    Example:
+    Examples:
         >>> train = load("mnist", "train")            # offline: the shipped subset
         >>> train.x.shape, train.source
         ((4000, 784), 'shipped')

@@ -189,7 +189,7 @@ def init(key: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) ->
             (network2.py's default: N(0, 1/n_in) weights, N(0, 1) biases).
         dtype: floating dtype of the parameters (``jnp.float64`` needs ``jax_enable_x64``).
 
-    Example:
+    Examples:
         >>> params = init(jax.random.key(0), Network([784, 30, 10]), "normal")
         >>> [p["W"].shape for p in params]
         [(30, 784), (10, 30)]
@@ -303,7 +303,8 @@ def predict(model, params, x):
 
 
 def accuracy(model, params, x, labels):
-    """Fraction of examples whose :func:`predict` equals ``labels`` (or one-hot rows)."""
+    """Fraction of examples ``x (m, *input_shape)`` whose :func:`predict` equals ``labels``
+    ``(m,)`` (or one-hot rows ``(m, n_L)``)."""
     labels = jnp.asarray(labels)
     out = forward(model, params, x)[0]
     if labels.ndim == out.ndim:
