@@ -361,7 +361,21 @@ def execute_notebooks(names: list[str]) -> None:
         nb = nbformat.read(path, as_version=4)
         NotebookClient(nb, timeout=1800, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
-        nbformat.write(nb, target / path.name)
+        nbformat.write(scrub(nb), target / path.name)
+
+
+def scrub(nb):
+    """The notebook with the local data folder's name (``$JAXNN_DATA_DIR``) left out of its outputs."""
+    if not os.environ.get("JAXNN_DATA_DIR"):
+        return nb
+    local = str(Path(os.environ["JAXNN_DATA_DIR"]).resolve())
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            for place, key in [(out, "text"), (out.get("data", {}), "text/plain"),
+                               (out.get("data", {}), "text/html")]:
+                if key in place:
+                    place[key] = place[key].replace(local, "$JAXNN_DATA_DIR")
+    return nb
 
 
 def main(argv=None) -> int:
