@@ -19,7 +19,9 @@ Quick default (for the test suite): 1/30 of the book's epochs on the best digits
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -27,7 +29,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import load_mnist, write_json
+from common import RESULTS, keep, load_mnist, provenance, write_json
 
 import jaxnn
 from jaxnn import layers, population
@@ -195,5 +197,23 @@ def main(argv=None):
     return results
 
 
+def keep_rows(rows: list[dict]) -> None:
+    """A ``--full`` run's rows into ``experiments/results/nielsen_book.json``: a row run again
+    replaces its entry there (with its own date and command), the others stay as they were."""
+    path = RESULTS / "nielsen_book.json"
+    kept = json.loads(path.read_text()) if path.is_file() else {"rows": []}
+    run = provenance()
+    old = {r["row"]: r for r in kept["rows"]}
+    for r in rows:
+        old[r["row"]] = {"row": r["row"], "config": old.get(r["row"], {}).get("config", r["protocol"]),
+                         "book": f"{r['book']:.2f}%", **{k: r[k] for k in ("mean", "std", "seeds", "best")},
+                         "seconds": round(r["seconds"]), "date": run["date"], "command": run["command"]}
+    keep("nielsen_book", {**{k: v for k, v in kept.items() if k in ("protocol", "notes", "transcribed")},
+                          "rows": [old[n] for n in sorted(set(old) & set(ROWS), key=list(ROWS).index)]
+                                  + [r for n, r in old.items() if n not in ROWS]})
+
+
 if __name__ == "__main__":
-    main()
+    results = main()
+    if "--full" in sys.argv:
+        keep_rows(results)

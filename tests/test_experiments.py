@@ -179,7 +179,7 @@ def test_step_profile_lists_the_kernels_with_their_hlo(tmp_path):
     assert any("dot" in hlo for _, _, _, hlo in res["rows"]) and (tmp_path / "step.hlo.txt").exists()
 
 
-def test_nielsen_book_rows_run_as_populations_and_write_the_table(tmp_path):
+def test_nielsen_book_rows_run_as_populations_and_write_the_table(tmp_path, monkeypatch):
     import nielsen_book
 
     out = tmp_path / "book.json"
@@ -193,6 +193,20 @@ def test_nielsen_book_rows_run_as_populations_and_write_the_table(tmp_path):
         assert r["best"] >= r["mean"] >= r["best"] - 2 * r["std"] - 1e-9 and r["seconds"] > 0
     assert [r["protocol"] for r in res] == ["peak-test", "peak-validation", "test-at-best-validation"]
     assert out.with_suffix(".png").exists()
+    # a --full run's rows replace theirs in the results file; the other rows stay as they were
+    import common
+
+    kept = tmp_path / "results" / "nielsen_book.json"
+    kept.parent.mkdir()
+    kept.write_text((common.RESULTS / "nielsen_book.json").read_text())
+    before = {r["row"]: r for r in json.loads(kept.read_text())["rows"]}
+    monkeypatch.setattr(nielsen_book, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    nielsen_book.keep_rows(res[:1])
+    after = {r["row"]: r for r in json.loads(kept.read_text())["rows"]}
+    assert list(after) == list(before) and after["ch3-100"] == before["ch3-100"]
+    assert after["ch1-30"]["mean"] == res[0]["mean"]
+    assert after["ch1-30"]["config"] == before["ch1-30"]["config"]
     with pytest.raises(SystemExit):
         nielsen_book.main(["--rows", "ch9-magic"])
     with pytest.raises(SystemExit):                   # --seed is not --seeds: no abbreviations
