@@ -77,9 +77,11 @@ def provenance() -> dict:
         else:
             words.append(word)
     command = " ".join(["python", f"experiments/{Path(sys.argv[0]).name}", *words])
+    versions = {"python": platform.python_version(), "jax": jax.__version__, "numpy": np.__version__}
+    if "torch" in sys.modules:                       # a benchmark that ran PyTorch beside jaxnn
+        versions["PyTorch"] = sys.modules["torch"].__version__
     return {"command": command, "machine": machine(), "date": datetime.date.today().isoformat(),
-            "versions": {"python": platform.python_version(), "jax": jax.__version__,
-                         "numpy": np.__version__},
+            "versions": versions,
             "backend": f"{jax.default_backend()} ({jax.devices()[0].device_kind})"}
 
 

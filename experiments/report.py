@@ -56,8 +56,12 @@ def measured(*runs: dict, commands: bool = True) -> str:
     def unique(items):
         return list(dict.fromkeys(items))
 
-    where = unique(f"{r['machine']} ({r.get('backend', 'cpu').split(' ')[0]}, jax "
-                   f"{r.get('versions', {}).get('jax', '?').removeprefix('jax ')})" for r in runs)
+    def versions(r):
+        v = r.get("versions", {})
+        shown = [k for k in ("jax", "PyTorch") if k in v] or list(v)    # else whatever it names
+        return ", ".join(f"{k} {v[k].removeprefix(k + ' ')}" for k in shown)
+
+    where = unique(f"{r['machine']} ({r.get('backend', 'cpu').split(' ')[0]}, {versions(r)})" for r in runs)
     cmds = ", ".join(f"`{c}`" for c in unique(r["command"].strip() for r in runs))
     dates = ", ".join(sorted(unique(r["date"] for r in runs)))
     line = f"Measured{' with ' + cmds if commands else ''} on {'; '.join(where)}; {dates}."
@@ -149,7 +153,7 @@ def r_summary() -> str:
     runs.append(g)
     gpt = g["models"]["GPT"]
     rows.append([f"GPT, {gpt['parameters']:,} parameters", "validation nats/char", f"{gpt['final_val']:.3f}",
-                 "5 minutes of training"])
+                 f"{g['seconds_per_model'] / 60:.0f} minutes of training"])
     p = results("bench_peers")
     runs.append(p)
     for model in p["step_ms"]:
@@ -184,7 +188,7 @@ def r_char_gpt() -> str:
     variants = "".join(f" Same script and day, {name}: GPT {v['GPT'][0]:.3f} (best {v['GPT'][1]:.3f}), "
                        f"LSTM {v['LSTM'][0]:.3f} (best {v['LSTM'][1]:.3f})."
                        for name, v in r.get("variants", {}).items())
-    sample = r["models"].get("GPT", {}).get("sample", "").replace("\n", " ")[:160]
+    sample = " ".join(r["models"].get("GPT", {}).get("sample", "").replace("`", "'").split())[:160]
     return (table(["model", "parameters", "steps", "validation nats/char at the end", "best"], rows)
             + f"\n\nSetting: {r['seconds_per_model'] / 60:.0f} minutes of training per model, "
             "compilation excluded; Python's reference topics, 90/10 split by position; AdamW 3e-3 "
