@@ -47,7 +47,26 @@ def _layernorm_without_eps(x, gamma, g):
     return dx, (g * xhat).sum(0), g.sum(0)
 
 
+def _hinge_rows(s, y):
+    rows = jnp.arange(len(s))
+    return rows, (s - s[rows, y][:, None] + 1 > 0).at[rows, y].set(False)
+
+
+def _without_the_max(s, y):
+    rows, (m, n) = jnp.arange(len(s)), s.shape
+    every = jnp.ones_like(s).at[rows, y].set(0)               # the slip: every margin counted
+    return every.at[rows, y].set(-(n - 1)) / m
+
+
 WRONG = [   # (exercise, wrong backward, the result that is wrong, what the hint must say)
+    ("relu", lambda z, a, g: g * (z >= 0), "dz", "z > 0, not z ≥ 0"),
+    ("tanh", lambda z, a, g: g * (1 - z ** 2), "dz", "at the activation"),
+    ("tanh", lambda z, a, g: g * a * (1 - a), "dz", "the sigmoid's"),
+    ("hinge", lambda s, y: _hinge_rows(s, y)[1] / len(s), "ds", "its column gets"),
+    ("hinge", lambda s, y: S.hinge_backward(s, y) * len(s), "ds", "missing the batch mean"),
+    ("hinge", lambda s, y: _without_the_max(s, y), "ds", "max(0, ·) passes no gradient"),
+    ("dropout", lambda mask, g: g * mask, "dx", "1/(1 − p)"),
+    ("dropout", lambda mask, g: g / 0.7, "dx", "only where the unit was kept"),
     ("sigmoid", lambda z, a, g: g * z * (1 - z), "dz", "at the activation"),
     ("sigmoid", lambda z, a, g: -_sig(z, a, g), "dz", "sign is flipped"),
     ("quadratic", lambda a, y: a - y, "da", "missing the batch mean"),
@@ -125,5 +144,5 @@ def test_float32_grades_with_float32_tolerances_and_names_a_wrong_count(capsys):
     assert "dense: passed" in capsys.readouterr().out
     report = exercises.check("dense", lambda x, W, z, a, g: g.T @ x, verbose=False)
     assert not report.passed and "return 3 arrays (dW, db, dx), got 1" in report.results[0].hint
-    with pytest.raises(ValueError, match="no exercise 'relu'; the exercises are sigmoid"):
-        exercises.check("relu", S.sigmoid_backward)
+    with pytest.raises(ValueError, match="no exercise 'swish'; the exercises are sigmoid"):
+        exercises.check("swish", S.sigmoid_backward)

@@ -1,11 +1,12 @@
 # %% [markdown]
 # # Lesson 7 — your turn: write the backward passes
 #
-# The skill this course teaches is deriving a backward pass. Here you write eight of them, from
-# the sigmoid to one attention head, and each grades itself: `exercises.check` runs your function
-# on random inputs and compares every result with `jax.vjp` of the forward — *exact* (rounding
-# only), *close*, or *wrong* with a hint read from the error (a transposed result, a missing batch
-# mean, a factor 2, a flipped sign, or the exercise's typical slip).
+# The skill this course teaches is deriving a backward pass. Here you write twelve of them, from
+# the sigmoid to one attention head, then ReLU, tanh, the SVM loss and dropout, and each grades
+# itself: `exercises.check` runs your function on random inputs and compares every result with
+# `jax.vjp` of the forward — *exact* (rounding only), *close*, or *wrong* with a hint read from the
+# error (a transposed result, a missing batch mean, a factor 2, a flipped sign, or the exercise's
+# typical slip).
 #
 # Each cell below holds a function that returns `None`; replace the `return None` with your
 # derivation and run the cell. Shapes are batch-first (one example per row): a Dense layer computes
@@ -212,8 +213,66 @@ def attention_backward(x, Wq, Wk, Wv, g):
 exercises.check("attention", attention_backward).passed
 
 # %% [markdown]
+# ## 9. ReLU
+# `a = max(0, z)`. Some inputs here are exactly 0; jaxnn (and `jax.nn.relu`) use `ReLU'(0) = 0`.
+
+# %%
+exercises.show("relu")
+
+
+def relu_backward(z, a, g):
+    return None   # ← your code: ∂C/∂z
+
+
+exercises.check("relu", relu_backward).passed
+
+# %% [markdown]
+# ## 10. tanh
+# `a = tanh(z)`. Like the sigmoid's, its derivative can be written with the output alone.
+
+# %%
+exercises.show("tanh")
+
+
+def tanh_backward(z, a, g):
+    return None   # ← your code: ∂C/∂z
+
+
+exercises.check("tanh", tanh_backward).passed
+
+# %% [markdown]
+# ## 11. The multiclass SVM (hinge) loss
+# Each wrong class `j` whose score comes within 1 of the correct one's adds `s_j − s_y + 1`. Which
+# scores does each such margin depend on?
+
+# %%
+exercises.show("hinge")
+
+
+def hinge_backward(s, y):
+    return None   # ← your code: ∂C/∂s
+
+
+exercises.check("hinge", hinge_backward).passed
+
+# %% [markdown]
+# ## 12. Dropout
+# Inverted dropout keeps each unit with probability `1 − p` and scales the kept ones by
+# `1/(1 − p)` while training, so evaluation needs no change. The mask is what the forward drew.
+
+# %%
+exercises.show("dropout")
+
+
+def dropout_backward(mask, g):
+    return None   # ← your code: ∂C/∂x
+
+
+exercises.check("dropout", dropout_backward).passed
+
+# %% [markdown]
 # ## Stuck? The solutions, graded the same way
-# Each a few lines in `jaxnn/exercises/solutions.py`; run this to see all eight pass.
+# Each a few lines in `jaxnn/exercises/solutions.py`; run this to see all twelve pass.
 
 # %%
 from jaxnn.exercises.solutions import SOLUTIONS

@@ -97,6 +97,20 @@ def _attention(x, Wq, Wk, Wv, scale_backward=True, causal=True, row_sum=True):
     return jax.nn.softmax(s, axis=-1) @ v
 
 
+def _hinge(s, y, clip=True, correct_path=True):
+    m, n = s.shape
+    correct = s[jnp.arange(m), y][:, None]
+    correct = correct if correct_path else jax.lax.stop_gradient(correct)   # False: a slip
+    margins = s - correct + 1
+    margins = jnp.maximum(0, margins) if clip else margins                 # False: a slip
+    return jnp.where(jnp.arange(n) == y[:, None], 0, margins).sum() / m
+
+
+def _relu_inputs(key, dt):
+    z = 2 * _normal(key, (7, 5), dt)
+    return {"z": z.at[::2, ::2].set(0)}                     # exact zeros: ReLU'(0) matters
+
+
 def _autodiff(forward, inputs, names, g, **fixed):
     """``jax.vjp`` of ``forward`` w.r.t. ``names`` at ``inputs``, applied to ``g``."""
     def f(*wrt):
@@ -197,6 +211,45 @@ EXERCISES: dict[str, Exercise] = {
          lambda i, out, g: _autodiff(_attention, i, ("x", "Wq", "Wk", "Wv"), g, causal=False),
          "softmax's backward has a row-sum term: dS = P ⊙ (dP − Σ_j dP ⊙ P), not P ⊙ dP":
          lambda i, out, g: _autodiff(_attention, i, ("x", "Wq", "Wk", "Wv"), g, row_sum=False)}),
+    "relu": Exercise(
+        "relu_backward(z, a, g) -> dz",
+        "a = max(0, z), elementwise; some z are exactly 0, where ReLU'(0) = 0 (as jax.nn.relu). "
+        "Given g = ∂C/∂a, return ∂C/∂z.",
+        _relu_inputs, lambda z: jax.nn.relu(z), ("z",), lambda i, out, g: (i["z"], out, g),
+        {"ReLU'(0) = 0 here (as jax.nn.relu): the gradient passes where z > 0, not z ≥ 0":
+         lambda i, out, g: (g * (i["z"] >= 0),),
+         "ReLU' is 1 or 0: the gradient passes unchanged where z > 0, not scaled by a":
+         lambda i, out, g: (g * out,)}),
+    "tanh": Exercise(
+        "tanh_backward(z, a, g) -> dz",
+        "a = tanh(z), elementwise. Given a and g = ∂C/∂a, return ∂C/∂z.",
+        lambda key, dt: {"z": _normal(key, (7, 5), dt)}, lambda z: jnp.tanh(z), ("z",),
+        lambda i, out, g: (i["z"], out, g),
+        {"tanh' evaluated at z instead of at the activation: tanh'(z) = 1 − a² with a = tanh(z)":
+         lambda i, out, g: (g * (1 - i["z"] ** 2),),
+         "tanh'(z) = 1 − a²; a·(1 − a) is the sigmoid's": lambda i, out, g: (g * out * (1 - out),)}),
+    "hinge": Exercise(
+        "hinge_backward(s, y) -> ds",
+        "The multiclass SVM loss of scores s (m, n) with integer labels y (m,): "
+        "C = (1/m) Σ_x Σ_{j ≠ y_x} max(0, s_xj − s_x,y_x + 1). Return ∂C/∂s (m, n).",
+        lambda key, dt: {"s": _normal(key, (7, 5), dt), "y": jax.random.randint(
+            jax.random.fold_in(key, 1), (7,), 0, 5)},
+        _hinge, ("s",), lambda i, out, g: (i["s"], i["y"]),
+        {"the correct class's score is in every positive margin: its column gets −(their count)":
+         lambda i, out, g: _autodiff(_hinge, i, ("s",), g, correct_path=False),
+         "only positive margins count: max(0, ·) passes no gradient where the margin is below 0":
+         lambda i, out, g: _autodiff(_hinge, i, ("s",), g, clip=False)}),
+    "dropout": Exercise(
+        "dropout_backward(mask, g) -> dx",
+        "Inverted dropout in training with p = 0.3: y = x ⊙ mask / (1 − p), mask (m, n) of 0s "
+        "(dropped) and 1s (kept). Given the mask and g = ∂C/∂y, return ∂C/∂x.",
+        lambda key, dt: {"x": _normal(key, (7, 5), dt), "mask": jax.random.bernoulli(
+            jax.random.fold_in(key, 1), 0.7, (7, 5)).astype(dt)},
+        lambda x, mask: x * mask / 0.7, ("x",), lambda i, out, g: (i["mask"], g),
+        {"inverted dropout scales by 1/(1 − p) in training, so its backward does too":
+         lambda i, out, g: (g * i["mask"],),
+         "the gradient flows only where the unit was kept: multiply by the mask":
+         lambda i, out, g: (g / 0.7,)}),
 }
 NAMES = tuple(EXERCISES)
 

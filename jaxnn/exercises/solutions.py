@@ -55,6 +55,25 @@ def attention_backward(x, Wq, Wk, Wv, g):
     return dx, x.T @ dq, x.T @ dk, x.T @ dv
 
 
+def relu_backward(z, a, g):
+    return g * (z > 0)                                      # ReLU'(z) = 1 where z > 0, else 0
+
+
+def tanh_backward(z, a, g):
+    return g * (1 - a ** 2)                                 # tanh'(z) = 1 − tanh²(z) = 1 − a²
+
+
+def hinge_backward(s, y):
+    m, rows = s.shape[0], jnp.arange(s.shape[0])
+    positive = (s - s[rows, y][:, None] + 1 > 0).at[rows, y].set(False)   # margins counted, j ≠ y
+    ds = positive.astype(s.dtype).at[rows, y].set(-positive.sum(1))      # s_y is in each of them
+    return ds / m
+
+
+def dropout_backward(mask, g):
+    return g * mask / 0.7                                   # the forward's mask and 1/(1 − p)
+
+
 SOLUTIONS = {name: globals()[f"{name}_backward"] for name in (
     "sigmoid", "quadratic", "softmax_cross_entropy", "dense", "maxpool", "conv", "layernorm",
-    "attention")}
+    "attention", "relu", "tanh", "hinge", "dropout")}
