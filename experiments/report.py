@@ -88,53 +88,48 @@ def r_results() -> str:
     """The results table: every experiment's quick command in its full setting."""
     rows, runs = [], []
 
-    def add(name, what, data, figures):
-        r = results(name)
+    def add(r, what, data, figures):
         runs.append(r)
         rows.append([what, f"`{r['command']}`", data, figures, r["date"]])
 
-    we = results("worked_example")["linear"]
+    def runs_of(r, best=True):                     # one experiment's runs: accuracy (best), seconds
+        return "; ".join(f"{name}: {pct(v['final_test_accuracy'])}"
+                         + (f" (best {pct(v['best_test_accuracy'])})" if best else "")
+                         + f", {secs(v['seconds'])}" for name, v in r["runs"].items()) \
+            + f" — {r['epochs']} epochs"
+
+    r = results("worked_example")
+    we = r["linear"]
     worst = max(abs(we["hand"][k] - we["chain_rule"][k]) for k in we["hand"])
-    add("worked_example", "worked example (2-2-2, seed 001)", "given weights",
+    add(r, "worked example (2-2-2, seed 001)", "given weights",
         f"hand = `jax.grad` = chain rule for all 12 partials (largest difference {worst:.1e}); "
         f"∂E/∂w5 = {we['hand']['w5']:.9f}")
-    for source, data in (("idx", "full MNIST"), ("shipped", "shipped subset")):
-        r = results(f"nielsen_mnist-{source}")
-        add(f"nielsen_mnist-{source}", "Nielsen [784,30,10] (seed 002)", data,
-            f"{pct(r['final_test_accuracy'])} test after {r['epochs']} epochs (best "
-            f"{pct(r['best_test_accuracy'])}), {secs(r['seconds'])}")
-    for source, data in (("idx", "full MNIST"), ("shipped", "shipped subset")):
-        r = results(f"mnist_mlp-{source}")
-        add(f"mnist_mlp-{source}", "MLPs, ReLU, Adam (seed 000)", data, "; ".join(
-            f"{arch}: {pct(v['final_test_accuracy'])} (best {pct(v['best_test_accuracy'])}), "
-            f"{secs(v['seconds'])}" for arch, v in r["runs"].items()) + f" — {r['epochs']} epochs")
-    for source, data in (("idx", "full MNIST"), ("shipped", "shipped subset")):
-        r = results(f"cnn_mnist-{source}")
-        add(f"cnn_mnist-{source}", f"small CNN, recipe `{r['recipe']}`", data, "; ".join(
-            f"{how}: {pct(v['final_test_accuracy'])}, {secs(v['seconds'])}"
-            for how, v in r["runs"].items()) + f" — {r['epochs']} epochs")
-    for source, data in (("idx", "full MNIST"), ("shipped", "shipped subset")):
-        r = results(f"rnn_mnist-{source}")
-        add(f"rnn_mnist-{source}", "RNNs over image rows", data, "; ".join(
-            f"{cell}: {pct(v['final_test_accuracy'])} (best {pct(v['best_test_accuracy'])}), "
-            f"{secs(v['seconds'])}" for cell, v in r["runs"].items()) + f" — {r['epochs']} epochs")
+    digits = {"nielsen_mnist": ("Nielsen [784,30,10] (seed 002)", lambda r: (
+                  f"{pct(r['final_test_accuracy'])} test after {r['epochs']} epochs (best "
+                  f"{pct(r['best_test_accuracy'])}), {secs(r['seconds'])}")),
+              "mnist_mlp": ("MLPs, ReLU, Adam (seed 000)", runs_of),
+              "cnn_mnist": ("small CNN, recipe `{recipe}`", lambda r: runs_of(r, best=False)),
+              "rnn_mnist": ("RNNs over image rows", runs_of)}
+    for name, (what, figures) in digits.items():
+        for source, data in (("idx", "full MNIST"), ("shipped", "shipped subset")):
+            r = results(f"{name}-{source}")
+            add(r, what.format(**r), data, figures(r))
     r = results("binary_to_decimal")
-    add("binary_to_decimal", "binary → decimal (seed 003)", "3-bit patterns, 101 held out", "; ".join(
+    add(r, "binary → decimal (seed 003)", "3-bit patterns, 101 held out", "; ".join(
         f"{net}: prediction for 101 within 0.5 of 5 in {100 * v['fraction_within_0.5_of_5']:.0f}% of "
         f"{v['seeds']:,} seeds" for net, v in r.items() if isinstance(v, dict) and "seeds" in v))
     r = results("xor")
-    add("xor", "XOR", "4 points", "; ".join(f"{net}: all four right in {v['solved']} of {v['seeds']} seeds"
-                                            for net, v in r.items() if isinstance(v, dict) and "solved" in v))
+    add(r, "XOR", "4 points", "; ".join(f"{net}: all four right in {v['solved']} of {v['seeds']} seeds"
+                                        for net, v in r.items() if isinstance(v, dict) and "solved" in v))
     r = results("gradient_check")
-    add("gradient_check", "gradient check", "random, float64",
+    add(r, "gradient check", "random, float64",
         f"worst relative error hand vs `jax.grad` {r['worst_vs_autodiff']:.1e}, vs finite "
         f"differences {r['worst_vs_finite_diff']:.1e}")
-    g = results("char_gpt")
-    gv, lv = g["models"]["GPT"], g["models"]["LSTM"]
-    rows.append(["char-level GPT vs LSTM", f"`{g['command']}`", "Python's reference topics",
-                 f"validation {gv['final_val']:.3f} (GPT) vs {lv['final_val']:.3f} (LSTM) nats/char "
-                 "after equal training time (see Attention)", g["date"]])
-    runs.append(g)
+    r = results("char_gpt")
+    gv, lv = r["models"]["GPT"], r["models"]["LSTM"]
+    add(r, "char-level GPT vs LSTM", "Python's reference topics",
+        f"validation {gv['final_val']:.3f} (GPT) vs {lv['final_val']:.3f} (LSTM) nats/char after equal "
+        "training time (see Attention)")
     header = ["experiment", "command (`DIR`: the MNIST IDX files)", "data", "measured", "date"]
     return table(header, rows) + "\n\n" + measured(*runs, commands=False)
 
@@ -198,8 +193,7 @@ def r_char_gpt() -> str:
 
 
 def r_bench_peers() -> str:
-    sys.path.insert(0, str(ROOT / "experiments"))
-    import bench_peers
+    import bench_peers  # beside this script (on sys.path as its folder)
 
     return bench_peers.render(results("bench_peers"))
 
@@ -372,9 +366,11 @@ def execute_notebooks(names: list[str]) -> None:
 
     target = ROOT / "docs" / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
-    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-        if names and path.stem not in names:
-            continue
+    known = {p.stem: p for p in sorted(NOTEBOOKS.glob("*.ipynb"))}
+    if unknown := sorted(set(names) - set(known)):
+        raise SystemExit(f"report: no notebook {', '.join(unknown)}; the notebooks are "
+                         f"{', '.join(known)}")
+    for path in [known[n] for n in names] if names else known.values():
         print(f"executing {path.name} ...", flush=True)
         nb = nbformat.read(path, as_version=4)
         NotebookClient(nb, timeout=1800, kernel_name="python3",
