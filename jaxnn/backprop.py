@@ -49,7 +49,8 @@ def value_and_grad(model, params, x, y, key=None) -> tuple[Array, M.Params]:
             (n_l,)}, ...]``).
         x: inputs ``(m, *input_shape)``.
         y: targets ``(m, *output_shape)`` (cross-entropy: or integer labels).
-        key: a PRNG key when training a model with ``Dropout`` (``None``: evaluation).
+        key: a PRNG key when training a model with ``Dropout`` or ``BatchNorm`` (``None``:
+            evaluation).
 
     Returns:
         ``(C, grads)``: the scalar batch-mean cost and a pytree shaped like ``params``.
@@ -59,10 +60,17 @@ def value_and_grad(model, params, x, y, key=None) -> tuple[Array, M.Params]:
         >>> grads[0]["W"].shape == params[0]["W"].shape
         True
     """
+    return value_grad_and_state(model, params, x, y, key)[:2]
+
+
+def value_grad_and_state(model, params, x, y, key=None):
+    """:func:`value_and_grad`'s ``(C, grads)`` and the model's state after this forward (what
+    training puts back into the params: ``BatchNorm``'s running statistics; see
+    :func:`jaxnn.layers.model.split_state`)."""
     body = M.body(model)
     out, cache = M.forward(model, params, x, key)
     z, y = body.pre_activation(cache), M.targets(model, y, out)
     m = math.prod(out.shape[:-1])                                    # examples (× time steps)
     delta = output_delta(model.loss, body.activation, z, out, y) / m            # BP1
     grads, _ = body.backward_z(params, cache, delta)     # BP2-BP4: every layer, last to first
-    return M.cost(model, z, out, y), grads
+    return M.cost(model, z, out, y), grads, M.new_state(model, params, cache)

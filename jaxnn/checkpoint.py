@@ -184,13 +184,13 @@ def from_dict(d: dict):
 
 
 def restore_opt_state(optimizer, params: Params, leaves: list[np.ndarray], *, template=None):
-    """Rebuild an optax state from saved leaves, using ``template`` (default
-    ``optimizer.init(params)``) for its structure.
+    """Rebuild an optax state from saved leaves, using ``template`` (default ``optimizer.init``
+    of the params without their state) for its structure.
 
     Raises:
         CheckpointError: if the saved state does not fit this optimiser (a different optimiser).
     """
-    template = optimizer.init(params) if template is None else template
+    template = optimizer.init(M.split_state(params)[0]) if template is None else template
     want = jax.tree.leaves(template)
     if len(want) != len(leaves) or any(np.shape(a) != np.shape(b) for a, b in zip(want, leaves)):
         raise CheckpointError(

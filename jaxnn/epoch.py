@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxnn.backprop import value_and_grad
+from jaxnn.backprop import value_grad_and_state
 from jaxnn.data.text import random_windows
 from jaxnn.layers import model as M
 
@@ -28,9 +28,21 @@ Backward = Literal["hand", "autodiff"]
 Sampling = Literal["shuffle", "random"]
 Loop = Literal["auto", "scan", "python"]
 
-GRADIENTS = {"hand": value_and_grad, "autodiff": jax.value_and_grad(M.loss, argnums=1)}
+def autodiff(model, params, x, y, key=None, *, reduce: Callable = lambda v: v):
+    """``jax.value_and_grad`` of the cost (after ``reduce``, e.g. a ``pmean`` across devices), and
+    the state the forward left (``reduce``d too): the hand backward's counterpart."""
+    def cost(p):
+        out, cache = M.forward(model, p, x, key)
+        return reduce(M.cost(model, M.body(model).pre_activation(cache), out, y)), cache
+
+    (value, cache), grads = jax.value_and_grad(cost, has_aux=True)(params)
+    return value, grads, reduce(M.new_state(model, params, cache))
+
+
+GRADIENTS = {"hand": value_grad_and_state, "autodiff": autodiff}
 """The two backward passes to train with: hand-derived (BP1–BP4) or ``jax.grad``; each
-``(model, params, x, y) -> (cost, grads)``."""
+``(model, params, x, y[, key]) -> (cost, grads, state)`` (``state``: see
+:func:`jaxnn.backprop.value_grad_and_state`)."""
 
 
 def check_choice(name: str, value, choices) -> str:
@@ -78,8 +90,11 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
     """One optimiser step ``(params, opt_state, x, y, key=None) -> (params, opt_state, cost)``.
 
     ``backward``: ``"hand"``, ``"autodiff"`` or a function ``(model, params, x, y[, key]) ->
-    (cost, grads)`` (the key for models with ``Dropout``). ``augment(key, x)`` transforms the
-    batch first (e.g. :func:`jaxnn.augment.random_affine`); ``batch_sharding`` (a
+    (cost, grads, state)`` like :data:`GRADIENTS`' (the key for models with ``Dropout`` or
+    ``BatchNorm``). The optimiser sees the params without their state
+    (:func:`jaxnn.layers.model.split_state`); the step puts the new state back.
+    ``augment(key, x)`` transforms the batch first (e.g. :func:`jaxnn.augment.random_affine`);
+    ``batch_sharding`` (a
     ``jax.sharding.Sharding``) splits it across devices, and XLA then inserts the gradient
     all-reduce (see :mod:`jaxnn.parallel`).
     """
@@ -88,16 +103,19 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
 
     def step(params, opt_state, x, y, key=None):
         if (augment is not None or stochastic) and key is None:
-            raise ValueError("this step draws random numbers (augmentation or Dropout): pass a key")
+            raise ValueError("this step trains a model that acts differently in training "
+                             "(augmentation, BatchNorm or Dropout): pass a key")
         if augment is not None:
             x = augment(key, x)
         if batch_sharding is not None:
             x = jax.lax.with_sharding_constraint(x, batch_sharding)
             y = jax.lax.with_sharding_constraint(y, batch_sharding)
         # Dropout's key: derived from the step's key without changing augmentation's draws
-        value, grads = grad_fn(model, params, x, y, *([jax.random.fold_in(key, 1)] if stochastic else []))
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, value
+        value, grads, state = grad_fn(model, params, x, y,
+                                      *([jax.random.fold_in(key, 1)] if stochastic else []))
+        trainable, grads = M.split_state(params)[0], M.split_state(grads)[0]
+        updates, opt_state = optimizer.update(grads, opt_state, trainable)
+        return M.merge_state(optax.apply_updates(trainable, updates), state), opt_state, value
 
     return step
 

@@ -120,9 +120,10 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
     _, hand = jax.jit(value_and_grad, static_argnums=0)(model, params, x, y)
     auto = jax.jit(jax.grad(M.loss, argnums=1), static_argnums=0)(model, params, x, y)
     body = M.body(model)
+    (params, state), hand, auto = M.split_state(params), M.split_state(hand)[0], M.split_state(auto)[0]
 
-    def probe(p):
-        out, cache = M.forward(model, p, x)
+    def probe(p):                                     # the state (BatchNorm's) is not a parameter
+        out, cache = M.forward(model, M.merge_state(p, state), x)
         return M.cost(model, body.pre_activation(cache), out, y), base.kink_signs(body, cache)
 
     def label(path):                                  # "0/W" -> layer 1, "W"
@@ -167,13 +168,15 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
     y_shape = jax.eval_shape(lambda p, xx: base.forward(layer, p, xx, k_layer)[0], params, x).shape
     g = jax.random.normal(k_g, y_shape, dtype)
     (grads, g_x), (auto_p, auto_x) = backward_and_vjp(layer, params, x, g, k_layer)
-    theta, hand, auto = {"params": params}, {"params": grads}, {"params": auto_p}
+    (trainable, state), grads, auto_p = (M.split_state(t) for t in (params, grads, auto_p))
+    theta, hand, auto = {"params": trainable}, {"params": grads[0]}, {"params": auto_p[0]}
     tokens = not jnp.issubdtype(x.dtype, jnp.floating)         # integers: no gradient to check
     if not tokens:
         theta["x"], hand["x"], auto["x"] = x, g_x, auto_x
 
-    def probe(t):
-        y_t, cache_t = base.forward(layer, t["params"], x if tokens else t["x"], k_layer)
+    def probe(t):                                     # the state (BatchNorm's) is not a parameter
+        y_t, cache_t = base.forward(layer, M.merge_state(t["params"], state), x if tokens else t["x"],
+                                    k_layer)
         return jnp.sum(y_t * g), base.kink_signs(layer, cache_t)
 
     def label(path):                                  # "x" -> layer 0; "params/0/W" -> layer 1, "0/W"

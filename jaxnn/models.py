@@ -9,6 +9,7 @@ from __future__ import annotations
 from jaxnn.layers import (
     LSTM,
     Activation,
+    BatchNorm,
     Conv2D,
     Dense,
     Dropout,
@@ -36,13 +37,18 @@ def mlp(n_in: int = 784, hidden=(128, 64), n_classes: int = 10, activation: str 
     return Network([n_in, *hidden, n_classes], activation, "softmax", "cross_entropy")
 
 
-def small_cnn(input_shape=(28, 28, 1), n_classes: int = 10, padding: str = "valid") -> Model:
+def small_cnn(input_shape=(28, 28, 1), n_classes: int = 10, padding: str = "valid",
+              norm: str | None = None) -> Model:
     """Conv2D(32, 3×3) → ReLU → MaxPool 2 → Conv2D(64, 3×3) → ReLU → MaxPool 2 → Flatten →
     Dense(128) → ReLU → Dense(n_classes) → softmax, with cross-entropy (``padding="same"`` keeps
-    small images such as 8×8 digits large enough for both pooling layers)."""
-    return Model((Conv2D(32, 3, padding=padding), Activation("relu"), MaxPool2D(2),
-                  Conv2D(64, 3, padding=padding), Activation("relu"), MaxPool2D(2), Flatten(),
-                  Dense(128), Activation("relu"), Dense(n_classes), Activation("softmax")),
+    small images such as 8×8 digits large enough for both pooling layers). ``norm="batch"`` puts a
+    :class:`BatchNorm` before each of the three ReLUs (spatial after the convolutions)."""
+    if norm not in (None, "batch"):
+        raise ValueError(f"norm must be None or 'batch', got {norm!r}")
+    bn = [BatchNorm()] if norm == "batch" else []
+    return Model((Conv2D(32, 3, padding=padding), *bn, Activation("relu"), MaxPool2D(2),
+                  Conv2D(64, 3, padding=padding), *bn, Activation("relu"), MaxPool2D(2), Flatten(),
+                  Dense(128), *bn, Activation("relu"), Dense(n_classes), Activation("softmax")),
                  tuple(input_shape), "cross_entropy")
 
 

@@ -30,9 +30,9 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxnn.backprop import value_and_grad
-from jaxnn.epoch import Backward, check_choice, make_step
-from jaxnn.layers.model import Params, loss
+from jaxnn.backprop import value_and_grad, value_grad_and_state
+from jaxnn.epoch import Backward, autodiff, check_choice, make_step
+from jaxnn.layers.model import Params
 
 AXIS = "data"
 
@@ -119,27 +119,38 @@ def shard_map_step(model, optimizer: optax.GradientTransformation, mesh: Mesh,
                    backward: Backward = "hand"):
     """The data-parallel step written explicitly with ``jax.shard_map`` (see the module docstring).
 
-    Returns a jitted ``(params, opt_state, x, y) -> (params, opt_state, loss)``; ``x``/``y`` are the
-    global batch, whose size must be a multiple of the device count.
+    Returns a jitted ``(params, opt_state, x, y, key=None) -> (params, opt_state, loss)``;
+    ``x``/``y`` are the global batch, whose size must be a multiple of the device count; ``key``
+    for a model that acts differently in training (each device folds in its index). Each device's
+    ``BatchNorm`` normalises by its own shard's statistics (unsynchronised, as PyTorch's
+    ``BatchNorm`` under DDP); the running statistics are averaged across devices. (``fit(devices=N)``
+    instead normalises by the global batch's statistics: XLA computes them across the shards.)
     """
+    def mean(tree):
+        return jax.lax.pmean(tree, AXIS)
+
     def hand(model, params, x, y, key=None):      # per-shard mean gradients: average them once
-        return jax.lax.pmean(value_and_grad(model, params, x, y, key), AXIS)
+        return mean(value_grad_and_state(model, params, x, y, key))
 
-    def autodiff(model, params, x, y, key=None):  # differentiate the global mean only
-        return jax.value_and_grad(lambda p: jax.lax.pmean(loss(model, p, x, y, key), AXIS))(params)
+    def differentiate_the_global_mean(model, params, x, y, key=None):
+        return autodiff(model, params, x, y, key, reduce=mean)
 
-    local = make_step(model, optimizer,
-                      backward={"hand": hand, "autodiff": autodiff}[check_choice("backward", backward,
-                                                                                 Backward)])
-    mapped = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(AXIS), P(AXIS)),
-                           out_specs=(P(), P(), P()))
+    local = make_step(model, optimizer, backward={"hand": hand, "autodiff": differentiate_the_global_mean}[
+        check_choice("backward", backward, Backward)])
+
+    def local_keyed(params, opt_state, x, y, key):    # each device its own draws
+        return local(params, opt_state, x, y, jax.random.fold_in(key, jax.lax.axis_index(AXIS)))
+
+    specs = dict(mesh=mesh, out_specs=(P(), P(), P()))
+    mapped = jax.shard_map(local, in_specs=(P(), P(), P(AXIS), P(AXIS)), **specs)
+    mapped_keyed = jax.shard_map(local_keyed, in_specs=(P(), P(), P(AXIS), P(AXIS), P()), **specs)
 
     @jax.jit
-    def step(params, opt_state, x, y):
+    def step(params, opt_state, x, y, key=None):
         if x.shape[0] % mesh.size:
             raise ValueError(f"global batch of {x.shape[0]} examples cannot be split evenly across "
                              f"{mesh.size} devices; use a multiple of {mesh.size}")
-        return mapped(params, opt_state, x, y)
+        return mapped(params, opt_state, x, y) if key is None else mapped_keyed(params, opt_state, x, y, key)
 
     return step
 

@@ -96,7 +96,7 @@ def optimizer(factory: Callable[..., optax.GradientTransformation], params: Para
                              "give one value for all members or a list with one per member")
     fixed = {k: v for k, v in hyperparams.items() if k not in varied}
     make = optax.inject_hyperparams(factory, static_args=tuple(fixed))
-    state = jax.vmap(lambda p, h: make(**fixed, **h).init(p))(params, varied)
+    state = jax.vmap(lambda p, h: make(**fixed, **h).init(M.split_state(p)[0]))(params, varied)
     return make(**fixed, **{k: v[0] for k, v in varied.items()}), state
 
 

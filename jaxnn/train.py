@@ -250,7 +250,8 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
             epoch (e.g. ``functools.partial(jaxnn.augment.random_affine, image_shape=(28, 28, 1))``).
         loop: ``"scan"`` (the epoch is one compiled call), ``"python"`` (one compiled call per
             step) or ``"auto"`` (see :func:`jaxnn.epoch.make_epoch`).
-        opt_state: the initial optimiser state; default ``optimizer.init(params)``.
+        opt_state: the initial optimiser state; default ``optimizer.init`` of the params without
+            their state (:func:`jaxnn.layers.model.split_state`: the same for a model without).
         members: ``params``, ``opt_state`` and ``key`` carry a leading axis of this many members
             (what :func:`jaxnn.population.fit` passes).
 
@@ -281,7 +282,13 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
 
     params = jax.tree.map(jnp.asarray, params)
     init = jax.vmap(optimizer.init) if members else optimizer.init
-    opt_state = init(params) if opt_state is None else opt_state
+    trainable = M.split_state(params)[0]                   # the optimiser never sees the state
+    if opt_state is None:
+        opt_state = init(trainable)
+    elif jax.tree.structure(opt_state) != jax.tree.structure(jax.eval_shape(init, trainable)):
+        raise ValueError("opt_state does not fit this optimizer and these params; make it with "
+                         "optimizer.init(params) (for a model with BatchNorm: of the params without "
+                         "their state, jaxnn.layers.model.split_state(params)[0]) or leave it out")
     history: dict[str, list] = {}
     start = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():

@@ -21,10 +21,19 @@ started from ``δ = ∂C/∂z``). A layer that holds other layers lists them wit
 ReLU kinks that way). A layer may declare ``loop_preference: dict[str, str]``, e.g. ``{"cpu":
 "python"}``: the epoch loop ``fit(loop="auto")`` should use on that backend.
 
-A layer that is random while training (``Dropout``) declares ``stochastic = True`` and takes
+A layer that acts differently while training declares ``stochastic = True`` and takes
 ``forward(params, x, key=None)``: a PRNG key in training, ``None`` at evaluation, where it must be
-deterministic. Its backward reuses what the forward drew (kept in the cache). :func:`forward`
-calls any layer this way; the model's functions and ``fit`` pass the key.
+deterministic. ``Dropout`` draws its mask from the key; ``BatchNorm`` only reads that it is
+training. Its backward reuses what the forward drew (kept in the cache). :func:`forward` calls any
+layer this way; the model's functions and ``fit`` pass the key.
+
+A layer with **state** (``BatchNorm``'s running statistics) keeps it in its params dict under
+``"state"``, made by ``init`` beside the parameters; its forward stops gradients into it and its
+backward returns zeros there (as ``jax.grad`` does). It also has ``new_state(params, cache) ->
+state``: the state after a training forward. The training step splits the state off
+(:func:`jaxnn.layers.model.split_state`), lets the optimiser update the rest, and puts the new
+state back (:func:`new_state` collects it through containers); evaluation reads it from the params.
+So checkpoints, populations and the parallel steps carry it as params, and no optimiser sees it.
 
 A class that follows the contract works everywhere a jaxnn layer does — inside ``Sequential``,
 ``Residual`` and ``Model``, in ``fit``, ``gradcheck``, ``check_layer``, the parallel steps and,
@@ -80,6 +89,13 @@ def backward_z(layer, params, cache, delta):
     """``layer``'s backward pass started from ``δ = ∂C/∂z`` (plain ``backward`` if it exposes no
     activation: then ``z`` is its output)."""
     return getattr(layer, "backward_z", layer.backward)(params, cache, delta)
+
+
+def new_state(layer, params, cache):
+    """The state of ``layer`` (and the layers inside) after a training forward that left
+    ``cache``, shaped like :func:`jaxnn.layers.model.split_state`'s second part (``None`` where
+    there is none)."""
+    return layer.new_state(params, cache) if hasattr(layer, "new_state") else None
 
 
 def kink_signs(layer, cache) -> list[jax.Array]:

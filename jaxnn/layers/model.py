@@ -167,6 +167,37 @@ def _check_entry(want, got, path: str, where: str, layer) -> None:
             _check_entry(w, g, f"{path}[{j}]", where, layer)
 
 
+STATE = "state"
+"""The params key under which a layer keeps its state (see :mod:`jaxnn.layers.base`)."""
+
+
+def split_state(params):
+    """``(trainable, state)``: ``params`` without the ``"state"`` entries of layers with state (what
+    the optimiser updates), and those entries alone, nested alike (``None`` for a layer without
+    state). :func:`merge_state` is the inverse. A model without state: ``(params, [None, …])``."""
+    if isinstance(params, dict):
+        return {k: v for k, v in params.items() if k != STATE}, params.get(STATE)
+    if isinstance(params, (list, tuple)):
+        pairs = [split_state(p) for p in params]
+        return type(params)(t for t, _ in pairs), [s for _, s in pairs]
+    return params, None
+
+
+def merge_state(trainable, state):
+    """The params of ``trainable`` with ``state`` (:func:`split_state`'s two parts) put back."""
+    if state is None:
+        return trainable
+    if isinstance(trainable, dict):
+        return {**trainable, STATE: state}
+    return type(trainable)(merge_state(t, s) for t, s in zip(trainable, state))
+
+
+def new_state(model, params, cache):
+    """The model's state after a training forward that left ``cache`` (:func:`split_state`'s
+    second part)."""
+    return base.new_state(body(model), params, cache)
+
+
 def named_params(params) -> list[tuple[str, jax.Array]]:
     """Each parameter array with its path: ``"0/W"`` (layer 0's ``W``), ``"2/1/b"`` (the ``b`` of
     the second layer inside layer 2, a nested block), in ``jax.tree`` order."""
@@ -203,10 +234,13 @@ def init(key: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) ->
     def is_layer(t):                        # one layer's {name: ShapeDtypeStruct} ({} included)
         return isinstance(t, dict) and all(isinstance(v, jax.ShapeDtypeStruct) for v in t.values())
 
-    shapes = param_shapes(model)
+    shapes, state = split_state(param_shapes(model))        # a scheme draws parameters, not state
     keys = iter(jax.random.split(key, 2 * sum(map(bool, jax.tree.leaves(shapes, is_leaf=is_layer)))))
-    return jax.tree.map(lambda d: initializers.draw_layer(scheme, next(keys), next(keys), {
+    drawn = jax.tree.map(lambda d: initializers.draw_layer(scheme, next(keys), next(keys), {
         k: v.shape for k, v in d.items()}, dtype) if d else {}, shapes, is_leaf=is_layer)
+    if not jax.tree.leaves(state):
+        return drawn
+    return merge_state(drawn, split_state(body(model).init(key, model.input_shape, dtype)[0])[1])
 
 
 def check_x(model, x) -> jax.Array:
@@ -237,8 +271,8 @@ def forward(model, params, x, key=None):
     Args:
         x: ``(m, *input_shape)``; integers (pixels) are cast to the parameters' dtype, unless the
             first layer takes integers (an ``Embedding``'s tokens).
-        key: a PRNG key for the layers that are random in training (``Dropout``); ``None``:
-            evaluation, deterministic.
+        key: a PRNG key for the layers that act differently in training (``Dropout``,
+            ``BatchNorm``: the batch's statistics); ``None``: evaluation, deterministic.
     """
     check_params(model, params)
     a = check_x(model, x)

@@ -87,6 +87,9 @@ class Sequential:
     def children(self, cache) -> list[tuple[Any, Any]]:
         return list(zip(self.layers, cache.layers))
 
+    def new_state(self, params, cache) -> list:
+        return [base.new_state(layer, p, c) for layer, p, c in zip(self.layers, params, cache.layers)]
+
     @property
     def stochastic(self) -> bool:
         """A layer inside is random while training (takes a key)."""
@@ -131,6 +134,9 @@ class Residual:
 
     def children(self, cache) -> list[tuple[Any, Any]]:
         return [(self.layer, cache)]
+
+    def new_state(self, params, cache):
+        return base.new_state(self.layer, params, cache)
 
     @property
     def stochastic(self) -> bool:
