@@ -98,6 +98,11 @@ def r_results() -> str:
                          + f", {secs(v['seconds'])}" for name, v in r["runs"].items()) \
             + f" — {r['epochs']} epochs"
 
+    def to_99(r):                                  # runs with the seconds to 99% test accuracy
+        return "; ".join(f"{name}: {pct(v['final_test_accuracy'])}, {secs(v['seconds'])}, 99% "
+                         + (f"after {secs(v['seconds_to_99'])}" if v["seconds_to_99"] else "not reached")
+                         for name, v in r["runs"].items()) + f" — {r['epochs']} epochs"
+
     r = results("worked_example")
     we = r["linear"]
     worst = max(abs(we["hand"][k] - we["chain_rule"][k]) for k in we["hand"])
@@ -109,6 +114,7 @@ def r_results() -> str:
                   f"{pct(r['best_test_accuracy'])}), {secs(r['seconds'])}")),
               "mnist_mlp": ("MLPs, ReLU, Adam (seed 000)", runs_of),
               "cnn_mnist": ("small CNN, recipe `{recipe}`", lambda r: runs_of(r, best=False)),
+              "cnn_mnist_norm": ("small CNN without and with BatchNorm, recipe `{recipe}`", to_99),
               "rnn_mnist": ("RNNs over image rows", runs_of)}
     for name, (what, figures) in digits.items():
         for source, data in (("idx", "full MNIST"), ("shipped", "shipped subset")):

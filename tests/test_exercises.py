@@ -98,7 +98,36 @@ WRONG = [   # (exercise, wrong backward, the result that is wrong, what the hint
     ("attention", lambda x, Wq, Wk, Wv, g: _without_row_sum(x, Wq, Wk, Wv, g), "dWq", "row-sum term"),
     ("softmax_cross_entropy", lambda z, y: (jax.nn.softmax(z, axis=0) - y) / z.shape[0], "dz",
      "not down the batch"),
+    ("batchnorm", lambda x, gamma, g: _bn_slip(x, gamma, g, mean=False, var=False), "dx",
+     "μ and σ² depend on x"),
+    ("batchnorm", lambda x, gamma, g: _bn_slip(x, gamma, g, mean=False), "dx", "the mean's path"),
+    ("batchnorm", lambda x, gamma, g: _bn_slip(x, gamma, g, var=False), "dx", "the variance's path"),
+    ("batchnorm", lambda x, gamma, g: S.layernorm_backward(x, gamma, g), "dx", "is LayerNorm"),
+    ("batchnorm", lambda x, gamma, g: S.batchnorm_backward(x, gamma, g, eps=0.0), "dx", "ε is part of σ"),
+    ("spatial_batchnorm", lambda x, gamma, g: S.batchnorm_backward(x, gamma, g), "dx",
+     "one statistic per pixel"),
+    ("spatial_batchnorm", lambda x, gamma, g: S.batchnorm_backward(x, gamma, g, axes=(1, 2)), "dx",
+     "InstanceNorm"),
+    ("groupnorm", lambda x, gamma, g: _gn_interleaved(x, gamma, g), "dx", "c % G groups"),
+    ("groupnorm", lambda x, gamma, g: S.groupnorm_backward(x, gamma, g, groups=1), "dx",
+     "not over all C channels"),
+    ("groupnorm", lambda x, gamma, g: S.groupnorm_backward(x, gamma, g, groups=6), "dx",
+     "not one channel at a time"),
 ]
+
+
+def _bn_slip(x, gamma, g, mean=True, var=True):
+    """BatchNorm's dx written out with the mean's and/or the variance's term left out."""
+    rstd = 1 / jnp.sqrt(x.var(0) + 1e-5)
+    xhat, gh = (x - x.mean(0)) * rstd, g * gamma
+    return rstd * (gh - mean * gh.mean(0) - var * xhat * (gh * xhat).mean(0)), None, None
+
+
+def _gn_interleaved(x, gamma, g):
+    """GroupNorm's backward with channel c put in group c % G: the channels transposed in, out."""
+    order = jnp.arange(6).reshape(2, 3).T.reshape(-1)       # 0, 3, 1, 4, 2, 5: c % 3 side by side
+    dx, _, _ = S.groupnorm_backward(x[..., order], gamma[order], g[..., order])
+    return dx[..., jnp.argsort(order)], None, None
 
 
 def _attention_without_scale_in_backward(x, Wq, Wk, Wv, g):

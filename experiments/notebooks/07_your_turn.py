@@ -1,8 +1,9 @@
 # %% [markdown]
 # # Lesson 7 — your turn: write the backward passes
 #
-# The skill this course teaches is deriving a backward pass. Here you write twelve of them, from
-# the sigmoid to one attention head, then ReLU, tanh, the SVM loss and dropout, and each grades
+# The skill this course teaches is deriving a backward pass. Here you write fifteen of them, from
+# the sigmoid to one attention head, then ReLU, tanh, the SVM loss, dropout and the three
+# normalisations (BatchNorm, spatial BatchNorm, GroupNorm), and each grades
 # itself: `exercises.check` runs your function on random inputs and compares every result with
 # `jax.vjp` of the forward — *exact* (rounding only), *close*, or *wrong* with a hint read from the
 # error (a transposed result, a missing batch mean, a factor 2, a flipped sign, or the exercise's
@@ -271,8 +272,54 @@ def dropout_backward(mask, g):
 exercises.check("dropout", dropout_backward).passed
 
 # %% [markdown]
+# ## 13. BatchNorm (training mode)
+# Each feature is normalised by the batch's own mean and variance, and both depend on every `x`
+# in the column. Draw the graph `x → (μ, σ²) → x̂ → y`: the gradient reaches `x` directly, through
+# `σ²` and through `μ` — three terms. Collect them and they fold into one compact line.
+
+# %%
+exercises.show("batchnorm")
+
+
+def batchnorm_backward(x, gamma, g):
+    return None, None, None   # ← your code: ∂C/∂x, ∂C/∂γ, ∂C/∂β
+
+
+exercises.check("batchnorm", batchnorm_backward).passed
+
+# %% [markdown]
+# ## 14. Spatial BatchNorm
+# On images each channel is one feature, seen at every pixel of every example. Which axes do the
+# means run over now?
+
+# %%
+exercises.show("spatial_batchnorm")
+
+
+def spatial_batchnorm_backward(x, gamma, g):
+    return None, None, None   # ← your code
+
+
+exercises.check("spatial_batchnorm", spatial_batchnorm_backward).passed
+
+# %% [markdown]
+# ## 15. GroupNorm
+# No batch statistics at all: each example's channels are normalised in groups. A reshape to
+# `(…, G, C/G)` makes a group an axis; then it is the same backward over other axes.
+
+# %%
+exercises.show("groupnorm")
+
+
+def groupnorm_backward(x, gamma, g):
+    return None, None, None   # ← your code
+
+
+exercises.check("groupnorm", groupnorm_backward).passed
+
+# %% [markdown]
 # ## Stuck? The solutions, graded the same way
-# Each a few lines in `jaxnn/exercises/solutions.py`; run this to see all twelve pass.
+# Each a few lines in `jaxnn/exercises/solutions.py`; run this to see all fifteen pass.
 
 # %%
 from jaxnn.exercises.solutions import SOLUTIONS

@@ -74,6 +74,32 @@ def dropout_backward(mask, g):
     return g * mask / 0.7                                   # the forward's mask and 1/(1 − p)
 
 
+def batchnorm_backward(x, gamma, g, eps=1e-5, axes=(0,)):
+    mu = x.mean(axes, keepdims=True)
+    rstd = 1 / jnp.sqrt(((x - mu) ** 2).mean(axes, keepdims=True) + eps)
+    xhat, ghat = (x - mu) * rstd, g * gamma                 # the mean's and the variance's paths:
+    dx = rstd * (ghat - ghat.mean(axes, keepdims=True) - xhat * (ghat * xhat).mean(axes, keepdims=True))
+    lead = tuple(range(x.ndim - 1))
+    return dx, (g * xhat).sum(lead), g.sum(lead)
+
+
+def spatial_batchnorm_backward(x, gamma, g):
+    return batchnorm_backward(x, gamma, g, axes=(0, 1, 2))   # one statistic per channel
+
+
+def groupnorm_backward(x, gamma, g, groups=3):
+    m, *pixels, C = x.shape
+    split = lambda t: t.reshape(m, *pixels, groups, C // groups)  # noqa: E731 - (…, G, C/G)
+    axes = (*range(1, x.ndim - 1), x.ndim)                   # a group's pixels and channels
+    xg, gg = split(x), split(g * gamma)
+    mu = xg.mean(axes, keepdims=True)
+    rstd = 1 / jnp.sqrt(((xg - mu) ** 2).mean(axes, keepdims=True) + 1e-5)
+    xhat = (xg - mu) * rstd
+    dx = rstd * (gg - gg.mean(axes, keepdims=True) - xhat * (gg * xhat).mean(axes, keepdims=True))
+    lead = tuple(range(x.ndim - 1))
+    return dx.reshape(x.shape), (g * xhat.reshape(x.shape)).sum(lead), g.sum(lead)
+
+
 SOLUTIONS = {name: globals()[f"{name}_backward"] for name in (
     "sigmoid", "quadratic", "softmax_cross_entropy", "dense", "maxpool", "conv", "layernorm",
-    "attention", "relu", "tanh", "hinge", "dropout")}
+    "attention", "relu", "tanh", "hinge", "dropout", "batchnorm", "spatial_batchnorm", "groupnorm")}
