@@ -13,6 +13,9 @@ name                       ``C_x``                             ``∇ₐ C_x``   
                            all m·n_L squared errors)
 ``binary_cross_entropy``   −Σ_j [y ln a + (1 − y) ln(1 − a)]    fused: δ^L = a − y     sigmoid
 ``cross_entropy``          −Σ_j y_j ln a_j                      fused: δ^L = a Σy − y  softmax
+``hinge``                  Σ_j (1 − y_j) max(0, a_j − s + 1)    (1 − y) ⊙ 1[margin>0]  any
+                           with s = Σ_i y_i a_i (the multiclass  − y · (their count)
+                           SVM loss, cs231n's)
 =========================  ==================================  =====================  ============
 
 The two cross-entropies are computed from ``z^L`` (``softplus(z) − y z`` and ``−Σ y log_softmax(z)``),
@@ -59,6 +62,17 @@ def _sum(v):
     return jnp.sum(v, axis=-1)
 
 
+def _margins(a, y):
+    """``a_j − s + 1`` with ``s = Σ_i y_i a_i``, the correct class's score for one-hot ``y``."""
+    return a - _sum(y * a)[..., None] + 1
+
+
+def _hinge_grad(a, y):
+    """Each counted margin (``j`` not the class, above 0) adds 1 at ``j`` and −1 at the class."""
+    counted = (1 - y) * (_margins(a, y) > 0)
+    return counted - y * _sum(counted)[..., None]
+
+
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in [
@@ -86,6 +100,7 @@ LOSSES: dict[str, Loss] = {
             fused_delta=lambda z, a, y: a * _sum(y)[..., None] - y,
             labels=True,
         ),
+        Loss("hinge", lambda z, a, y: _sum((1 - y) * jax.nn.relu(_margins(a, y))), _hinge_grad, labels=True),
     ]
 }
 NAMES = tuple(LOSSES)

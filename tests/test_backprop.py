@@ -21,7 +21,7 @@ ELEMENTWISE_OUT = [h for h in HIDDEN if h != "leaky_relu(0.2)"]
 # elementwise and the Jacobian (softmax) path.
 PAIRINGS = [(o, "quadratic") for o in ELEMENTWISE_OUT]
 PAIRINGS += list(itertools.product(["sigmoid", "softmax"], ["sel", "mse"]))
-PAIRINGS += [("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy")]
+PAIRINGS += [("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy"), ("identity", "hinge")]
 
 
 # Eager on purpose: the matrix shares shapes, so op-by-op caching beats one compile per case.

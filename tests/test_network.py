@@ -115,7 +115,7 @@ NET = jaxnn.Network([4, 5, 3], hidden="relu", output="softmax", loss="cross_entr
     (lambda: jaxnn.Network([4, True]), TypeError, "positive int"),
     (lambda: jaxnn.Network("784"), TypeError, "list of layer widths"),
     (lambda: jaxnn.Network([4, 3], output="sigmoidd"), ValueError, "unknown activation 'sigmoidd'"),
-    (lambda: jaxnn.Network([4, 3], loss="hinge"), ValueError, "unknown loss 'hinge'; choose"),
+    (lambda: jaxnn.Network([4, 3], loss="huber"), ValueError, "unknown loss 'huber'; choose"),
     (lambda: jaxnn.Network([4, 3], output="sigmoid", loss="cross_entropy"), ValueError,
      "needs output='softmax'"),
     (lambda: jaxnn.Network([4, 3], output="softmax", loss="binary_cross_entropy"), ValueError,
