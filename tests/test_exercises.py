@@ -75,6 +75,7 @@ WRONG = [   # (exercise, wrong backward, the result that is wrong, what the hint
     ("softmax_cross_entropy", lambda z, y: (z - y) / z.shape[0], "dz", "softmax(z) belongs"),
     ("softmax_cross_entropy", lambda z, y: jax.nn.softmax(z) - y, "dz", "missing the batch mean"),
     ("dense", lambda x, W, z, a, g: (g.T @ x, g.sum(0), g @ W), "dW", "σ'(z)"),
+    ("dense", lambda x, W, z, a, g: S.dense_backward(x, W, None, z, g), "dW", "not z·(1 − z)"),  # σ' at z
     ("dense", lambda x, W, z, a, g: (x.T @ _sig(z, a, g), _sig(z, a, g).sum(0), _sig(z, a, g) @ W),
      "dW", "transposed"),
     ("dense", lambda x, W, z, a, g: (_sig(z, a, g).T @ x, _sig(z, a, g), _sig(z, a, g) @ W),
@@ -113,7 +114,75 @@ WRONG = [   # (exercise, wrong backward, the result that is wrong, what the hint
      "not over all C channels"),
     ("groupnorm", lambda x, gamma, g: S.groupnorm_backward(x, gamma, g, groups=6), "dx",
      "not one channel at a time"),
+    ("rnn_step", lambda x, h, Wx, Wh, h_next, g: _rnn_step_with(x, h, Wx, Wh,
+                                                                g * (1 - jnp.arctanh(h_next) ** 2)),
+     "dWx", "not 1 − z²"),
+    ("rnn_step", lambda x, h, Wx, Wh, h_next, g: _rnn_step_with(x, h, Wx, Wh, g), "dx", "through tanh first"),
+    ("rnn", lambda x, h0, Wx, Wh, h, g: _rnn_without_carry(x, h0, Wx, Wh, h, g), "dWh", "carry dh back"),
+    ("lstm_step", lambda *a: _lstm_step_dc_unscaled(*a), "dc_prev", "through the forget gate"),
+    ("lstm_step", lambda *a: _lstm_step_no_tanh_path(*a), "dc_prev", "through h_next = o tanh(c_next)"),
+    ("lstm", lambda *a: _lstm_without_dc_carry(*a), "dWh", "carry dc back"),
+    ("embedding", lambda tokens, vocab, g: jnp.zeros((vocab, g.shape[-1]), g.dtype).at[tokens].set(g), "dE",
+     "scatter-add"),
+    ("temporal_affine", lambda x, W, g: (g @ W, jnp.einsum("mti,mtk->tik", g, x), g.sum((0, 1))), "dW",
+     "shape (5, 7, 2)"),
+    ("temporal_softmax", lambda z, y, mask: S.temporal_softmax_backward(z, y, jnp.ones_like(mask)), "dz",
+     "multiply by the mask"),
+    ("temporal_softmax", lambda z, y, mask: S.temporal_softmax_backward(z, y, mask) / z.shape[1], "dz",
+     "not by m·T"),
+    ("temporal_softmax", lambda z, y, mask: (jax.nn.softmax(z, 1) - jax.nn.one_hot(y, 7))
+     * mask[..., None] / 3, "dz", "not over time"),
+    ("makemore", lambda *a: _makemore_with(*a, slip="norm"), "dhprebn", "the three terms"),
+    ("makemore", lambda *a: _makemore_with(*a, slip="tanh"), "dhbn", "not at its input hbn"),
+    ("makemore", lambda *a: _makemore_with(*a, slip="set"), "dC", "dC.at[tokens].add"),
 ]
+
+
+def _rnn_step_with(x, h, Wx, Wh, delta):
+    return delta @ Wx, delta @ Wh, delta.T @ x, delta.T @ h, delta.sum(0)
+
+
+def _rnn_without_carry(x, h0, Wx, Wh, h, g):
+    """Each step's own g only: nothing carried back from step t+1."""
+    h_prev = jnp.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    parts = [S.rnn_step_backward(x[:, t], h_prev[:, t], Wx, Wh, h[:, t], g[:, t]) for t in range(x.shape[1])]
+    return (jnp.stack([p[0] for p in parts], 1), parts[0][1], *(sum(p[k] for p in parts) for k in (2, 3, 4)))
+
+
+def _lstm_step_dc_unscaled(x, h, c, Wx, Wh, b, dh_next, dc_next):
+    dx, dh, dc_prev, *rest = S.lstm_step_backward(x, h, c, Wx, Wh, b, dh_next, dc_next)
+    f = jax.nn.sigmoid(jnp.split(x @ Wx.T + h @ Wh.T + b, 4, axis=-1)[1])
+    return dx, dh, dc_prev / f, *rest                                     # the slip: dc, not dc ⊙ f
+
+
+def _lstm_step_no_tanh_path(x, h, c, Wx, Wh, b, dh_next, dc_next):
+    i, f, gg, o = S._lstm_gates(x, h, Wx, Wh, b)
+    return None, None, dc_next * f, None, None, None                      # the slip: dc = dc_next
+
+
+def _lstm_without_dc_carry(x, h0, Wx, Wh, b, g):
+    """The reverse sweep with the cell's gradient dropped between steps (dc = 0 each time)."""
+    T, hs, cs = x.shape[1], [h0], [jnp.zeros_like(h0)]
+    for t in range(T):
+        i, f, gg, o = S._lstm_gates(x[:, t], hs[-1], Wx, Wh, b)
+        cs.append(f * cs[-1] + i * gg)
+        hs.append(o * jnp.tanh(cs[-1]))
+    dx, dWx, dWh, db, dh = jnp.zeros_like(x), 0, 0, 0, jnp.zeros_like(h0)
+    for t in reversed(range(T)):
+        dx_t, dh, _, dWx_t, dWh_t, db_t = S.lstm_step_backward(x[:, t], hs[t], cs[t], Wx, Wh, b, g[:, t] + dh,
+                                                               jnp.zeros_like(h0))
+        dx, dWx, dWh, db = dx.at[:, t].set(dx_t), dWx + dWx_t, dWh + dWh_t, db + db_t
+    return dx, dh, dWx, dWh, db
+
+
+def _makemore_with(tokens, y, C, W1, gamma, beta, W2, b2, slip):
+    right = S.makemore_backward(tokens, y, C, W1, gamma, beta, W2, b2)
+    hprebn = C[tokens].reshape(len(tokens), -1) @ W1.T
+    rstd = 1 / jnp.sqrt(hprebn.var(0) + 1e-5)
+    hbn = (hprebn - hprebn.mean(0)) * rstd * gamma + beta
+    wrong = {"norm": (3, right[2] * gamma * rstd), "tanh": (2, right[1] * (1 - hbn ** 2)),
+             "set": (10, jnp.zeros_like(C).at[tokens].set(right[4]))}[slip]
+    return tuple(wrong[1] if k == wrong[0] else None for k in range(11))
 
 
 def _bn_slip(x, gamma, g, mean=True, var=True):

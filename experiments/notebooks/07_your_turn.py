@@ -1,9 +1,11 @@
 # %% [markdown]
 # # Lesson 7 — your turn: write the backward passes
 #
-# The skill this course teaches is deriving a backward pass. Here you write fifteen of them, from
-# the sigmoid to one attention head, then ReLU, tanh, the SVM loss, dropout and the three
-# normalisations (BatchNorm, spatial BatchNorm, GroupNorm), and each grades
+# The skill this course teaches is deriving a backward pass. Here you write twenty-three of them:
+# from the sigmoid to one attention head; ReLU, tanh, the SVM loss, dropout and the three
+# normalisations (BatchNorm, spatial BatchNorm, GroupNorm); the recurrent nets (an RNN and an LSTM,
+# one step and through time), embeddings and sequence losses; and last a whole small network,
+# step by step (Karpathy's makemore part 4). Each grades
 # itself: `exercises.check` runs your function on random inputs and compares every result with
 # `jax.vjp` of the forward — *exact* (rounding only), *close*, or *wrong* with a hint read from the
 # error (a transposed result, a missing batch mean, a factor 2, a flipped sign, or the exercise's
@@ -318,8 +320,127 @@ def groupnorm_backward(x, gamma, g):
 exercises.check("groupnorm", groupnorm_backward).passed
 
 # %% [markdown]
+# ## 16. One step of an RNN
+# `h_next = tanh(x Wxᵀ + h_prev Whᵀ + b)`: a Dense layer with two inputs. Which of them is
+# the previous step's state, and what does its gradient feed?
+
+# %%
+exercises.show("rnn_step")
+
+
+def rnn_step_backward(x, h_prev, Wx, Wh, h_next, g):
+    return None, None, None, None, None   # ← your code
+
+
+exercises.check("rnn_step", rnn_step_backward).passed
+
+# %% [markdown]
+# ## 17. An RNN through time
+# The loss reads every `h_t`, and each `h_t` also feeds `h_{t+1}`. Walk backwards from the
+# last step, adding what step `t+1` sends back to step `t`'s own `g` (your `rnn_step_backward`
+# does one step).
+
+# %%
+exercises.show("rnn")
+
+
+def rnn_backward(x, h0, Wx, Wh, h, g):
+    return None, None, None, None, None   # ← your code
+
+
+exercises.check("rnn", rnn_backward).passed
+
+# %% [markdown]
+# ## 18. One LSTM step
+# Four gates in one product; the cell `c` is the highway. The gradient reaches `c_next` twice:
+# from later steps (`dc_next`) and through `h_next = o tanh(c_next)`.
+
+# %%
+exercises.show("lstm_step")
+
+
+def lstm_step_backward(x, h_prev, c_prev, Wx, Wh, b, dh_next, dc_next):
+    return None, None, None, None, None, None   # ← your code
+
+
+exercises.check("lstm_step", lstm_step_backward).passed
+
+# %% [markdown]
+# ## 19. An LSTM through time
+# As for the RNN, with two things carried back: `dh` and `dc`.
+
+# %%
+exercises.show("lstm")
+
+
+def lstm_backward(x, h0, Wx, Wh, b, g):
+    return None, None, None, None, None   # ← your code
+
+
+exercises.check("lstm", lstm_backward).passed
+
+# %% [markdown]
+# ## 20. A word embedding
+# A lookup `E[tokens]` is a matrix product with one-hot rows. Its backward sends each
+# position's gradient to its token's row — and a token used twice gets both.
+
+# %%
+exercises.show("embedding")
+
+
+def embedding_backward(tokens, vocab, g):
+    return None   # ← your code: ∂C/∂E
+
+
+exercises.check("embedding", embedding_backward).passed
+
+# %% [markdown]
+# ## 21. A Dense layer at every time step
+# The same `W` at every step: its gradient sums over the batch *and* over time.
+
+# %%
+exercises.show("temporal_affine")
+
+
+def temporal_affine_backward(x, W, g):
+    return None, None, None   # ← your code
+
+
+exercises.check("temporal_affine", temporal_affine_backward).passed
+
+# %% [markdown]
+# ## 22. Softmax + cross-entropy over a sequence, with a mask
+# Captioning and language models pad short sequences; the mask says which steps count.
+
+# %%
+exercises.show("temporal_softmax")
+
+
+def temporal_softmax_backward(z, y, mask):
+    return None   # ← your code: ∂C/∂z
+
+
+exercises.check("temporal_softmax", temporal_softmax_backward).passed
+
+# %% [markdown]
+# ## 23. A whole network, step by step (makemore part 4)
+# Embedding → Dense → BatchNorm → tanh → Dense → cross-entropy, backward by hand: every
+# intermediate gradient is graded on its own, so write them top to bottom and check as you go
+# (return `None` for the ones still to do).
+
+# %%
+exercises.show("makemore")
+
+
+def makemore_backward(tokens, y, C, W1, gamma, beta, W2, b2):
+    return (None,) * 11   # ← your code: dlogits, dh, dhbn, dhprebn, demb, dW2, db2, dgamma, dbeta, dW1, dC
+
+
+exercises.check("makemore", makemore_backward).passed
+
+# %% [markdown]
 # ## Stuck? The solutions, graded the same way
-# Each a few lines in `jaxnn/exercises/solutions.py`; run this to see all fifteen pass.
+# Each a few lines in `jaxnn/exercises/solutions.py`; run this to see all twenty-three pass.
 
 # %%
 from jaxnn.exercises.solutions import SOLUTIONS

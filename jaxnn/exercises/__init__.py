@@ -144,6 +144,90 @@ def _norm_slips(**variants):
             for hint, kw in variants.items()}
 
 
+def _z_dense(i):
+    return i["x"] @ i["W"].T + i["b"]
+
+
+def _rnn(x, h0, Wx, Wh, b, carry=True):
+    """Every state ``h_t = tanh(x_t W_xᵀ + h_{t−1} W_hᵀ + b)``, ``(m, T, H)``; ``carry=False``: the
+    slip of not carrying the gradient back into ``h_{t−1}``."""
+    def step(h, x_t):
+        h = jnp.tanh(x_t @ Wx.T + (h if carry else jax.lax.stop_gradient(h)) @ Wh.T + b)
+        return h, h
+
+    return jnp.swapaxes(jax.lax.scan(step, h0, jnp.swapaxes(x, 0, 1))[1], 0, 1)
+
+
+def _lstm_step(x, h, c, Wx, Wh, b, through_tanh=True, forget=True):
+    """One LSTM step, ``[h_next, c_next]`` side by side ``(m, 2H)``; the flags make the slips (the
+    gradient of ``h_next`` not reaching the cell, the cell's gradient not scaled by ``f``)."""
+    i, f, g, o = jnp.split(x @ Wx.T + h @ Wh.T + b, 4, axis=-1)
+    i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+    c_next = f * c + i * g if forget else c + jax.lax.stop_gradient(f * c - c) + i * g
+    t = jnp.tanh(c_next)
+    return jnp.concatenate([o * (t if through_tanh else jax.lax.stop_gradient(t)), c_next], -1)
+
+
+def _lstm(x, h0, Wx, Wh, b, carry_c=True):
+    """Every hidden state of an LSTM from ``h0`` and ``c0 = 0``, ``(m, T, H)``."""
+    H = h0.shape[-1]
+
+    def step(hc, x_t):
+        h, c = hc
+        out = _lstm_step(x_t, h, c if carry_c else jax.lax.stop_gradient(c), Wx, Wh, b)
+        return (out[:, :H], out[:, H:]), out[:, :H]
+
+    return jnp.swapaxes(jax.lax.scan(step, (h0, jnp.zeros_like(h0)), jnp.swapaxes(x, 0, 1))[1], 0, 1)
+
+
+def _temporal_softmax(z, y, mask):
+    """``−(1/m) Σ_{x,t} mask_xt ln softmax(z_xt)[y_xt]`` (cs231n's temporal softmax loss)."""
+    logp = jnp.take_along_axis(jax.nn.log_softmax(z, -1), y[..., None], -1)[..., 0]
+    return -jnp.sum(mask * logp) / z.shape[0]
+
+
+MAKEMORE = ("e_logits", "e_h", "e_hbn", "e_hpre", "e_emb", "W2", "b2", "gamma", "beta", "W1", "C")
+"""What makemore_backward returns the gradients of (``e_*``: a zero added to each intermediate)."""
+
+
+def _makemore(C, W1, gamma, beta, W2, b2, tokens, y, e_emb, e_hpre, e_hbn, e_h, e_logits,
+              norm_paths=True):
+    """makemore part 4's network, with a zero ``e_*`` added to each intermediate so that its
+    gradient is ∂C/∂(that intermediate): Embedding → Dense → BatchNorm → tanh → Dense → CE."""
+    emb = C[tokens] + e_emb                                             # (m, T, D)
+    hpre = emb.reshape(len(tokens), -1) @ W1.T + e_hpre                  # (m, H): β is the bias
+    hbn = _batchnorm(hpre, gamma, beta, mean_path=norm_paths, var_path=norm_paths) + e_hbn
+    h = jnp.tanh(hbn) + e_h
+    logits = h @ W2.T + b2 + e_logits                                    # (m, V)
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits, -1), y[:, None], -1))
+
+
+def _makemore_inputs(key, dt):
+    m, T, V, D, H = 11, 3, 7, 2, 5
+    k = _keys(key, 9)
+    i = {"C": _normal(k[0], (V, D), dt), "W1": 0.5 * _normal(k[1], (H, T * D), dt),
+         "gamma": 1 + 0.1 * _normal(k[3], (H,), dt),
+         "beta": 0.1 * _normal(k[4], (H,), dt), "W2": 0.5 * _normal(k[5], (V, H), dt),
+         "b2": _normal(k[6], (V,), dt), "tokens": jax.random.randint(k[7], (m, T), 0, V),
+         "y": jax.random.randint(k[8], (m,), 0, V)}
+    shapes = {"e_emb": (m, T, D), "e_hpre": (m, H), "e_hbn": (m, H), "e_h": (m, H), "e_logits": (m, V)}
+    return {**i, **{n: jnp.zeros(s, dt) for n, s in shapes.items()}}
+
+
+def _makemore_grads(i, g, **slip):
+    return _autodiff(_makemore, i, MAKEMORE, g, **slip)
+
+
+def _only(n: int, value):
+    """A wrong makemore answer: ``value`` at result ``n``, nothing elsewhere."""
+    return tuple(value if k == n else None for k in range(len(MAKEMORE)))
+
+
+def _makemore_hbn(i):
+    hpre = i["C"][i["tokens"]].reshape(len(i["tokens"]), -1) @ i["W1"].T
+    return _batchnorm(hpre, i["gamma"], i["beta"])
+
+
 def _relu_inputs(key, dt):
     z = 2 * _normal(key, (7, 5), dt)
     return {"z": z.at[::2, ::2].set(0)}                     # exact zeros: ReLU'(0) matters
@@ -198,7 +282,9 @@ EXERCISES: dict[str, Exercise] = {
         lambda W, b, x: jax.nn.sigmoid(x @ W.T + b), ("W", "b", "x"),
         lambda i, out, g: (i["x"], i["W"], i["x"] @ i["W"].T + i["b"], out, g),
         {"δ is g ⊙ σ'(z), not g: multiply by a·(1 − a) first":
-         lambda i, out, g: (g.T @ i["x"], g.sum(0), g @ i["W"])}),
+         lambda i, out, g: (g.T @ i["x"], g.sum(0), g @ i["W"]),
+         "σ'(z) = a·(1 − a), taken at the activation a = σ(z), not z·(1 − z)": lambda i, out, g: (
+             lambda d: (d.T @ i["x"], d.sum(0), d @ i["W"]))(g * _z_dense(i) * (1 - _z_dense(i)))}),
     "maxpool": Exercise(
         "maxpool_backward(x, y, g) -> dx",
         "y = max over non-overlapping 2×2 windows of x (m, H, W, C) → (m, H/2, W/2, C). Given y "
@@ -335,8 +421,114 @@ EXERCISES: dict[str, Exercise] = {
                 dict(groups=6),
             "μ and σ² depend on x too: the − mean ĝ and − x̂·mean(ĝ x̂) terms, means over each group":
                 dict(groups=3, mean_path=False, var_path=False)})),
+    "rnn_step": Exercise(
+        "rnn_step_backward(x, h_prev, Wx, Wh, h_next, g) -> (dx, dh_prev, dWx, dWh, db)",
+        "One step of a tanh RNN: h_next = tanh(x Wxᵀ + h_prev Whᵀ + b) with x (m, d) = (3, 5), "
+        "h_prev (3, 7), Wx (7, 5), Wh (7, 7), b (7,). Given g = ∂C/∂h_next, return ∂C/∂x, "
+        "∂C/∂h_prev, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
+        lambda key, dt: dict(zip(("x", "h", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
+            _keys(key, 5), ((3, 5), (3, 7), (7, 5), (7, 7), (7,)))))),
+        lambda x, h, Wx, Wh, b: jnp.tanh(x @ Wx.T + h @ Wh.T + b), ("x", "h", "Wx", "Wh", "b"),
+        lambda i, out, g: (i["x"], i["h"], i["Wx"], i["Wh"], out, g),
+        {"tanh' at the step's input z: 1 − h_next², with h_next = tanh(z), not 1 − z²":
+         lambda i, out, g: _rnn_step_grads(i, g * (1 - jnp.arctanh(out) ** 2)),
+         "δ = g ⊙ (1 − h_next²): the gradient goes through tanh first":
+         lambda i, out, g: _rnn_step_grads(i, g)}),
+    "rnn": Exercise(
+        "rnn_backward(x, h0, Wx, Wh, h, g) -> (dx, dh0, dWx, dWh, db)",
+        "A tanh RNN over a sequence: h_t = tanh(x_t Wxᵀ + h_{t−1} Whᵀ + b) for t = 1..T from h0, "
+        "x (m, T, d) = (3, 5, 2), h0 (3, 7), Wx (7, 2), Wh (7, 7), b (7,); h (3, 5, 7) holds every "
+        "h_t. Given g = ∂C/∂h (the loss reads every step), return ∂C/∂x, ∂C/∂h0, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
+        lambda key, dt: dict(zip(("x", "h0", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
+            _keys(key, 5), ((3, 5, 2), (3, 7), (7, 2), (7, 7), (7,)))))),
+        _rnn, ("x", "h0", "Wx", "Wh", "b"), lambda i, out, g: (i["x"], i["h0"], i["Wx"], i["Wh"], out, g),
+        {"h_{t−1} feeds h_t: carry dh back through time, adding δ_t Wh to step t−1's g":
+         lambda i, out, g: _autodiff(_rnn, i, ("x", "h0", "Wx", "Wh", "b"), g, carry=False)}),
+    "lstm_step": Exercise(
+        "lstm_step_backward(x, h_prev, c_prev, Wx, Wh, b, dh_next, dc_next) -> (dx, dh_prev, dc_prev, "
+        "dWx, dWh, db)",
+        "One LSTM step: z = x Wxᵀ + h_prev Whᵀ + b split into four (i, f, g, o) of H = 7 each; i, f, "
+        "o = σ(·), g = tanh(·); c_next = f c_prev + i g, h_next = o tanh(c_next). x (3, 5), h_prev "
+        "and c_prev (3, 7), Wx (28, 5), Wh (28, 7), b (28,). Given dh_next and dc_next (the gradient "
+        "from later steps), return ∂C/∂x, ∂C/∂h_prev, ∂C/∂c_prev, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
+        lambda key, dt: dict(zip(("x", "h", "c", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
+            _keys(key, 6), ((3, 5), (3, 7), (3, 7), (28, 5), (28, 7), (28,)))))),
+        _lstm_step, ("x", "h", "c", "Wx", "Wh", "b"),
+        lambda i, out, g: (i["x"], i["h"], i["c"], i["Wx"], i["Wh"], i["b"], g[:, :7], g[:, 7:]),
+        {"c_next also reaches the loss through h_next = o tanh(c_next): dc = dc_next + dh_next o "
+         "(1 − tanh² c_next)": lambda i, out, g: _autodiff(_lstm_step, i, ("x", "h", "c", "Wx", "Wh", "b"), g,
+                                                           through_tanh=False),
+         "c_prev reaches c_next through the forget gate: dc_prev = dc ⊙ f": lambda i, out, g: _autodiff(
+             _lstm_step, i, ("x", "h", "c", "Wx", "Wh", "b"), g, forget=False)}),
+    "lstm": Exercise(
+        "lstm_backward(x, h0, Wx, Wh, b, g) -> (dx, dh0, dWx, dWh, db)",
+        "An LSTM over a sequence (the step of lstm_step) from h0 and c0 = 0: x (m, T, d) = (3, 5, 2), "
+        "h0 (3, 7), Wx (28, 2), Wh (28, 7), b (28,); the output is every h_t, (3, 5, 7). Given "
+        "g = ∂C/∂h, return ∂C/∂x, ∂C/∂h0, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
+        lambda key, dt: dict(zip(("x", "h0", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
+            _keys(key, 5), ((3, 5, 2), (3, 7), (28, 2), (28, 7), (28,)))))),
+        _lstm, ("x", "h0", "Wx", "Wh", "b"), lambda i, out, g: (i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], g),
+        {"carry dc back through time too: c_t's gradient reaches c_{t−1} as dc ⊙ f":
+         lambda i, out, g: _autodiff(_lstm, i, ("x", "h0", "Wx", "Wh", "b"), g, carry_c=False)}),
+    "embedding": Exercise(
+        "embedding_backward(tokens, vocab, g) -> dE",
+        "A word embedding: out = E[tokens] for tokens (m, T) = (3, 5) of a vocabulary of 4, E (4, 6), "
+        "out (3, 5, 6). Given g = ∂C/∂out, return ∂C/∂E (4, 6). Tokens repeat.",
+        lambda key, dt: {"tokens": jax.random.randint(key, (3, 5), 0, 4),
+                         "E": _normal(jax.random.fold_in(key, 1), (4, 6), dt)},
+        lambda tokens, E: E[tokens], ("E",), lambda i, out, g: (i["tokens"], 4, g),
+        {"a token that appears several times collects every occurrence's gradient: a scatter-add "
+         "(dE.at[tokens].add(g)), not .set":
+         lambda i, out, g: (jnp.zeros_like(i["E"]).at[i["tokens"]].set(g),)}),
+    "temporal_affine": Exercise(
+        "temporal_affine_backward(x, W, g) -> (dx, dW, db)",
+        "A Dense layer at every time step: y = x Wᵀ + b for x (m, T, d) = (3, 5, 2), W (7, 2), b (7,), "
+        "y (3, 5, 7). Given g = ∂C/∂y, return ∂C/∂x, ∂C/∂W, ∂C/∂b (summed over batch and time).",
+        lambda key, dt: dict(zip(("x", "W", "b"), (_normal(k, s, dt) for k, s in zip(
+            _keys(key, 3), ((3, 5, 2), (7, 2), (7,)))))),
+        lambda x, W, b: x @ W.T + b, ("x", "W", "b"), lambda i, out, g: (i["x"], i["W"], g), {}),
+    "temporal_softmax": Exercise(
+        "temporal_softmax_backward(z, y, mask) -> dz",
+        "Softmax + cross-entropy at every step of a sequence, some steps masked out: "
+        "C = −(1/m) Σ_x Σ_t mask_xt ln softmax(z_xt)[y_xt] with scores z (m, T, V) = (3, 5, 7), "
+        "labels y (3, 5), mask (3, 5) of 0s and 1s. Return ∂C/∂z.",
+        lambda key, dt: {"z": _normal(key, (3, 5, 7), dt),
+                         "y": jax.random.randint(jax.random.fold_in(key, 1), (3, 5), 0, 7),
+                         "mask": jax.random.bernoulli(jax.random.fold_in(key, 2), 0.6, (3, 5)).astype(dt)},
+        _temporal_softmax, ("z",), lambda i, out, g: (i["z"], i["y"], i["mask"]),
+        {"a masked step (mask 0) adds nothing to C, so its gradient is 0: multiply by the mask":
+         lambda i, out, g: _autodiff(_temporal_softmax, {**i, "mask": jnp.ones_like(i["mask"])}, ("z",), g),
+         "C divides by m (the batch), not by m·T: every step of every sequence counts fully":
+         lambda i, out, g: (_autodiff(_temporal_softmax, i, ("z",), g)[0] / 5,),
+         "softmax runs over the vocabulary (axis −1) at each step, not over time":
+         lambda i, out, g: ((jax.nn.softmax(i["z"], axis=1) - jax.nn.one_hot(i["y"], 7))
+                            * i["mask"][..., None] / 3,)}),
+    "makemore": Exercise(
+        "makemore_backward(tokens, y, C, W1, gamma, beta, W2, b2) -> (dlogits, dh, dhbn, dhprebn, "
+        "demb, dW2, db2, dgamma, dbeta, dW1, dC)",
+        "makemore part 4's network, backward step by step. tokens (m, T) = (11, 3) of a vocabulary "
+        "of 7, labels y (11,). emb = C[tokens] (11, 3, 2); hprebn = emb.reshape(11, 6) W1ᵀ "
+        "(W1 (5, 6); no bias: BatchNorm's β is one); hbn = BatchNorm(hprebn) in training over the "
+        "batch (ε = 1e-5) · gamma + beta; "
+        "h = tanh(hbn); logits = h W2ᵀ + b2 (W2 (7, 5)); C = mean cross-entropy of softmax(logits) "
+        "and y. Return the gradient of C with respect to each intermediate and parameter, in that "
+        "order; None for the ones not written yet.",
+        _makemore_inputs, _makemore, MAKEMORE,
+        lambda i, out, g: tuple(i[n] for n in ("tokens", "y", "C", "W1", "gamma", "beta", "W2", "b2")),
+        {"BatchNorm's μ and σ² depend on hprebn too: the three terms (or the compact form), means "
+         "over the batch": lambda i, out, g: _only(3, _makemore_grads(i, g, norm_paths=False)[3]),
+         "tanh' = 1 − h², at the output h, not at its input hbn":
+         lambda i, out, g: _only(2, _makemore_grads(i, g)[1] * (1 - _makemore_hbn(i) ** 2)),
+         "a token that appears several times collects every occurrence's gradient: "
+         "dC.at[tokens].add, not .set": lambda i, out, g: _only(10, jnp.zeros_like(i["C"]).at[
+             i["tokens"]].set(_makemore_grads(i, g)[4]))}),
 }
 NAMES = tuple(EXERCISES)
+
+
+def _rnn_step_grads(i, delta):
+    """The rnn_step results from a (possibly wrong) ``δ = ∂C/∂z``."""
+    return delta @ i["Wx"], delta @ i["Wh"], delta.T @ i["x"], delta.T @ i["h"], delta.sum(0)
 
 
 def show(name: str) -> None:
@@ -414,6 +606,16 @@ def _hint(got, want, m: int, mistakes, close_rel) -> str:
     return "no typical slip matches: compare each step with the equations"
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _reference(name: str, inputs: dict, g_key):
+    """The forward's output, the upstream gradient ``g`` (1 for a cost, else drawn from ``g_key``)
+    and ``jax.vjp``'s gradients: one compiled program per exercise."""
+    ex = EXERCISES[name]
+    out = ex.forward(**inputs)
+    g = jnp.ones_like(out) if out.ndim == 0 else _normal(g_key, out.shape, out.dtype)
+    return out, g, _autodiff(ex.forward, inputs, ex.grads, g)
+
+
 def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True) -> Report:
     """Grade ``backward`` for exercise ``name`` against ``jax.vjp`` of its forward.
 
@@ -423,9 +625,7 @@ def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True)
     ex = _get(name)
     dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
     inputs = ex.inputs(jax.random.key(seed), dtype)
-    out = ex.forward(**inputs)
-    g = jnp.ones_like(out) if out.ndim == 0 else _normal(jax.random.key(seed + 1), out.shape, dtype)
-    want = _autodiff(ex.forward, inputs, ex.grads, g)
+    out, g, want = _reference(name, inputs, jax.random.key(seed + 1))
     student_args = ex.args(inputs, out, g)
     got = backward(*student_args)
     if got is None:
@@ -437,7 +637,7 @@ def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True)
     got = got if isinstance(got, tuple | list) else (got,)
     names = [n.strip() for n in ex.signature.split("->")[1].strip(" ()").split(",")]
     exact_rel, close_rel = _tolerances(dtype)
-    wrong_by = {hint: f(inputs, out, g) for hint, f in ex.mistakes.items()}
+    wrong_by = functools.cache(lambda: {hint: f(inputs, out, g) for hint, f in ex.mistakes.items()})
     m = student_args[0].shape[0]                          # batch (or sequence) length
     results = []
     if len(got) != len(want):
@@ -459,7 +659,7 @@ def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True)
                 continue
         else:
             abs_ = rel = np.inf
-        mistakes = {h: r[i] for h, r in wrong_by.items() if r[i] is not None}
+        mistakes = {h: r[i] for h, r in wrong_by().items() if r[i] is not None}   # only when wrong
         results.append(Result(name_i, "wrong", abs_, rel, _hint(a, w, m, mistakes, close_rel)))
     report = Report(name, results)
     if verbose:

@@ -100,6 +100,84 @@ def groupnorm_backward(x, gamma, g, groups=3):
     return dx.reshape(x.shape), (g * xhat.reshape(x.shape)).sum(lead), g.sum(lead)
 
 
+def rnn_step_backward(x, h_prev, Wx, Wh, h_next, g):
+    delta = g * (1 - h_next ** 2)                            # through tanh: ∂C/∂z
+    return delta @ Wx, delta @ Wh, delta.T @ x, delta.T @ h_prev, delta.sum(0)
+
+
+def rnn_backward(x, h0, Wx, Wh, h, g):
+    T = x.shape[1]
+    h_prev = jnp.concatenate([h0[:, None], h[:, :-1]], axis=1)  # h_{t−1} for every t
+    dx, dWx, dWh, db, dh = jnp.zeros_like(x), 0, 0, 0, jnp.zeros_like(h0)
+    for t in reversed(range(T)):                             # dh: what step t+1 sent back
+        dx_t, dh, dWx_t, dWh_t, db_t = rnn_step_backward(x[:, t], h_prev[:, t], Wx, Wh, h[:, t], g[:, t] + dh)
+        dx, dWx, dWh, db = dx.at[:, t].set(dx_t), dWx + dWx_t, dWh + dWh_t, db + db_t
+    return dx, dh, dWx, dWh, db
+
+
+def _lstm_gates(x, h_prev, Wx, Wh, b):
+    i, f, g, o = jnp.split(x @ Wx.T + h_prev @ Wh.T + b, 4, axis=-1)
+    return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+
+
+def lstm_step_backward(x, h_prev, c_prev, Wx, Wh, b, dh_next, dc_next):
+    i, f, g, o = _lstm_gates(x, h_prev, Wx, Wh, b)
+    t = jnp.tanh(f * c_prev + i * g)                        # tanh(c_next)
+    dc = dc_next + dh_next * o * (1 - t ** 2)               # both ways to c_next
+    delta = jnp.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
+                             dc * i * (1 - g ** 2), dh_next * t * o * (1 - o)], axis=-1)
+    return delta @ Wx, delta @ Wh, dc * f, delta.T @ x, delta.T @ h_prev, delta.sum(0)
+
+
+def lstm_backward(x, h0, Wx, Wh, b, g):
+    T, hs, cs = x.shape[1], [h0], [jnp.zeros_like(h0)]
+    for t in range(T):                                       # the forward again, keeping h_t, c_t
+        i, f, gg, o = _lstm_gates(x[:, t], hs[-1], Wx, Wh, b)
+        cs.append(f * cs[-1] + i * gg)
+        hs.append(o * jnp.tanh(cs[-1]))
+    dx, dWx, dWh, db = jnp.zeros_like(x), 0, 0, 0
+    dh, dc = jnp.zeros_like(h0), jnp.zeros_like(h0)
+    for t in reversed(range(T)):
+        dx_t, dh, dc, dWx_t, dWh_t, db_t = lstm_step_backward(x[:, t], hs[t], cs[t], Wx, Wh, b,
+                                                              g[:, t] + dh, dc)
+        dx, dWx, dWh, db = dx.at[:, t].set(dx_t), dWx + dWx_t, dWh + dWh_t, db + db_t
+    return dx, dh, dWx, dWh, db
+
+
+def embedding_backward(tokens, vocab, g):
+    return jnp.zeros((vocab, g.shape[-1]), g.dtype).at[tokens].add(g)   # a scatter-add
+
+
+def temporal_affine_backward(x, W, g):
+    x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])    # one row per (example, step)
+    return g @ W, g2.T @ x2, g2.sum(0)
+
+
+def temporal_softmax_backward(z, y, mask):
+    return (jax.nn.softmax(z, -1) - jax.nn.one_hot(y, z.shape[-1], dtype=z.dtype)) \
+        * mask[..., None] / z.shape[0]
+
+
+def makemore_backward(tokens, y, C, W1, gamma, beta, W2, b2):
+    m = len(tokens)
+    emb = C[tokens]                                                       # the forward, kept
+    hprebn = emb.reshape(m, -1) @ W1.T
+    mu, rstd = hprebn.mean(0), 1 / jnp.sqrt(hprebn.var(0) + 1e-5)
+    xhat = (hprebn - mu) * rstd
+    h = jnp.tanh(xhat * gamma + beta)
+    logits = h @ W2.T + b2
+    dlogits = (jax.nn.softmax(logits, -1) - jax.nn.one_hot(y, logits.shape[-1], dtype=h.dtype)) / m
+    dh, dW2, db2 = dlogits @ W2, dlogits.T @ h, dlogits.sum(0)            # a Dense layer's BP2–BP4
+    dhbn = dh * (1 - h ** 2)                                              # tanh' at the output
+    dgamma, dbeta, d = (dhbn * xhat).sum(0), dhbn.sum(0), dhbn * gamma
+    dhprebn = rstd * (d - d.mean(0) - xhat * (d * xhat).mean(0))          # BatchNorm, compact
+    demb = (dhprebn @ W1).reshape(emb.shape)
+    dW1 = dhprebn.T @ emb.reshape(m, -1)
+    dC = jnp.zeros_like(C).at[tokens].add(demb)                           # the embedding's scatter-add
+    return dlogits, dh, dhbn, dhprebn, demb, dW2, db2, dgamma, dbeta, dW1, dC
+
+
 SOLUTIONS = {name: globals()[f"{name}_backward"] for name in (
     "sigmoid", "quadratic", "softmax_cross_entropy", "dense", "maxpool", "conv", "layernorm",
-    "attention", "relu", "tanh", "hinge", "dropout", "batchnorm", "spatial_batchnorm", "groupnorm")}
+    "attention", "relu", "tanh", "hinge", "dropout", "batchnorm", "spatial_batchnorm", "groupnorm",
+    "rnn_step", "rnn", "lstm_step", "lstm", "embedding", "temporal_affine", "temporal_softmax", "makemore")}
