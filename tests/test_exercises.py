@@ -244,3 +244,14 @@ def test_float32_grades_with_float32_tolerances_and_names_a_wrong_count(capsys):
     assert not report.passed and "return 3 arrays (dW, db, dx), got 1" in report.results[0].hint
     with pytest.raises(ValueError, match="no exercise 'swish'; the exercises are sigmoid"):
         exercises.check("swish", S.sigmoid_backward)
+
+
+@pytest.mark.parametrize("name", exercises.NAMES)
+def test_every_factor_has_one_meaning(name):
+    """The batch size m is never 1 or 2, so "divide by m" never reads as "off by a factor 2"; the
+    other axes of the first argument differ from m, so a sum over the wrong axis is a shape error."""
+    ex = exercises.EXERCISES[name]
+    inputs = ex.inputs(jax.random.key(0), jnp.float64)
+    out = ex.forward(**inputs)
+    first = ex.args(inputs, out, jnp.ones_like(out))[0]
+    assert first.shape[0] > 2 and first.shape[0] not in first.shape[1:2], first.shape

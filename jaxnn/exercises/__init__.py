@@ -406,11 +406,11 @@ EXERCISES: dict[str, Exercise] = {
                 dict(axes=(0, 1, 2), mean_path=False, var_path=False)})),
     "groupnorm": Exercise(
         "groupnorm_backward(x, gamma, g) -> (dx, dgamma, dbeta)",
-        "GroupNorm with G = 3 groups on x (m, H, W, C) = (2, 5, 7, 6): each example's channels split "
+        "GroupNorm with G = 3 groups on x (m, H, W, C) = (5, 3, 7, 6): each example's channels split "
         "into groups of C/G consecutive channels (channel c in group c // 2); μ, σ² per example and "
         "group over its pixels and channels; x̂ = (x − μ)/√(σ² + 1e-5), y = x̂ γ + β with γ, β (C,). "
         "Given g = ∂C/∂y, return ∂C/∂x, ∂C/∂γ, ∂C/∂β.",
-        _norm_inputs((2, 5, 7, 6)), functools.partial(_batchnorm, groups=3), ("x", "gamma", "beta"),
+        _norm_inputs((5, 3, 7, 6)), functools.partial(_batchnorm, groups=3), ("x", "gamma", "beta"),
         lambda i, out, g: (i["x"], i["gamma"], g),
         _norm_slips(**{
             "groups are consecutive channels (c // (C/G), a reshape to (…, G, C/G)); c % G groups "
