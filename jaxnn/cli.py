@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "SimpleRNN(128) / LSTM(128) over the image rows, then dense softmax; gpt: "
                         "jaxnn.models.gpt (depth 2, dim 64, 4 heads) on the characters of --text "
                         "(all but mlp ignore --layers/--hidden/--output/--loss/--init)")
+    t.add_argument("--norm", choices=("none", "batch"), default="none",
+                   help="--arch cnn: batch puts a BatchNorm before each ReLU")
     t.add_argument("--text", type=Path, default=None,
                    help="--arch gpt: a UTF-8 text file (default: Python's reference topics, "
                         "shipped with Python)")
@@ -160,6 +162,8 @@ def cmd_train(args) -> int:
     if args.arch == "gpt" and image_flags:
         raise ValueError(f"{', '.join(image_flags)} apply to the digit datasets, not to --arch gpt; "
                          "give it a text with --text FILE")
+    if args.norm != "none" and args.arch != "cnn":
+        raise ValueError(f"--norm is for --arch cnn, not --arch {args.arch}")
     if args.arch != "gpt" and (args.text is not None or args.context is not None):
         raise ValueError("--text and --context are for --arch gpt (a language model); "
                          f"--arch {args.arch} trains on digits")
@@ -208,8 +212,9 @@ def _images_run(args, key) -> _Run:
         described = f"{'-'.join(map(str, sizes))} {model.hidden[0] if model.hidden else ''}/{model.output}"
         scheme = args.init
     elif args.arch == "cnn":
-        model = models.small_cnn((side, side, 1), train.classes, padding="same")
-        described = f"small CNN on {side}x{side}x1"
+        norm = None if args.norm == "none" else args.norm
+        model = models.small_cnn((side, side, 1), train.classes, padding="same", norm=norm)
+        described = f"small CNN on {side}x{side}x1" + (" with BatchNorm" if norm else "")
     else:
         model = models.row_rnn(args.arch, 128, side, train.classes)
         described = f"{type(model.layers[0]).__name__}(128) over {side} rows of {side} pixels"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from test_data import write_idx
 
+import jaxnn
 from jaxnn import cli
 
 
@@ -115,6 +116,19 @@ def test_cnn_arch_trains_evaluates_and_predicts(tmp_path, capsys):
     np.save(tmp_path / "two.npy", data.load("digits", "test").x[:2])
     assert cli.main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "two.npy")]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+
+def test_a_batchnorm_cnn_trains_and_its_checkpoint_evaluates_with_the_running_statistics(tmp_path, capsys):
+    out = tmp_path / "bn"
+    assert cli.main(["train", "--arch", "cnn", "--norm", "batch", "--dataset", "digits", "--epochs", "1",
+                     "--out", str(out), "--no-plot", "--quiet"]) == 0
+    assert "small CNN on 8x8x1 with BatchNorm" in capsys.readouterr().out
+    saved = jaxnn.load(out / "checkpoint.npz")
+    assert float(np.abs(saved.params[1]["state"]["mean"]).max()) > 0       # training moved them
+    assert cli.main(["eval", str(out / "checkpoint.npz"), "--dataset", "digits"]) == 0
+    assert float(capsys.readouterr().out.split("accuracy ")[1].split("%")[0]) > 50
+    assert cli.main(["train", "--norm", "batch", "--out", str(tmp_path / "mlp")]) == 2
+    assert "--norm is for --arch cnn, not --arch mlp" in capsys.readouterr().err
 
 
 def test_gpt_trains_on_a_text_file_and_generates(tmp_path, capsys):
