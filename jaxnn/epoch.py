@@ -90,13 +90,12 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
     """One optimiser step ``(params, opt_state, x, y, key=None) -> (params, opt_state, cost)``.
 
     ``backward``: ``"hand"``, ``"autodiff"`` or a function ``(model, params, x, y[, key]) ->
-    (cost, grads, state)`` like :data:`GRADIENTS`' (the key for models with ``Dropout`` or
+    (cost, grads, state)`` as in :data:`GRADIENTS` (the key for models with ``Dropout`` or
     ``BatchNorm``). The optimiser sees the params without their state
     (:func:`jaxnn.layers.model.split_state`); the step puts the new state back.
     ``augment(key, x)`` transforms the batch first (e.g. :func:`jaxnn.augment.random_affine`);
-    ``batch_sharding`` (a
-    ``jax.sharding.Sharding``) splits it across devices, and XLA then inserts the gradient
-    all-reduce (see :mod:`jaxnn.parallel`).
+    ``batch_sharding`` (a ``jax.sharding.Sharding``) splits it across devices, and XLA then
+    inserts the gradient all-reduce (see :mod:`jaxnn.parallel`).
     """
     grad_fn = backward if callable(backward) else GRADIENTS[check_choice("backward", backward, Backward)]
     stochastic = M.body(model).stochastic
