@@ -203,13 +203,12 @@ def _makemore(C, W1, gamma, beta, W2, b2, tokens, y, e_emb, e_hpre, e_hbn, e_h, 
 
 
 def _makemore_inputs(key, dt):
-    m, T, V, D, H = 11, 3, 7, 2, 5
-    k = _keys(key, 9)
+    m, T, V, D, H = 11, 3, 7, 2, 5            # batch, context, vocabulary, embedding, hidden
+    k = _keys(key, 8)
     i = {"C": _normal(k[0], (V, D), dt), "W1": 0.5 * _normal(k[1], (H, T * D), dt),
-         "gamma": 1 + 0.1 * _normal(k[3], (H,), dt),
-         "beta": 0.1 * _normal(k[4], (H,), dt), "W2": 0.5 * _normal(k[5], (V, H), dt),
-         "b2": _normal(k[6], (V,), dt), "tokens": jax.random.randint(k[7], (m, T), 0, V),
-         "y": jax.random.randint(k[8], (m,), 0, V)}
+         "gamma": 1 + 0.1 * _normal(k[2], (H,), dt), "beta": 0.1 * _normal(k[3], (H,), dt),
+         "W2": 0.5 * _normal(k[4], (V, H), dt), "b2": _normal(k[5], (V,), dt),
+         "tokens": jax.random.randint(k[6], (m, T), 0, V), "y": jax.random.randint(k[7], (m,), 0, V)}
     shapes = {"e_emb": (m, T, D), "e_hpre": (m, H), "e_hbn": (m, H), "e_h": (m, H), "e_logits": (m, V)}
     return {**i, **{n: jnp.zeros(s, dt) for n, s in shapes.items()}}
 
