@@ -151,22 +151,18 @@ def _rnn_without_carry(x, h0, Wx, Wh, h, g):
 
 def _lstm_step_dc_unscaled(x, h, c, Wx, Wh, b, dh_next, dc_next):
     dx, dh, dc_prev, *rest = S.lstm_step_backward(x, h, c, Wx, Wh, b, dh_next, dc_next)
-    f = jax.nn.sigmoid(jnp.split(x @ Wx.T + h @ Wh.T + b, 4, axis=-1)[1])
+    f = S._lstm_gates(x, h, Wx, Wh, b)[1]
     return dx, dh, dc_prev / f, *rest                                     # the slip: dc, not dc ⊙ f
 
 
 def _lstm_step_no_tanh_path(x, h, c, Wx, Wh, b, dh_next, dc_next):
-    i, f, gg, o = S._lstm_gates(x, h, Wx, Wh, b)
+    f = S._lstm_gates(x, h, Wx, Wh, b)[1]
     return None, None, dc_next * f, None, None, None                      # the slip: dc = dc_next
 
 
 def _lstm_without_dc_carry(x, h0, Wx, Wh, b, g):
     """The reverse sweep with the cell's gradient dropped between steps (dc = 0 each time)."""
-    T, hs, cs = x.shape[1], [h0], [jnp.zeros_like(h0)]
-    for t in range(T):
-        i, f, gg, o = S._lstm_gates(x[:, t], hs[-1], Wx, Wh, b)
-        cs.append(f * cs[-1] + i * gg)
-        hs.append(o * jnp.tanh(cs[-1]))
+    T, (hs, cs) = x.shape[1], S.lstm_states(x, h0, Wx, Wh, b)
     dx, dWx, dWh, db, dh = jnp.zeros_like(x), 0, 0, 0, jnp.zeros_like(h0)
     for t in reversed(range(T)):
         dx_t, dh, _, dWx_t, dWh_t, db_t = S.lstm_step_backward(x[:, t], hs[t], cs[t], Wx, Wh, b, g[:, t] + dh,

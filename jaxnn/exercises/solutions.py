@@ -35,11 +35,18 @@ def conv_backward(x, k, g):
     return dk, col2im(delta @ k.reshape(-1, F).T, x.shape, kh, kw)   # ∂C/∂x = col2im(δ Kᵀ)
 
 
+def _normalise_backward(x, ghat, axes, eps=1e-5):
+    """``(x̂, ∂C/∂x)`` of a normalisation over ``axes`` given ``ĝ = g γ``: the compact form of the
+    direct path, the mean's and the variance's, ``(ĝ − mean ĝ − x̂·mean(ĝ x̂))/√(σ² + ε)``."""
+    mu = x.mean(axes, keepdims=True)
+    rstd = 1 / jnp.sqrt(((x - mu) ** 2).mean(axes, keepdims=True) + eps)
+    xhat = (x - mu) * rstd
+    dx = rstd * (ghat - ghat.mean(axes, keepdims=True) - xhat * (ghat * xhat).mean(axes, keepdims=True))
+    return xhat, dx
+
+
 def layernorm_backward(x, gamma, g, eps=1e-5):
-    mu = x.mean(-1, keepdims=True)
-    rstd = 1 / jnp.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps)
-    xhat, ghat = (x - mu) * rstd, g * gamma
-    dx = rstd * (ghat - ghat.mean(-1, keepdims=True) - xhat * (ghat * xhat).mean(-1, keepdims=True))
+    xhat, dx = _normalise_backward(x, g * gamma, -1, eps)   # μ, σ² per row
     return dx, (g * xhat).sum(0), g.sum(0)
 
 
@@ -75,10 +82,7 @@ def dropout_backward(mask, g):
 
 
 def batchnorm_backward(x, gamma, g, eps=1e-5, axes=(0,)):
-    mu = x.mean(axes, keepdims=True)
-    rstd = 1 / jnp.sqrt(((x - mu) ** 2).mean(axes, keepdims=True) + eps)
-    xhat, ghat = (x - mu) * rstd, g * gamma                 # the mean's and the variance's paths:
-    dx = rstd * (ghat - ghat.mean(axes, keepdims=True) - xhat * (ghat * xhat).mean(axes, keepdims=True))
+    xhat, dx = _normalise_backward(x, g * gamma, axes, eps)  # μ, σ² per feature, down the batch
     lead = tuple(range(x.ndim - 1))
     return dx, (g * xhat).sum(lead), g.sum(lead)
 
@@ -91,11 +95,7 @@ def groupnorm_backward(x, gamma, g, groups=3):
     m, *pixels, C = x.shape
     split = lambda t: t.reshape(m, *pixels, groups, C // groups)  # noqa: E731 - (…, G, C/G)
     axes = (*range(1, x.ndim - 1), x.ndim)                   # a group's pixels and channels
-    xg, gg = split(x), split(g * gamma)
-    mu = xg.mean(axes, keepdims=True)
-    rstd = 1 / jnp.sqrt(((xg - mu) ** 2).mean(axes, keepdims=True) + 1e-5)
-    xhat = (xg - mu) * rstd
-    dx = rstd * (gg - gg.mean(axes, keepdims=True) - xhat * (gg * xhat).mean(axes, keepdims=True))
+    xhat, dx = _normalise_backward(split(x), split(g * gamma), axes)
     lead = tuple(range(x.ndim - 1))
     return dx.reshape(x.shape), (g * xhat.reshape(x.shape)).sum(lead), g.sum(lead)
 
@@ -129,12 +129,18 @@ def lstm_step_backward(x, h_prev, c_prev, Wx, Wh, b, dh_next, dc_next):
     return delta @ Wx, delta @ Wh, dc * f, delta.T @ x, delta.T @ h_prev, delta.sum(0)
 
 
-def lstm_backward(x, h0, Wx, Wh, b, g):
-    T, hs, cs = x.shape[1], [h0], [jnp.zeros_like(h0)]
-    for t in range(T):                                       # the forward again, keeping h_t, c_t
+def lstm_states(x, h0, Wx, Wh, b):
+    """The forward again, keeping every ``h_t`` and ``c_t`` (``hs[0] = h0``, ``cs[0] = 0``)."""
+    hs, cs = [h0], [jnp.zeros_like(h0)]
+    for t in range(x.shape[1]):
         i, f, gg, o = _lstm_gates(x[:, t], hs[-1], Wx, Wh, b)
         cs.append(f * cs[-1] + i * gg)
         hs.append(o * jnp.tanh(cs[-1]))
+    return hs, cs
+
+
+def lstm_backward(x, h0, Wx, Wh, b, g):
+    T, (hs, cs) = x.shape[1], lstm_states(x, h0, Wx, Wh, b)
     dx, dWx, dWh, db = jnp.zeros_like(x), 0, 0, 0
     dh, dc = jnp.zeros_like(h0), jnp.zeros_like(h0)
     for t in reversed(range(T)):

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 
 from jaxnn import initializers
 from jaxnn.layers import base
+from jaxnn.layers.norm import normalised_backward
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,9 +105,7 @@ class LayerNorm:
     def backward(self, params, cache, g):
         x_hat, rstd = cache
         lead = tuple(range(g.ndim - 1))
-        d = g * params["g"]
-        g_x = rstd * (d - d.mean(axis=-1, keepdims=True)
-                      - x_hat * (d * x_hat).mean(axis=-1, keepdims=True))
+        g_x = normalised_backward(g * params["g"], x_hat, rstd, -1)      # means over the last axis
         return {"g": (g * x_hat).sum(axis=lead), "b": g.sum(axis=lead)}, g_x
 
 

@@ -46,8 +46,9 @@ class NormCache(NamedTuple):
     var: jax.Array        # the batch's biased σ², (n,)
 
 
-def _normalised_backward(d, x_hat, rstd, axes):
-    """The compact form: ``(d − mean(d) − x̂ ⊙ mean(d ⊙ x̂)) ⊙ rstd``, means over ``axes``."""
+def normalised_backward(d, x_hat, rstd, axes):
+    """The compact form: ``(d − mean(d) − x̂ ⊙ mean(d ⊙ x̂)) ⊙ rstd``, means over ``axes`` (the
+    values one μ and σ² are taken over): BatchNorm's, GroupNorm's and LayerNorm's ``∂C/∂x``."""
     return rstd * (d - d.mean(axes, keepdims=True) - x_hat * (d * x_hat).mean(axes, keepdims=True))
 
 
@@ -94,7 +95,7 @@ class BatchNorm:
     def backward(self, params, cache, g):
         axes = tuple(range(g.ndim - 1))
         d = g * params["g"]
-        g_x = d * cache.rstd if cache.mean is None else _normalised_backward(d, cache.x_hat, cache.rstd, axes)
+        g_x = d * cache.rstd if cache.mean is None else normalised_backward(d, cache.x_hat, cache.rstd, axes)
         grads = {"g": (g * cache.x_hat).sum(axes), "b": g.sum(axes),
                  "state": jax.tree.map(jnp.zeros_like, params["state"])}   # no gradient: replaced
         return grads, g_x
@@ -144,5 +145,5 @@ class GroupNorm:
     def backward(self, params, cache, g):
         lead = tuple(range(g.ndim - 1))
         dg, axes = self._axes(g * params["g"])
-        g_x = _normalised_backward(dg, self._axes(cache.x_hat)[0], cache.rstd, axes).reshape(g.shape)
+        g_x = normalised_backward(dg, self._axes(cache.x_hat)[0], cache.rstd, axes).reshape(g.shape)
         return {"g": (g * cache.x_hat).sum(lead), "b": g.sum(lead)}, g_x
