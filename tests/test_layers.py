@@ -83,6 +83,23 @@ def test_lstm_backward_through_time(T, return_sequences):
     assert_backward_matches_vjp(L.LSTM(5, return_sequences), (T, 3), m=2, seed=T)
 
 
+@pytest.mark.parametrize(("layer", "in_shape", "m"), [
+    (L.Dense(5), (33, 7), 64),                     # δ narrower than the input: δ transposed
+    (L.Dense(7), (33, 5), 64),                     # the input narrower: x transposed, then back
+    (L.LSTM(6, return_sequences=True), (40, 3), 32),
+    (L.SelfAttention(heads=2), (64, 8), 16)])
+def test_weight_gradients_over_many_rows_in_float32(layer, in_shape, m):
+    """≥ 1,024 rows in float32 take sum_over_rows' CPU path (a transposed copy, then the GEMM):
+    the same gradients as jax.vjp up to float32 rounding."""
+    kp, kx, kg = jax.random.split(jax.random.key(1), 3)
+    params, _ = layer.init(kp, in_shape, jnp.float32)
+    x = jax.random.normal(kx, (m, *in_shape), jnp.float32)
+    g = jax.random.normal(kg, jax.eval_shape(lambda: layer.forward(params, x)[0]).shape, jnp.float32)
+    hand, want = backward_and_vjp(layer, params, x, g)
+    errors = [rel_error(a, b) for a, b in zip(jax.tree.leaves(hand), jax.tree.leaves(want), strict=True)]
+    assert max(errors) <= 1e-4, errors
+
+
 def test_lstm_forget_gate_starts_open():
     params, _ = L.LSTM(4).init(jax.random.key(0), (3, 2))
     np.testing.assert_array_equal(params["b"], [0] * 4 + [1] * 4 + [0] * 8)

@@ -227,7 +227,7 @@ class SelfAttention:
         x, q, k, v, lse, o = cache
         d = x.shape[-1]
         g2 = g.reshape(-1, d)
-        grads = {"Wo": g2.T @ o.reshape(-1, d), "bo": g2.sum(axis=0)}    # the output projection
+        grads = {"Wo": base.sum_over_rows(g2, o), "bo": g2.sum(axis=0)}  # the output projection
         do = self._split(g @ params["Wo"])                               # ∂C/∂O per head
         rowsum = (do * self._split(o)).sum(axis=-1, keepdims=True)       # rowsum(dP ⊙ P)
 
@@ -248,5 +248,5 @@ class SelfAttention:
         dq = dq * (1 / math.sqrt(q.shape[-1]))                           # the 1/√d_h
         dqkv = jnp.concatenate([self._merge(dq), self._merge(dk), self._merge(dv)], axis=-1)
         d2 = dqkv.reshape(-1, 3 * d)
-        grads.update(Wqkv=d2.T @ x.reshape(-1, d), bqkv=d2.sum(axis=0))  # BP4, BP3
+        grads.update(Wqkv=base.sum_over_rows(d2, x), bqkv=d2.sum(axis=0))   # BP4, BP3
         return grads, dqkv @ params["Wqkv"]                              # BP2: ∂C/∂x

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import activations, initializers
+from jaxnn.layers import base
 
 
 class DenseCache(NamedTuple):
@@ -69,10 +70,8 @@ class Dense:
 
     def backward_z(self, params, cache, delta):
         """From ``δ = ∂C/∂z``: the weight and bias gradients and ``δ W`` for the layer below."""
-        x = cache.x
-        d2, x2 = delta.reshape(-1, delta.shape[-1]), x.reshape(-1, x.shape[-1])
-        grads = {"W": d2.T @ x2,                   # BP4: ∂C/∂W^l = δ^l (a^{l-1})ᵀ
-                 "b": d2.sum(axis=0)}              # BP3: ∂C/∂b^l = δ^l
+        grads = {"W": base.sum_over_rows(delta, cache.x),   # BP4: ∂C/∂W^l = δ^l (a^{l-1})ᵀ
+                 "b": delta.reshape(-1, delta.shape[-1]).sum(axis=0)}   # BP3: ∂C/∂b^l = δ^l
         return grads, delta @ params["W"]          # BP2, first half: (W^l)ᵀ δ^l; σ' comes below
 
 

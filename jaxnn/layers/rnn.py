@@ -96,6 +96,5 @@ def weight_grads(deltas, xs, h_prev) -> dict:
     """BPTT's parameter gradients over all steps at once, as single products over ``T·m`` rows:
     ``Σ_t δ_tᵀ x_t``, ``Σ_t δ_tᵀ h_{t−1}``, ``Σ_t δ_t`` (``deltas``/``xs``/``h_prev`` time-first)."""
     d2 = deltas.reshape(-1, deltas.shape[-1])
-    return {"Wx": d2.T @ xs.reshape(-1, xs.shape[-1]),
-            "Wh": d2.T @ h_prev.reshape(-1, h_prev.shape[-1]),
+    return {"Wx": base.sum_over_rows(d2, xs), "Wh": base.sum_over_rows(d2, h_prev),
             "b": d2.sum(axis=0)}
