@@ -73,8 +73,8 @@ def _gelu(z):
 
 
 def _gelu_deriv(z, a):
-    # d/dz [z Φ(z)] = Φ(z) + z φ(z)
-    cdf = 0.5 * (1.0 + jax.lax.erf(z / math.sqrt(2.0)))
+    # d/dz [z Φ(z)] = Φ(z) + z φ(z), with Φ(z) = a/z read off the forward (no second erf)
+    cdf = jnp.where(z == 0, 0.5, a / jnp.where(z == 0, 1.0, z))
     return cdf + z * jnp.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
 
 

@@ -152,3 +152,15 @@ def test_gradients_are_finite_for_saturated_outputs():
         assert jnp.isfinite(v) and v > 100
         assert all(jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(g))
         assert_same(net, params, x, y, tol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+def test_gelu_derivative_from_its_output_at_zero_tiny_and_extreme_inputs(dtype):
+    """GELU's backward reads Φ(z) = a/z off the forward: exact at z = 0, right for tiny and
+    saturated z (where a underflows), as jax.grad of the erf form."""
+    z = jnp.array([0.0, 1e-30, -1e-30, 1e-6, -3.0, 0.5, 4.0, -12.0, -40.0, 40.0], dtype)
+    gelu = activations.get("gelu")
+    want = jax.vmap(jax.grad(lambda t: jax.nn.gelu(t, approximate=False)))(z)
+    got = gelu.backward(z, gelu.fn(z), jnp.ones_like(z))
+    assert got[0] == 0.5
+    np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == jnp.float64 else 1e-6, atol=1e-30)
