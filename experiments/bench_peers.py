@@ -297,7 +297,8 @@ def main(argv=None) -> dict:
     if any(i.startswith("torch") for i in impls) and not torch_baseline.available():
         print("(no PyTorch columns: torch is not importable; pip install torch to add them)")
         impls = [i for i in impls if not i.startswith("torch")]
-    results = {"command": "python experiments/bench_peers.py " + " ".join(argv or sys.argv[1:]),
+    command = re.sub(r"--data-dir \S+", "--data-dir DIR", " ".join(argv or sys.argv[1:]))   # no local paths
+    results = {"command": f"python experiments/bench_peers.py {command}",
                "machine": machine(), "date": datetime.date.today().isoformat(), "versions": {},
                "step_ms": {}, "time_to_target": {}}
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -342,7 +343,7 @@ def _summary(runs: list[dict], versions: dict) -> dict:
 def render(results: dict) -> str:
     """The README's tables (markdown) from a results dict."""
     steps, impls = results["step_ms"], IMPLS
-    command = re.sub(r"--data-dir \S+", "--data-dir DIR", results["command"].strip())
+    command = results["command"].strip()
     lines = [f"One optimiser step, ms (best of the rounds' medians; ratio: jaxnn ÷ the faster "
              f"PyTorch column). {results['machine']}; {', '.join(sorted(results['versions'].values()))}; "
              f"{results['date']}; `{command}`.",
