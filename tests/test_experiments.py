@@ -171,6 +171,17 @@ def test_peer_benchmark_times_each_implementation_in_its_own_process(tmp_path):
         bench_peers.main(["--models", "resnet"])
 
 
+@pytest.mark.skipif(not (Path(__file__).parents[1] / ".git").exists(), reason="needs the git history")
+def test_ab_benchmark_compares_the_working_tree_with_a_revision():
+    import bench_ab
+
+    rows = bench_ab.main(["HEAD", "--models", "mlp-A", "--rounds", "1", "--chunks", "1", "--steps", "2"])
+    assert rows["mlp-A"]["base_ms"] > 0 and rows["mlp-A"]["median_ratio"] > 0
+    for bad in (["HEAD", "--models", "resnet"], ["no-such-revision"]):
+        with pytest.raises(SystemExit):
+            bench_ab.main(bad)
+
+
 def test_step_profile_lists_the_kernels_with_their_hlo(tmp_path):
     import profile_step
 
