@@ -8,36 +8,25 @@ is real when both ratios agree and lie outside the spread of an A/B of a revisio
 
     python experiments/bench_ab.py REV [--models lstm,gpt-small] [--rounds 6] [--steps 10]
 
-The revision's ``jaxnn/`` is taken with ``git archive`` into a temporary folder; both sides import
-``jaxnn`` from an explicit folder (an editable install's import hook is set aside for that).
+The revision's ``jaxnn/`` is taken with ``git archive`` into a temporary folder; both sides run
+``bench_peers.py``'s measuring process with ``jaxnn`` from an explicit folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import io
 import statistics
 import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
-from bench_peers import MODELS
+from bench_peers import MODELS, run_worker
 
 from jaxnn.arguments import positive
 
 ROOT = Path(__file__).resolve().parents[1]
-BOOT = """
-import runpy, sys
-sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__name__.lower()]
-sys.path.insert(0, sys.argv.pop(1))
-import jaxnn
-assert jaxnn.__file__.startswith(sys.path[0]), jaxnn.__file__
-sys.argv[0] = {script!r}
-runpy.run_path({script!r}, run_name="__main__")
-"""
 
 
 def checkout(rev: str, into: Path) -> Path:
@@ -45,23 +34,8 @@ def checkout(rev: str, into: Path) -> Path:
     proc = subprocess.run(["git", "archive", rev, "jaxnn"], cwd=ROOT, capture_output=True)
     if proc.returncode != 0:
         raise ValueError(f"git has no revision {rev!r} here: {proc.stderr.decode().strip()}")
-    with tempfile.TemporaryFile() as f:
-        f.write(proc.stdout)
-        f.seek(0)
-        tarfile.open(fileobj=f).extractall(into, filter="data")
+    tarfile.open(fileobj=io.BytesIO(proc.stdout)).extractall(into, filter="data")
     return into
-
-
-def step_ms(source: Path, model: str, chunks: int, steps: int) -> list[float]:
-    """ms per step of each timed chunk, ``jaxnn`` imported from ``source``."""
-    script = str(ROOT / "experiments" / "bench_peers.py")
-    proc = subprocess.run([sys.executable, "-c", BOOT.format(script=script), str(source), "--worker",
-                           f"step:jaxnn:{model}", "--chunks", str(chunks), "--steps", str(steps)],
-                          capture_output=True, text=True, cwd=ROOT / "experiments",
-                          env={k: v for k, v in os.environ.items() if k != "JAX_DISABLE_MOST_OPTIMIZATIONS"})
-    if proc.returncode != 0:
-        raise RuntimeError(f"{model} from {source}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])["ms"]
 
 
 def main(argv=None) -> dict:
@@ -86,12 +60,15 @@ def main(argv=None) -> dict:
             ms = {side: [] for side in sides}
             for r in range(args.rounds):
                 for side, source in sides.items():
-                    ms[side] += step_ms(source, model, args.chunks, args.steps)
+                    out = run_worker([f"step:jaxnn:{model}", "--chunks", str(args.chunks),
+                                      "--steps", str(args.steps)], jaxnn_from=source)
+                    if "error" in out:          # e.g. a revision without this model: one line
+                        p.exit(1, f"bench_ab.py: {model} with the jaxnn of {side} failed: {out['error']}\n")
+                    ms[side] += out["ms"]
                 print(f"round {r + 1} {model}: " + ", ".join(
                     f"{side} {statistics.median(v):.2f} ms" for side, v in ms.items()), flush=True)
-            base, new = ms.values()
-            rows[model] = {"base_ms": statistics.median(base), "new_ms": statistics.median(new),
-                           "median_ratio": statistics.median(new) / statistics.median(base),
+            (base, new), (base_ms, new_ms) = ms.values(), map(statistics.median, ms.values())
+            rows[model] = {"base_ms": base_ms, "new_ms": new_ms, "median_ratio": new_ms / base_ms,
                            "min_ratio": min(new) / min(base)}
     print(f"\nworking tree ÷ {args.rev}, {args.rounds} alternated rounds:\n")
     print("| model | " + args.rev + " ms | working tree ms | ratio of medians | ratio of minimums |")

@@ -254,9 +254,23 @@ def _torch_gpt_chunks(train, xv, yv, every):
 
 
 # ------------------------------------------------------------------------------------- driver
-def _run_worker(args: list[str]) -> dict:
+# Runs this script with ``jaxnn`` imported from a given folder (an editable install's hook set aside).
+_FROM = """
+import runpy, sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__name__.lower()]
+sys.path.insert(0, sys.argv.pop(1))
+import jaxnn
+assert jaxnn.__file__.startswith(sys.path[0]), jaxnn.__file__
+sys.argv[0] = {script!r}
+runpy.run_path({script!r}, run_name="__main__")
+"""
+
+
+def run_worker(args: list[str], jaxnn_from: Path | None = None) -> dict:
+    """One measuring process (``jaxnn_from``: with the ``jaxnn`` package in that folder)."""
     env = {k: v for k, v in os.environ.items() if k != "JAX_DISABLE_MOST_OPTIMIZATIONS"}  # (the suite's)
-    proc = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True,
+    script = [__file__] if jaxnn_from is None else ["-c", _FROM.format(script=__file__), str(jaxnn_from)]
+    proc = subprocess.run([sys.executable, *script, "--worker", *args], capture_output=True, text=True,
                           cwd=Path(__file__).parent, env=env)                       # optimized, always
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
@@ -306,7 +320,7 @@ def main(argv=None) -> dict:
         runs = {impl: [] for impl in impls}
         for r in range(args.rounds):                      # alternate processes: same machine state
             for impl in impls:
-                out = _run_worker([f"step:{impl}:{name}", "--chunks", str(args.chunks),
+                out = run_worker([f"step:{impl}:{name}", "--chunks", str(args.chunks),
                                    "--steps", str(args.steps)])
                 runs[impl].append(out)
                 ms = f"{statistics.median(out['ms']):8.2f} ms" if "ms" in out else out["error"]
@@ -315,7 +329,7 @@ def main(argv=None) -> dict:
     for name in targets:
         results["time_to_target"][name] = {}
         for impl in [i for i in ("jaxnn", "jax.grad", "torch") if i in impls]:
-            out = _run_worker([f"target:{impl}:{name}", "--max-seconds", str(args.max_seconds)]
+            out = run_worker([f"target:{impl}:{name}", "--max-seconds", str(args.max_seconds)]
                               + (["--data-dir", str(Path(args.data_dir).resolve())] if args.data_dir else []))
             results["time_to_target"][name][impl] = out
             print(f"{name:>9} {impl:>9}: to {TARGETS[name]}: "
