@@ -10,14 +10,14 @@ from jaxnn import layers as L
 from jaxnn.gradient_check import backward_and_vjp, rel_error
 
 
-def assert_backward_matches_vjp(layer, in_shape, m=3, seed=0, tol=1e-10):
+def assert_backward_matches_vjp(layer, in_shape, m=3, seed=0, tol=1e-10, dtype=jnp.float64):
     """layer.backward(g) == jax.vjp(layer.forward)(g) for the params and the input."""
     kp, kx, kg = jax.random.split(jax.random.key(seed), 3)
-    params, out_shape = layer.init(kp, in_shape, jnp.float64)
-    x = jax.random.normal(kx, (m, *in_shape), jnp.float64)
+    params, out_shape = layer.init(kp, in_shape, dtype)
+    x = jax.random.normal(kx, (m, *in_shape), dtype)
     y_shape = jax.eval_shape(lambda p, x: layer.forward(p, x)[0], params, x).shape
     assert y_shape == (m, *out_shape)
-    g = jax.random.normal(kg, y_shape, jnp.float64)
+    g = jax.random.normal(kg, y_shape, dtype)
     hand, want = backward_and_vjp(layer, params, x, g)     # one compiled program
     errors = [rel_error(a, b) for a, b in
               zip(jax.tree.leaves(hand), jax.tree.leaves(want), strict=True)]
@@ -91,13 +91,7 @@ def test_lstm_backward_through_time(T, return_sequences):
 def test_weight_gradients_over_many_rows_in_float32(layer, in_shape, m):
     """≥ 1,024 rows in float32 take sum_over_rows' CPU path (a transposed copy, then the GEMM):
     the same gradients as jax.vjp up to float32 rounding."""
-    kp, kx, kg = jax.random.split(jax.random.key(1), 3)
-    params, _ = layer.init(kp, in_shape, jnp.float32)
-    x = jax.random.normal(kx, (m, *in_shape), jnp.float32)
-    g = jax.random.normal(kg, jax.eval_shape(lambda: layer.forward(params, x)[0]).shape, jnp.float32)
-    hand, want = backward_and_vjp(layer, params, x, g)
-    errors = [rel_error(a, b) for a, b in zip(jax.tree.leaves(hand), jax.tree.leaves(want), strict=True)]
-    assert max(errors) <= 1e-4, errors
+    assert_backward_matches_vjp(layer, in_shape, m=m, seed=1, tol=1e-4, dtype=jnp.float32)
 
 
 def test_lstm_forget_gate_starts_open():
