@@ -39,7 +39,8 @@ def profile_jax(name: str, backward: str, steps: int, out: Path) -> list[tuple[s
     hlo = step.lower(*args).compile().as_text()
     (out / "step.hlo.txt").write_text(hlo)
     lines = dict(m.groups() for m in re.finditer(r"^\s*(?:ROOT )?%?([\w.\-]+) = (.*)$", hlo, re.M))
-    trace = json.loads(gzip.open(next(out.rglob("*.trace.json.gz"))).read())
+    newest = max(out.rglob("*.trace.json.gz"), key=lambda f: f.stat().st_mtime)    # this run's
+    trace = json.loads(gzip.open(newest).read())
     total, calls = collections.Counter(), collections.Counter()
     for e in trace["traceEvents"] if isinstance(trace, dict) else trace:
         if e.get("ph") == "X" and not e["name"].startswith(SKIP):

@@ -23,6 +23,13 @@ one product before the recurrence, and ``∂C/∂x`` and the weight gradients on
 it. The four gates are one ``tanh`` over ``(m, 4H)``: ``σ(z) = ½ tanh(z/2) + ½``, so with
 ``u = tanh(s ⊙ z)`` (``s = ½`` on the sigmoid gates, 1 on ``g``) the gates are ``s ⊙ u + (1 − s)``
 and their derivative ``s² ⊙ (1 − u²)`` (``σ(1 − σ)`` and ``1 − g²``); the cache keeps ``u``.
+
+In the backward, only ``dh`` and ``dc`` wait for the step after: ``δ_t`` is linear in them,
+``δ_t = A_t ⊙ [dc, dc, dc, dc] + B_t ⊙ [dh, dh, dh, dh]`` with ``A_t = [g, c_{t−1}, i, 0] ⊙ z'``
+and ``B_t = [0, 0, 0, tanh(c_t)] ⊙ z'`` (``z' = s² ⊙ (1 − u²)``), so ``A``, ``B``, ``o ⊙ (1 −
+tanh²(c_t))`` and ``f`` are computed for all ``T`` steps before the reverse scan, and a step is one
+product and one small elementwise kernel (otherwise XLA's CPU backend runs each step's slices,
+concatenation and ``tanh`` as a dozen small kernels that together take longer than the product).
 """
 
 from __future__ import annotations
@@ -79,23 +86,27 @@ class LSTM:
     def backward(self, params, cache, g):
         x, hs, cs, us = cache
         s = self._gate_scale(x.dtype)
-        xs = jnp.swapaxes(x, 0, 1)                                   # (T, m, d)
         h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]])  # h_{t-1}, with h_0 = 0
         c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]])  # c_{t-1}, with c_0 = 0
-        g_out = jnp.swapaxes(g, 0, 1) if self.return_sequences else jnp.zeros_like(hs).at[-1].set(g)
+        # all that does not wait for ∂C/∂h_t, for every step at once (T, m, ·): see the module
+        i, f, gg, o = jnp.split(s * us + (1 - s), 4, axis=-1)
+        tc = jnp.tanh(cs)
+        dz = s * s * (1 - us * us)                                   # σ'(z), tanh'(z) per gate
+        zero = jnp.zeros_like(tc)
+        A = jnp.concatenate([gg, c_prev, i, zero], axis=-1) * dz     # δ_t's factors of dc
+        B = jnp.concatenate([zero, zero, zero, tc], axis=-1) * dz    # … and of dh
+        K = o * (1 - tc * tc)                                        # ∂h_t/∂c_t
+        # ∂C/∂h_t from the outputs: at every step, or (many-to-one) only the last, the first carry
+        g_out, dh_T = (jnp.swapaxes(g, 0, 1), zero[0]) if self.return_sequences else (None, g)
 
         def step(carry, inputs):                                     # backward through time
-            dh_next, dc_next = carry
-            g_t, c_t, c_tm1, u = inputs
-            i, f, gg, o = jnp.split(s * u + (1 - s), 4, axis=1)
-            dh = g_t + dh_next
-            tc = jnp.tanh(c_t)
-            dc = dc_next + dh * o * (1 - tc * tc)
-            d_gates = jnp.concatenate([dc * gg, dc * c_tm1, dc * i, dh * tc], axis=1)
-            delta = d_gates * (s * s * (1 - u * u))                  # ⊙ σ'(z), tanh'(z) per gate
-            return (delta @ params["Wh"], dc * f), delta
+            dh, dc_next = carry                                      # δ_{t+1} W_h, ∂C/∂c_{t+1}
+            g_t, A_t, B_t, K_t, f_t = inputs
+            dh = dh if g_t is None else dh + g_t
+            dc = dc_next + dh * K_t
+            delta = A_t * jnp.tile(dc, 4) + B_t * jnp.tile(dh, 4)   # ∂C/∂z_t (m, 4H)
+            return (delta @ params["Wh"], dc * f_t), delta
 
-        zero = jnp.zeros_like(hs[0])
-        _, deltas = lax.scan(step, (zero, zero), (g_out, cs, c_prev, us), reverse=True)
-        return (weight_grads(deltas, xs, h_prev),                   # Σ_t δ_tᵀ x_t, … in one go
+        _, deltas = lax.scan(step, (dh_T, jnp.zeros_like(dh_T)), (g_out, A, B, K, f), reverse=True)
+        return (weight_grads(deltas, jnp.swapaxes(x, 0, 1), h_prev),   # Σ_t δ_tᵀ x_t, … in one go
                 jnp.swapaxes(deltas @ params["Wx"], 0, 1))           # ∂C/∂x_t = δ_t W_x
