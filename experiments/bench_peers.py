@@ -126,8 +126,10 @@ def _time_steps(step, chunks: int, steps: int, sync) -> list[float]:
     return out[1:]
 
 
-def worker_step(impl: str, name: str, chunks: int, steps: int) -> dict:
-    """Time one implementation's step of ``name`` in this process."""
+def worker_step(impl: str, name: str, chunks: int, steps: int, keep_memory: bool = False) -> dict:
+    """Time one implementation's step of ``name`` in this process (jax: after
+    :func:`jaxnn.memory.keep_step_memory` with ``keep_memory``, and with the page faults and the
+    kernel's time per step)."""
     if impl.startswith("torch"):
         import torch
 
@@ -138,8 +140,14 @@ def worker_step(impl: str, name: str, chunks: int, steps: int) -> dict:
         ms = _time_steps(step, chunks, steps, lambda loss: loss.item())
         return {"ms": ms, "parameters": n_params, "compile_s": compile_s,
                 "version": f"PyTorch {torch.__version__.split('+')[0]}"}
+    import resource
+
     import jax
 
+    from jaxnn.memory import keep_step_memory
+
+    if keep_memory and not keep_step_memory():
+        raise RuntimeError("keep_step_memory() has no effect here (it needs Linux with glibc)")
     compiled, (params, opt_state, x, y) = jax_step(name, "hand" if impl == "jaxnn" else "autodiff")
     state = [params, opt_state]
 
@@ -150,9 +158,14 @@ def worker_step(impl: str, name: str, chunks: int, steps: int) -> dict:
     t = time.perf_counter()
     jax.block_until_ready(step())
     compile_s = time.perf_counter() - t
+    _time_steps(step, 0, steps, jax.block_until_ready)            # the faults of the first steps
+    before = resource.getrusage(resource.RUSAGE_SELF)              # … are not counted
     ms = _time_steps(step, chunks, steps, jax.block_until_ready)
+    after, n = resource.getrusage(resource.RUSAGE_SELF), (chunks + 1) * steps
     return {"ms": ms, "parameters": sum(a.size for a in jax.tree.leaves(params)),
-            "compile_s": compile_s, "version": f"jax {jax.__version__}"}
+            "compile_s": compile_s, "version": f"jax {jax.__version__}",
+            "page_faults": (after.ru_minflt - before.ru_minflt) / n,
+            "kernel_ms": (after.ru_stime - before.ru_stime) / n * 1e3}
 
 
 def worker_target(impl: str, name: str, data_dir: str | None, max_seconds: float) -> dict:
@@ -293,10 +306,11 @@ def main(argv=None) -> dict:
     p.add_argument("--max-seconds", type=positive(float), default=900, help="give up a target then")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    p.add_argument("--keep-memory", action="store_true", help=argparse.SUPPRESS)   # (bench_memory's)
     args = p.parse_args(argv)
     if args.worker:                                       # inside one measuring process
         kind, impl, name = args.worker[0].split(":")
-        result = (worker_step(impl, name, args.chunks, args.steps) if kind == "step" else
+        result = (worker_step(impl, name, args.chunks, args.steps, args.keep_memory) if kind == "step" else
                   worker_target(impl, name, args.data_dir, args.max_seconds))
         print(json.dumps(result, default=float))
         return result

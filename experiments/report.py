@@ -210,6 +210,12 @@ def r_bench_peers() -> str:
     return bench_peers.render(results("bench_peers"))
 
 
+def r_bench_memory() -> str:
+    import bench_memory
+
+    return bench_memory.render(results("bench_memory"))
+
+
 def r_bench_training() -> str:
     r = results("bench_training")
     rows = []

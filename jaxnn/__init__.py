@@ -9,7 +9,7 @@ backpropagation equations (BP1–BP4), proven equal to ``jax.grad``::
     value, grads = jaxnn.value_and_grad(net, params, x, y)
 """
 
-from jaxnn import augment, data, layers, models, optim, parallel, population, precision  # submodules
+from jaxnn import augment, data, layers, memory, models, optim, parallel, population, precision  # submodules
 from jaxnn.backprop import value_and_grad
 from jaxnn.checkpoint import load, save
 from jaxnn.generate import generate
@@ -25,6 +25,7 @@ __all__ = [
     "augment",
     "data",
     "layers",
+    "memory",
     "models",
     "optim",
     "parallel",

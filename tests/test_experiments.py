@@ -171,6 +171,19 @@ def test_peer_benchmark_times_each_implementation_in_its_own_process(tmp_path):
         bench_peers.main(["--models", "resnet"])
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="keep_step_memory needs glibc")
+def test_memory_benchmark_runs_each_step_both_ways(tmp_path):
+    import bench_memory
+
+    res = bench_memory.main(["--models", "mlp-A", "--rounds", "1", "--chunks", "1", "--steps", "2",
+                             "--out", str(tmp_path / "m.json")])
+    row = res["models"]["mlp-A"]
+    assert row["default"]["ms"] > 0 and row["kept"]["ms"] > 0 and row["kept"]["page_faults"] >= 0
+    assert "| mlp-A |" in bench_memory.render(res) and (tmp_path / "m.json").exists()
+    with pytest.raises(SystemExit):
+        bench_memory.main(["--models", "resnet"])
+
+
 @pytest.mark.skipif(not (Path(__file__).parents[1] / ".git").exists(), reason="needs the git history")
 def test_ab_benchmark_compares_the_working_tree_with_a_revision():
     import bench_ab
