@@ -1,6 +1,7 @@
 """``jaxnn.memory.keep_step_memory``: a compiled step's temporaries are reused from one run to the
 next instead of being faulted in again by the kernel every time."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -29,7 +30,9 @@ PROGRAM = textwrap.dedent("""
 
 
 def page_faults_per_run(way: str) -> float:
-    out = subprocess.run([sys.executable, "-c", PROGRAM, way], capture_output=True, text=True, check=True)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", PROGRAM, way], capture_output=True, text=True, check=True,
+                         env=env)
     return float(out.stdout.split()[-1])
 
 
@@ -47,7 +50,7 @@ def test_too_late_is_an_error_not_a_silent_no_op():
     if sys.platform == "linux":
         with pytest.raises(RuntimeError, match="before the first jax computation"):
             jaxnn.memory.keep_step_memory()
-    assert jax.config.values["jax_cpu_enable_async_dispatch"]              # and nothing was changed
+    assert jax.config.values["jax_cpu_enable_async_dispatch"]   # and nothing was changed
 
 
 def test_elsewhere_it_changes_nothing(monkeypatch):
