@@ -113,23 +113,30 @@ def torch_step(name: str, compile: bool = False):
     return torch_baseline.train_step(name, *fixed_batch(name), compile=compile)
 
 
-def _time_steps(step, chunks: int, steps: int, sync) -> list[float]:
+def _time_steps(step, chunks: int, steps: int, sync) -> tuple[list[float], dict]:
     """ms per step of ``chunks`` chunks of ``steps`` steps, after one untimed chunk (the first
-    steps after compilation run slower in every framework: allocation, caches)."""
-    out = []
-    for _ in range(chunks + 1):
+    steps after compilation run slower in every framework: allocation, caches), and the page
+    faults and kernel (system) ms per timed step."""
+    import resource  # (Unix only; so not at import)
+
+    def chunk() -> float:
         t = time.perf_counter()
         for _ in range(steps):
             last = step()
         sync(last)
-        out.append((time.perf_counter() - t) / steps * 1e3)
-    return out[1:]
+        return (time.perf_counter() - t) / steps * 1e3
+
+    chunk()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    out = [chunk() for _ in range(chunks)]
+    after, n = resource.getrusage(resource.RUSAGE_SELF), chunks * steps
+    return out, {"page_faults": (after.ru_minflt - before.ru_minflt) / n,
+                 "kernel_ms": (after.ru_stime - before.ru_stime) / n * 1e3}
 
 
 def worker_step(impl: str, name: str, chunks: int, steps: int, keep_memory: bool = False) -> dict:
     """Time one implementation's step of ``name`` in this process (jax: after
-    :func:`jaxnn.memory.keep_step_memory` with ``keep_memory``, and with the page faults and the
-    kernel's time per step)."""
+    :func:`jaxnn.memory.keep_step_memory` with ``keep_memory``)."""
     if impl.startswith("torch"):
         import torch
 
@@ -137,11 +144,9 @@ def worker_step(impl: str, name: str, chunks: int, steps: int, keep_memory: bool
         t = time.perf_counter()
         step()                                                     # compiles (torch.compile)
         compile_s = time.perf_counter() - t
-        ms = _time_steps(step, chunks, steps, lambda loss: loss.item())
+        ms, usage = _time_steps(step, chunks, steps, lambda loss: loss.item())
         return {"ms": ms, "parameters": n_params, "compile_s": compile_s,
-                "version": f"PyTorch {torch.__version__.split('+')[0]}"}
-    import resource
-
+                "version": f"PyTorch {torch.__version__.split('+')[0]}", **usage}
     import jax
 
     from jaxnn.memory import keep_step_memory
@@ -158,14 +163,9 @@ def worker_step(impl: str, name: str, chunks: int, steps: int, keep_memory: bool
     t = time.perf_counter()
     jax.block_until_ready(step())
     compile_s = time.perf_counter() - t
-    _time_steps(step, 0, steps, jax.block_until_ready)            # the faults of the first steps
-    before = resource.getrusage(resource.RUSAGE_SELF)              # … are not counted
-    ms = _time_steps(step, chunks, steps, jax.block_until_ready)
-    after, n = resource.getrusage(resource.RUSAGE_SELF), (chunks + 1) * steps
+    ms, usage = _time_steps(step, chunks, steps, jax.block_until_ready)
     return {"ms": ms, "parameters": sum(a.size for a in jax.tree.leaves(params)),
-            "compile_s": compile_s, "version": f"jax {jax.__version__}",
-            "page_faults": (after.ru_minflt - before.ru_minflt) / n,
-            "kernel_ms": (after.ru_stime - before.ru_stime) / n * 1e3}
+            "compile_s": compile_s, "version": f"jax {jax.__version__}", **usage}
 
 
 def worker_target(impl: str, name: str, data_dir: str | None, max_seconds: float) -> dict:
