@@ -572,14 +572,14 @@ def _tolerances(dtype):
 
 
 def _diff(got, want):
-    abs_ = float(jnp.max(jnp.abs(got - want))) if want.size else 0.0
-    return abs_, abs_ / max(float(jnp.max(jnp.abs(want))), 1e-30)
+    abs_ = float(np.max(np.abs(got - want))) if want.size else 0.0
+    return abs_, abs_ / max(float(np.max(np.abs(want))), 1e-30)
 
 
 def _hint(got, want, m: int, mistakes, close_rel) -> str:
     """Why ``got`` is not ``want``: a known shape or scale slip, one of the exercise's mistakes."""
-    if got.shape == want.shape and not bool(jnp.all(jnp.isfinite(got))):
-        bad = int(jnp.sum(~jnp.isfinite(got)))
+    if got.shape == want.shape and not np.all(np.isfinite(got)):
+        bad = int(np.sum(~np.isfinite(got)))
         return (f"{bad} of {got.size} values are NaN or infinite: a division by zero, the log or "
                 "square root of a negative or zero, or an inf − inf (is an ε missing?)")
     if got.shape != want.shape:
@@ -605,14 +605,28 @@ def _hint(got, want, m: int, mistakes, close_rel) -> str:
     return "no typical slip matches: compare each step with the equations"
 
 
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _inputs(name: str, seed, dtype):
+    """The exercise's random inputs from ``seed`` (a program of their own: made inside the
+    reference's program, XLA may compute them twice, rounded differently)."""
+    return EXERCISES[name].inputs(jax.random.key(seed), dtype)
+
+
 @functools.partial(jax.jit, static_argnums=0)
-def _reference(name: str, inputs: dict, g_key):
-    """The forward's output, the upstream gradient ``g`` (1 for a cost, else drawn from ``g_key``)
-    and ``jax.vjp``'s gradients: one compiled program per exercise."""
+def _reference(name: str, inputs: dict, seed):
+    """The forward's output, the upstream gradient ``g`` (1 for a cost, else drawn from
+    ``seed + 1``), ``jax.vjp``'s gradients and the student function's arguments: with
+    :func:`_inputs`, grading compiles two programs per exercise, not one per operation."""
     ex = EXERCISES[name]
     out = ex.forward(**inputs)
-    g = jnp.ones_like(out) if out.ndim == 0 else _normal(g_key, out.shape, out.dtype)
-    return out, g, _autodiff(ex.forward, inputs, ex.grads, g)
+    g = jnp.ones_like(out) if out.ndim == 0 else _normal(jax.random.key(seed + 1), out.shape, out.dtype)
+    return out, g, _autodiff(ex.forward, inputs, ex.grads, g), ex.args(inputs, out, g)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _mistakes(name: str, inputs, out, g):
+    """Each of the exercise's typical slips' results (hint -> results), one compiled program."""
+    return {hint: f(inputs, out, g) for hint, f in EXERCISES[name].mistakes.items()}
 
 
 def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True) -> Report:
@@ -623,9 +637,9 @@ def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True)
     """
     ex = _get(name)
     dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
-    inputs = ex.inputs(jax.random.key(seed), dtype)
-    out, g, want = _reference(name, inputs, jax.random.key(seed + 1))
-    student_args = ex.args(inputs, out, g)
+    inputs = _inputs(name, seed, dtype)
+    out, g, want, student_args = _reference(name, inputs, seed)
+    student_args = [int(a) if a.ndim == 0 else a for a in student_args]   # (a count, such as vocab)
     got = backward(*student_args)
     if got is None:
         report = Report(name, [Result("result", "wrong", np.inf, np.inf,
@@ -636,7 +650,8 @@ def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True)
     got = got if isinstance(got, tuple | list) else (got,)
     names = [n.strip() for n in ex.signature.split("->")[1].strip(" ()").split(",")]
     exact_rel, close_rel = _tolerances(dtype)
-    wrong_by = functools.cache(lambda: {hint: f(inputs, out, g) for hint, f in ex.mistakes.items()})
+    want = [np.asarray(w) for w in want]
+    wrong_by = functools.cache(lambda: jax.tree.map(np.asarray, _mistakes(name, inputs, out, g)))
     m = student_args[0].shape[0]                          # batch (or sequence) length
     results = []
     if len(got) != len(want):
@@ -647,7 +662,7 @@ def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True)
         if a is None:                                     # working on one output at a time
             results.append(Result(name_i, "not yet", np.inf, np.inf, f"None returned: write {name_i} next"))
             continue
-        a = jnp.asarray(a, dtype)
+        a = np.asarray(a, dtype)
         if a.shape == w.shape:
             abs_, rel = _diff(a, w)
             if rel <= exact_rel:
