@@ -5,8 +5,10 @@ same model, PyTorch eager and ``torch.compile`` — what a user would otherwise 
 optimizer and batch size in every framework), median ms over ``--chunks`` chunks of ``--steps``
 steps after one untimed chunk; each implementation in its **own process** (thread pools never
 fight), processes alternated over ``--rounds`` rounds; the best round's median counts (a slower
-round is the machine's noise, not the code). A ``torch.compile`` that fails here is reported with its
-error, not left out silently.
+round is the machine's noise, not the code). Each step is a call from Python (as a PyTorch loop
+runs); "jaxnn-scanned" runs a chunk's ``--steps`` steps in one compiled ``lax.scan``, as ``fit``
+and ``jaxnn train`` run an epoch (XLA then allocates the step's temporaries once per call). A
+``torch.compile`` that fails here is reported with its error, not left out silently.
 
 **Time to a target** (``--targets``): training seconds until the target is first reached
 (compilation included, evaluation not timed), one process per run: the CNN to 99% and the LSTM
@@ -53,7 +55,7 @@ from common import jsonable, machine
 from jaxnn.arguments import positive
 
 MODELS = ("mlp-A", "mlp-B", "cnn", "lstm", "gpt-small", "gpt-large")
-IMPLS = ("jaxnn", "jax.grad", "torch", "torch.compile")
+IMPLS = ("jaxnn", "jaxnn-scanned", "jax.grad", "torch", "torch.compile")
 TARGETS = {"cnn": 0.99, "lstm": 0.98, "gpt-small": 1.45}   # accuracy ≥, or nats/char ≤ (the GPT)
 VOCAB = 103                                                   # the reference topics' characters
 RESULTS = Path(__file__).parent / "results" / "bench_peers.json"
@@ -93,8 +95,9 @@ def jax_setup(name: str, backward: str):
     }[name]()
 
 
-def jax_step(name: str, backward: str):
-    """``(compiled step, (params, opt_state, x, y))`` of ``name`` on :func:`fixed_batch`."""
+def jax_step(name: str, backward: str, scan: int = 0):
+    """``(compiled step, (params, opt_state, x, y))`` of ``name`` on :func:`fixed_batch`; with
+    ``scan``, one call runs that many steps in a ``lax.scan`` (as ``fit`` runs an epoch)."""
     import jax
 
     import jaxnn
@@ -105,7 +108,17 @@ def jax_step(name: str, backward: str):
     x, y = map(jax.numpy.asarray, fixed_batch(name))
     if model.loss == "quadratic":                                  # targets, not labels
         y = jax.nn.one_hot(y, 10)
-    return jax.jit(make_step(model, opt, backward=backward)), (params, opt.init(params), x, y)
+    step = make_step(model, opt, backward=backward)
+
+    def steps(params, opt_state, x, y):
+        def body(carry, _):
+            params, opt_state, cost = step(*carry, x, y)
+            return (params, opt_state), cost
+
+        (params, opt_state), costs = jax.lax.scan(body, (params, opt_state), length=scan)
+        return params, opt_state, costs[-1]
+
+    return jax.jit(steps if scan else step), (params, opt.init(params), x, y)
 
 
 def torch_step(name: str, compile: bool = False):
@@ -153,7 +166,8 @@ def worker_step(impl: str, name: str, chunks: int, steps: int, keep_memory: bool
 
     if keep_memory and not keep_step_memory():
         raise RuntimeError("keep_step_memory() has no effect here (it needs Linux with glibc)")
-    compiled, (params, opt_state, x, y) = jax_step(name, "hand" if impl == "jaxnn" else "autodiff")
+    scan = steps if impl == "jaxnn-scanned" else 0                # a chunk is then one call
+    compiled, (params, opt_state, x, y) = jax_step(name, "autodiff" if impl == "jax.grad" else "hand", scan)
     state = [params, opt_state]
 
     def step():
@@ -163,7 +177,9 @@ def worker_step(impl: str, name: str, chunks: int, steps: int, keep_memory: bool
     t = time.perf_counter()
     jax.block_until_ready(step())
     compile_s = time.perf_counter() - t
-    ms, usage = _time_steps(step, chunks, steps, jax.block_until_ready)
+    ms, usage = _time_steps(step, chunks, 1 if scan else steps, jax.block_until_ready)
+    if scan:                                                       # per step, not per call
+        ms, usage = [t / scan for t in ms], {k: v / scan for k, v in usage.items()}
     return {"ms": ms, "parameters": sum(a.size for a in jax.tree.leaves(params)),
             "compile_s": compile_s, "version": f"jax {jax.__version__}", **usage}
 
@@ -328,6 +344,7 @@ def main(argv=None) -> dict:
     command = re.sub(r"--data-dir \S+", "--data-dir DIR", " ".join(argv or sys.argv[1:]))   # no local paths
     results = {"command": f"python experiments/bench_peers.py {command}",
                "machine": machine(), "date": datetime.date.today().isoformat(), "versions": {},
+               "steps": args.steps,
                "step_ms": {}, "time_to_target": {}}
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
     for name in models:
@@ -351,6 +368,7 @@ def main(argv=None) -> dict:
     if not targets and old.get("time_to_target"):        # keep earlier target runs, say when
         results["time_to_target"] = old["time_to_target"]
         results["time_to_target_from"] = old.get("time_to_target_from", old.get("date"))
+        results["time_to_target_command"] = old.get("time_to_target_command", old.get("command"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(jsonable(results), indent=1))
     print(render(results))
@@ -365,31 +383,33 @@ def _summary(runs: list[dict], versions: dict) -> dict:
     versions.update({r["version"].split()[0]: r["version"] for r in good})
     medians = [statistics.median(r["ms"]) for r in good]
     return {"ms": min(medians), "round_medians": medians, "parameters": good[0]["parameters"],
-            "compile_s": statistics.median(r["compile_s"] for r in good)}
+            **{k: statistics.median(r[k] for r in good) for k in ("compile_s", "page_faults", "kernel_ms")}}
 
 
 def render(results: dict) -> str:
     """The README's tables (markdown) from a results dict."""
     steps, impls = results["step_ms"], IMPLS
     command = results["command"].strip()
-    lines = [f"One optimiser step, ms (best of the rounds' medians; ratio: jaxnn ÷ the faster "
-             f"PyTorch column). {results['machine']}; {', '.join(sorted(results['versions'].values()))}; "
-             f"{results['date']}; `{command}`.",
+    lines = [f"One optimiser step, ms (best of the rounds' medians; ratios: jaxnn ÷ the faster "
+             f"PyTorch column; jaxnn-scanned: the same step, {results.get('steps', 10)} of them in one "
+             f"compiled `lax.scan`, as `fit` runs an epoch). {results['machine']}; "
+             f"{', '.join(sorted(results['versions'].values()))}; {results['date']}; `{command}`.",
              "",
-             "| model | parameters | " + " | ".join(impls) + " | jaxnn vs best PyTorch |",
-             "|---|---|" + "---|" * (len(impls) + 1)]
+             "| model | parameters | " + " | ".join(impls) + " | jaxnn vs best PyTorch | scanned vs best |",
+             "|---|---|" + "---|" * (len(impls) + 2)]
     for name, row in steps.items():
         cells = [f"{row[i]['ms']:.2f}" if "ms" in row.get(i, {}) else
                  ("fails: " + row[i]["error"][:60] if i in row else "–") for i in impls]
         peers = [row[i]["ms"] for i in ("torch", "torch.compile") if "ms" in row.get(i, {})]
-        ratio = (f"**{row['jaxnn']['ms'] / min(peers):.2f}×**" if peers and "ms" in row.get("jaxnn", {})
-                 else "–")
+        ratios = [f"**{row[i]['ms'] / min(peers):.2f}×**" if peers and "ms" in row.get(i, {}) else "–"
+                  for i in ("jaxnn", "jaxnn-scanned")]
         n = next((r["parameters"] for r in row.values() if "parameters" in r), "")
-        lines.append(f"| {name} | {n:,} | " + " | ".join(cells) + f" | {ratio} |")
+        lines.append(f"| {name} | {n:,} | " + " | ".join(cells + ratios) + " |")
     tta = results.get("time_to_target") or {}
     if tta:
         lines += ["", f"Time to target, training seconds (compilation included, evaluation not); "
-                  f"measured {results.get('time_to_target_from', results['date'])}:", "",
+                  f"measured {results.get('time_to_target_from', results['date'])} with "
+                  f"`{results.get('time_to_target_command', command)}`:", "",
                   "| model | target | jaxnn | jax.grad | torch | jaxnn vs torch |",
                   "|---|---|---|---|---|---|"]
         for name, row in tta.items():

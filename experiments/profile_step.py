@@ -66,7 +66,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
     p.add_argument("model", choices=MODELS)
-    p.add_argument("--impl", default="jaxnn", choices=[i for i in IMPLS if i != "torch.compile"])
+    p.add_argument("--impl", default="jaxnn",
+                   choices=[i for i in IMPLS if i not in ("torch.compile", "jaxnn-scanned")])
     p.add_argument("--steps", type=positive(int), default=10, help="profiled steps (after 3 warm-up steps)")
     p.add_argument("--top", type=positive(int), default=25, help="how many kernels or operators to list")
     p.add_argument("--out", type=Path, default=Path("runs/profile_step"), help="trace and HLO folder")

@@ -161,10 +161,10 @@ def test_peer_benchmark_times_each_implementation_in_its_own_process(tmp_path):
     import bench_peers
 
     out = tmp_path / "peers.json"
-    res = bench_peers.main(["--models", "mlp-A", "--impls", "jaxnn,jax.grad", "--rounds", "1",
+    res = bench_peers.main(["--models", "mlp-A", "--impls", "jaxnn,jaxnn-scanned,jax.grad", "--rounds", "1",
                             "--chunks", "1", "--steps", "2", "--out", str(out)])
     row = res["step_ms"]["mlp-A"]
-    assert set(row) == {"jaxnn", "jax.grad"} and all(r["ms"] > 0 for r in row.values())
+    assert set(row) == {"jaxnn", "jaxnn-scanned", "jax.grad"} and all(r["ms"] > 0 for r in row.values())
     assert row["jaxnn"]["parameters"] == 23_860 and json.loads(out.read_text())["step_ms"]
     assert "| mlp-A | 23,860 |" in bench_peers.render(res)
     with pytest.raises(SystemExit):
