@@ -95,7 +95,9 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
     (:func:`jaxnn.layers.model.split_state`); the step puts the new state back.
     ``augment(key, x)`` transforms the batch first (e.g. :func:`jaxnn.augment.random_affine`);
     ``batch_sharding`` (a ``jax.sharding.Sharding``) splits it across devices, and XLA then
-    inserts the gradient all-reduce (see :mod:`jaxnn.parallel`).
+    inserts the gradient all-reduce (see :mod:`jaxnn.parallel`). Jitted and called once per step
+    from Python, each call takes the step's temporary memory afresh (see :mod:`jaxnn.memory`);
+    ``fit`` runs an epoch's steps in one ``lax.scan`` instead.
     """
     grad_fn = backward if callable(backward) else GRADIENTS[check_choice("backward", backward, Backward)]
     stochastic = M.body(model).stochastic

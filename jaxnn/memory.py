@@ -6,7 +6,9 @@ its worker threads, and frees it when the step ends. glibc serves a block over 3
 ``mmap`` and unmaps it when it is freed, so at every step the kernel zero-fills each of its pages
 again on first touch. For a step with hundreds of MiB of temporaries (the larger GPT of the
 benchmarks) that is a large part of the step, spent in the kernel; PyTorch's CPU allocator keeps
-such blocks. ``experiments/bench_memory.py`` measures both ways.
+such blocks. ``experiments/bench_memory.py`` measures both ways. The block is taken once per call
+of a compiled program: ``fit`` and ``jaxnn train`` run a whole epoch in one call, so this concerns a
+step called from Python, once per step.
 
 :func:`keep_step_memory` lets the block be reused: glibc keeps freed memory instead of returning it
 to the kernel, and never ``mmap``\\s a block of its own, and steps run in the calling thread (a
