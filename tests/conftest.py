@@ -57,6 +57,9 @@ jax.config.update("jax_enable_x64", True)
 
 
 def pytest_collection_modifyitems(config, items):
+    # the longest tests first (the notebooks, 10-30 s each), so that xdist's workers finish together
+    # instead of one running the last notebook alone
+    items.sort(key=lambda item: "::test_notebook_runs[" not in item.nodeid)
     if jax.default_backend() == "cpu":
         return
     skip = pytest.mark.skip(reason=f"needs the 8 forced CPU host devices; the default backend is "
