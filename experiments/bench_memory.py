@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench_peers import MODELS, run_worker
+from bench_peers import MODELS, run_worker, step_summary
 from common import jsonable, machine
 
 from jaxnn.arguments import positive
@@ -55,11 +55,7 @@ def main(argv=None) -> dict:
                 runs[way].append(out)
                 print(f"round {r + 1} {name:>9} {way:>7}: {statistics.median(out['ms']):8.2f} ms, "
                       f"{out['page_faults']:8.0f} page faults per step", flush=True)
-        results["versions"] = {"jax": runs["default"][0]["version"]}
-        results["models"][name] = {way: {
-            "ms": min(statistics.median(o["ms"]) for o in outs),          # the best round's median
-            "page_faults": statistics.median(o["page_faults"] for o in outs),
-            "kernel_ms": statistics.median(o["kernel_ms"] for o in outs)} for way, outs in runs.items()}
+        results["models"][name] = {way: step_summary(outs, results["versions"]) for way, outs in runs.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(jsonable(results), indent=1))
     print(render(results))

@@ -356,7 +356,7 @@ def main(argv=None) -> dict:
                 runs[impl].append(out)
                 ms = f"{statistics.median(out['ms']):8.2f} ms" if "ms" in out else out["error"]
                 print(f"round {r + 1} {name:>9} {impl:>13}: {ms}", flush=True)
-        results["step_ms"][name] = {impl: _summary(rs, results["versions"]) for impl, rs in runs.items()}
+        results["step_ms"][name] = {impl: step_summary(rs, results["versions"]) for impl, rs in runs.items()}
     for name in targets:
         results["time_to_target"][name] = {}
         for impl in [i for i in ("jaxnn", "jax.grad", "torch") if i in impls]:
@@ -376,7 +376,9 @@ def main(argv=None) -> dict:
     return results
 
 
-def _summary(runs: list[dict], versions: dict) -> dict:
+def step_summary(runs: list[dict], versions: dict) -> dict:
+    """One implementation's rounds: the best round's median ms, the medians of the rest (page
+    faults, kernel ms per step); ``versions`` gains the framework's version."""
     good = [r for r in runs if "ms" in r]
     if not good:
         return {"error": runs[-1]["error"]}
