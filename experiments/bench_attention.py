@@ -1,8 +1,10 @@
 """One training step of the GPT (AdamW): the hand-derived backward against ``jax.grad`` of the same
 model, interleaved in one run (medians), and the compiled step's temporary memory
-(``jax.jit(step).lower(...).compile().memory_analysis()``). Sizes: ``small`` (depth 2, dim 64,
-context 64, batch 32), ``large`` (depth 4, dim 128, context 128, batch 32), ``long`` (depth 2,
-dim 64, context 2,048, batch 8: where keeping ``(m, heads, T, T)`` would dominate).
+(``jax.jit(step).lower(...).compile().memory_analysis()``); ``remat``: the hand backward of the
+same GPT built with ``remat=True`` (each block recomputed in the backward, only its input kept).
+Sizes: ``small`` (depth 2, dim 64, context 64, batch 32), ``large`` (depth 4, dim 128, context 128,
+batch 32), ``long`` (depth 2, dim 64, context 2,048, batch 8: where keeping ``(m, heads, T, T)``
+would dominate).
 
     python experiments/bench_attention.py [--rounds 7] [--sizes small,large,long]
 """
@@ -29,12 +31,15 @@ VOCAB = 103
 
 def setup(size: str):
     cfg = SIZES[size]
-    model = jaxnn.models.gpt(VOCAB, cfg["context"], dim=cfg["dim"], heads=4, depth=cfg["depth"])
+    shape = dict(dim=cfg["dim"], heads=4, depth=cfg["depth"])
+    model = jaxnn.models.gpt(VOCAB, cfg["context"], **shape)
+    remat = jaxnn.models.gpt(VOCAB, cfg["context"], **shape, remat=True)     # the same params
     params = jaxnn.init(jax.random.key(0), model)
     opt = optax.adamw(3e-3)
     x = jax.random.randint(jax.random.key(1), (cfg["batch"], cfg["context"]), 0, VOCAB)
     y = jax.random.randint(jax.random.key(2), (cfg["batch"], cfg["context"]), 0, VOCAB)
-    steps = {b: jax.jit(make_step(model, opt, backward=b)) for b in ("hand", "autodiff")}
+    steps = {"hand": jax.jit(make_step(model, opt)), "remat": jax.jit(make_step(remat, opt)),
+             "autodiff": jax.jit(make_step(model, opt, backward="autodiff"))}
     return steps, (params, opt.init(params), x, y)
 
 
@@ -55,6 +60,8 @@ def measure(size: str, rounds: int) -> dict:
     ms = {b: statistics.median(v) for b, v in times.items()}
     return {"ms": ms, "memory_mb": memory, "time_ratio": ms["hand"] / ms["autodiff"],
             "memory_ratio": memory["hand"] / memory["autodiff"],
+            "remat_time_ratio": ms["remat"] / ms["autodiff"],
+            "remat_memory_ratio": memory["remat"] / memory["autodiff"],
             "parameters": sum(a.size for a in jax.tree.leaves(args[0]))}
 
 
@@ -68,14 +75,16 @@ def main(argv=None):
     if unknown:
         p.error(f"unknown --sizes {', '.join(sorted(unknown))}; choose from {', '.join(SIZES)}")
     print(f"jax {jax.__version__}, {jax.default_backend()}; median of {args.rounds}")
-    print(f"{'size':>6} {'params':>8} {'hand ms':>8} {'jax.grad ms':>12} {'ratio':>6} "
-          f"{'hand MB':>8} {'jax.grad MB':>12} {'ratio':>6}")
+    print(f"{'size':>6} {'params':>8} {'ms: hand':>9} {'remat':>7} {'jax.grad':>9} "
+          f"{'MB: hand':>9} {'remat':>7} {'jax.grad':>9} {'ratios vs jax.grad: hand, remat':>32}")
     results = {}
     for size in args.sizes.split(","):
         r = results[size] = measure(size, args.rounds)
-        print(f"{size:>6} {r['parameters']:>8,} {r['ms']['hand']:>8.1f} {r['ms']['autodiff']:>12.1f} "
-              f"{r['time_ratio']:>5.2f}x {r['memory_mb']['hand']:>8.1f} "
-              f"{r['memory_mb']['autodiff']:>12.1f} {r['memory_ratio']:>5.2f}x")
+        ms, mb = r["ms"], r["memory_mb"]
+        print(f"{size:>6} {r['parameters']:>8,} {ms['hand']:>9.1f} {ms['remat']:>7.1f} "
+              f"{ms['autodiff']:>9.1f} {mb['hand']:>9.1f} {mb['remat']:>7.1f} {mb['autodiff']:>9.1f} "
+              f"  time {r['time_ratio']:.2f}x, {r['remat_time_ratio']:.2f}x; memory "
+              f"{r['memory_ratio']:.2f}x, {r['remat_memory_ratio']:.2f}x")
     return results
 
 

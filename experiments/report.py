@@ -258,15 +258,17 @@ def r_bench_attention() -> str:
     names = {"small": "depth 2, dim 64, context 64, batch 32",
              "large": "depth 4, dim 128, context 128, batch 32",
              "long": "depth 2, dim 64, context 2,048, batch 8"}
-    rows = [[names.get(k, k), f"{v['parameters']:,}", f"{v['ms']['hand']:,.1f}",
-             f"{v['ms']['autodiff']:,.1f}",
-             f"**{v['time_ratio']:.2f}×**", f"{v['memory_mb']['hand']:,.1f}",
-             f"{v['memory_mb']['autodiff']:,.1f}", f"**{v['memory_ratio']:.2f}×**"]
+    rows = [[names.get(k, k), f"{v['parameters']:,}",
+             *(f"{v['ms'][b]:,.1f}" for b in ("hand", "remat", "autodiff")),
+             f"**{v['time_ratio']:.2f}×**, {v['remat_time_ratio']:.2f}×",
+             *(f"{v['memory_mb'][b]:,.1f}" for b in ("hand", "remat", "autodiff")),
+             f"**{v['memory_ratio']:.2f}×**, **{v['remat_memory_ratio']:.2f}×**"]
             for k, v in r.items() if isinstance(v, dict) and "ms" in v]
-    return (table(["size", "parameters", "hand ms/step", "`jax.grad` ms/step", "ratio", "hand MB",
-                   "`jax.grad` MB", "ratio"], rows)
-            + "\n\nOne AdamW step; temporary memory of the compiled step from `memory_analysis()`.\n\n"
-            + measured(r))
+    return (table(["size", "parameters", "hand ms/step", "remat ms/step", "`jax.grad` ms/step",
+                   "time vs `jax.grad`: hand, remat", "hand MB", "remat MB", "`jax.grad` MB",
+                   "memory vs `jax.grad`: hand, remat"], rows)
+            + "\n\nOne AdamW step; temporary memory of the compiled step from `memory_analysis()`; "
+            "*remat*: the hand backward of `gpt(..., remat=True)`.\n\n" + measured(r))
 
 
 def r_time_to_accuracy() -> str:

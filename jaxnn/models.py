@@ -18,6 +18,7 @@ from jaxnn.layers import (
     LayerNorm,
     MaxPool2D,
     Model,
+    Remat,
     Residual,
     SelfAttention,
     Sequential,
@@ -71,14 +72,17 @@ def char_lstm(vocab: int, context: int, dim: int = 64, units: int = 128,
 
 
 def gpt(vocab: int, context: int, dim: int = 64, heads: int = 4, depth: int = 2,
-        dropout: float = 0.0) -> Model:
+        dropout: float = 0.0, remat: bool = False) -> Model:
     """A small GPT: token and position embeddings → ``depth`` × [``x + attn(LN(x))``,
     ``x + mlp(LN(x))``] → LN → Dense(vocab) + softmax, with cross-entropy at every position
     (labels ``(m, T)``: the next token). The MLP is Dense(4·dim, GELU) → Dense(dim) on the last
-    axis; ``dropout > 0`` puts a ``Dropout`` at the end of each residual branch."""
+    axis; ``dropout > 0`` puts a ``Dropout`` at the end of each residual branch. ``remat=True``
+    wraps each branch in :class:`Remat`: the backward recomputes the branch's forward instead of
+    keeping its activations (less memory, a second forward's time)."""
     drop = [Dropout(dropout)] if dropout else []
-    blocks = [block for _ in range(depth) for block in (
-        Residual(Sequential([LayerNorm(), SelfAttention(heads, causal=True), *drop])),
-        Residual(Sequential([LayerNorm(), Dense(4 * dim, "gelu"), Dense(dim), *drop])))]
+    wrap = Remat if remat else (lambda block: block)
+    blocks = [Residual(wrap(Sequential(branch))) for _ in range(depth) for branch in (
+        [LayerNorm(), SelfAttention(heads, causal=True), *drop],
+        [LayerNorm(), Dense(4 * dim, "gelu"), Dense(dim), *drop])]
     return Model((Embedding(vocab, dim, context), *blocks, LayerNorm(), Dense(vocab, "softmax")),
                  (context,), "cross_entropy")

@@ -59,6 +59,22 @@ def test_attention_memory_grows_with_t_not_t_squared(optimized):
     assert memory["hand"] <= 0.25 * memory["autodiff"], memory
 
 
+def test_remat_keeps_less_than_half_of_jax_grads_memory_at_a_short_context(optimized):
+    """At a short context the kept activations dominate, not ``P``: recomputing each branch in the
+    backward (``remat=True``) keeps the blocks' inputs only; the same model without it keeps more."""
+    def temp(model, backward):
+        params = jaxnn.init(jax.random.key(0), model)
+        x = jnp.zeros((8, 64), jnp.int32)
+        return jax.jit(jaxnn.epoch.GRADIENTS[backward], static_argnums=0).lower(
+            model, params, x, x).compile().memory_analysis().temp_size_in_bytes
+
+    shape = dict(vocab=11, context=64, dim=32, heads=2, depth=2)
+    plain, remat = jaxnn.models.gpt(**shape), jaxnn.models.gpt(**shape, remat=True)
+    memory = {"remat": temp(remat, "hand"), "hand": temp(plain, "hand"),
+              "autodiff": temp(plain, "autodiff")}
+    assert memory["remat"] <= 0.5 * memory["autodiff"] and memory["remat"] < memory["hand"], memory
+
+
 def test_causal_attention_does_not_look_ahead():
     layer = L.SelfAttention(2)
     params, _ = layer.init(jax.random.key(0), (6, 4))
@@ -101,9 +117,11 @@ def test_check_layer_on_a_whole_transformer_block():
     assert max(r.vs_finite_diff for r in rows) < 1e-6
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.1])
-def test_the_whole_gpt_equals_jax_grad_float64(dropout):
-    model = jaxnn.models.gpt(vocab=13, context=10, dim=16, heads=4, depth=2, dropout=dropout)
+@pytest.mark.parametrize(("dropout", "remat"), [(0.0, False), (0.1, False), (0.1, True)])
+def test_the_whole_gpt_equals_jax_grad_float64(dropout, remat):
+    """With ``remat``, each branch's backward recomputes its forward (the same dropout masks)."""
+    model = jaxnn.models.gpt(vocab=13, context=10, dim=16, heads=4, depth=2, dropout=dropout,
+                             remat=remat)
     params = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
     x = jax.random.randint(jax.random.key(1), (3, 10), 0, 13)
     y = jax.random.randint(jax.random.key(2), (3, 10), 0, 13)

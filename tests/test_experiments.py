@@ -155,6 +155,7 @@ def test_attention_benchmark_reports_time_and_memory_ratios():
 
     r = bench_attention.main(["--rounds", "1", "--sizes", "small"])["small"]
     assert r["ms"]["hand"] > 0 and r["memory_mb"]["autodiff"] > 0 and r["memory_ratio"] < 1.0
+    assert r["ms"]["remat"] > 0 and r["remat_memory_ratio"] < r["memory_ratio"]
 
 
 def test_peer_benchmark_times_each_implementation_in_its_own_process(tmp_path):

@@ -146,6 +146,31 @@ def test_a_nested_model_trains_and_round_trips_a_checkpoint(tmp_path):
     np.testing.assert_array_equal(jaxnn.predict(c.model, c.params, x), jaxnn.predict(model, params, x))
 
 
+def test_remat_recomputes_its_block_and_gives_the_same_gradients_state_and_tools():
+    """Remat keeps only a block's input and recomputes the block in the backward: the same cost,
+    gradients and BatchNorm state as the plain model (the same dropout masks from the same key),
+    equal to jax.grad; check_layer looks inside; the model round-trips as a spec."""
+    def model(wrap):
+        return L.Model([L.Dense(8, "tanh"), wrap(L.Sequential([L.Dense(8), L.BatchNorm(),
+                        L.Activation("relu"), L.Dropout(0.3)])), L.Dense(3, "softmax")],
+                       (4,), "cross_entropy")
+
+    remat, plain = model(L.Remat), model(lambda block: block)
+    p, (x, y) = jaxnn.init(jax.random.key(1), plain, dtype=jnp.float64), _batch(plain, 16)
+    key = jax.random.key(2)
+    got, want = jaxnn.value_and_grad(remat, p, x, y, key), jaxnn.value_and_grad(plain, p, x, y, key)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14), got, want)
+    _, g_ad = jax.value_and_grad(jaxnn.loss, argnums=1)(remat, p, x, y, key)
+    # (an absolute floor: the bias before BatchNorm gets a gradient of 0 up to rounding)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14), got[1], g_ad)
+    state = [jaxnn.epoch.GRADIENTS["hand"](m, p, x, y, key)[2] for m in (remat, plain)]
+    jax.tree.map(np.testing.assert_array_equal, *state)
+    assert len(jax.tree.leaves(state[0])) == 2                  # BatchNorm's running mean and var
+    rows = jaxnn.check_layer(L.Remat(L.Residual(BLOCK)), (4,))
+    assert max(r.vs_autodiff for r in rows) < 1e-10
+    assert L.Model.from_dict(remat.to_dict()) == remat
+
+
 def test_a_callback_that_answers_stop_ends_training_after_that_epoch():
     net = jaxnn.Network([2, 4, 2], hidden="tanh", output="softmax", loss="cross_entropy")
     x, labels = jaxnn.data.two_moons(40)

@@ -1,6 +1,7 @@
-"""Layers made of layers: :class:`Sequential` (one after another) and :class:`Residual`
-(``y = x + f(x)``). Both follow the layer contract themselves (:mod:`jaxnn.layers.base`), so they
-nest: a Sequential inside a Sequential, a Residual around a block, a whole model's body.
+"""Layers made of layers: :class:`Sequential` (one after another), :class:`Residual`
+(``y = x + f(x)``) and :class:`Remat` (``f(x)``, recomputed in the backward). Each follows the layer
+contract itself (:mod:`jaxnn.layers.base`), so they nest: a Sequential inside a Sequential, a
+Residual around a block, a whole model's body.
 
 ``Sequential.backward`` is the backward sweep of backpropagation: each layer's own ``backward`` in
 reverse order, the gradient ``∂C/∂a`` handed from layer to layer.
@@ -137,6 +138,61 @@ class Residual:
 
     def new_state(self, params, cache):
         return base.new_state(self.layer, params, cache)
+
+    @property
+    def stochastic(self) -> bool:
+        return getattr(self.layer, "stochastic", False)
+
+    @property
+    def loop_preference(self) -> dict[str, str]:
+        return getattr(self.layer, "loop_preference", {})
+
+
+
+class RematCache(NamedTuple):
+    """The input and the forward's key, which the backward recomputes from, and the inner cache,
+    which only tools read (the new state, the gradient check's kinks): the backward does not, so
+    a compiled training step frees it as soon as the forward is done with it."""
+
+    x: jax.Array
+    key: Any
+    inner: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Remat:
+    """``f(x)`` for a layer (or block) ``f``, keeping only ``x`` for the backward, which runs ``f``'s
+    forward again to rebuild ``f``'s cache and then ``f``'s own backward (gradient checkpointing:
+    memory for compute). Wrapped around each block of a deep model, what is kept between forward
+    and backward shrinks to the blocks' inputs plus one block's cache at a time; the price is a
+    second forward of every block. The gradients are ``f``'s, computed the same way.
+
+    The key of a random layer (``Dropout``) is kept, so the second forward draws the same mask.
+    Params: ``f``'s.
+    """
+
+    layer: Any
+
+    def init(self, key, in_shape, dtype=jnp.float32):
+        return self.layer.init(key, in_shape, dtype)
+
+    def forward(self, params, x, key=None):
+        y, inner = base.forward(self.layer, params, x, key)
+        return y, RematCache(x, key, inner)
+
+    def backward(self, params, cache, g):
+        # The second forward must wait for g. Without a data dependency XLA's CPU scheduler runs it
+        # early, beside the first, and keeps its values (optimization_barrier does not stop that,
+        # see docs/attention.md). Adding 0·g₀ to x ties the two, and keeps CSE from merging the two
+        # forwards. (A non-finite g₀ makes the gradients NaN, as they would be anyway.)
+        x = cache.x + (0 * g.reshape(-1)[0]).astype(cache.x.dtype)
+        return self.layer.backward(params, base.forward(self.layer, params, x, cache.key)[1], g)
+
+    def children(self, cache) -> list[tuple[Any, Any]]:
+        return [(self.layer, cache.inner)]
+
+    def new_state(self, params, cache):
+        return base.new_state(self.layer, params, cache.inner)
 
     @property
     def stochastic(self) -> bool:
