@@ -108,8 +108,20 @@ class Sequential:
                 for backend, loop in getattr(layer, "loop_preference", {}).items() if loop == "python"}
 
 
+class Wrapper:
+    """What a layer that wraps one layer, ``self.layer``, takes over from it (Residual, Remat)."""
+
+    @property
+    def stochastic(self) -> bool:
+        return getattr(self.layer, "stochastic", False)
+
+    @property
+    def loop_preference(self) -> dict[str, str]:
+        return getattr(self.layer, "loop_preference", {})
+
+
 @dataclasses.dataclass(frozen=True)
-class Residual:
+class Residual(Wrapper):
     """``y = x + f(x)`` for a layer (or block) ``f`` whose output has the input's shape.
 
     Backward: ``∂C/∂x = g + f.backward(g)``, the gradient through the identity plus the one
@@ -139,14 +151,6 @@ class Residual:
     def new_state(self, params, cache):
         return base.new_state(self.layer, params, cache)
 
-    @property
-    def stochastic(self) -> bool:
-        return getattr(self.layer, "stochastic", False)
-
-    @property
-    def loop_preference(self) -> dict[str, str]:
-        return getattr(self.layer, "loop_preference", {})
-
 
 
 class RematCache(NamedTuple):
@@ -160,7 +164,7 @@ class RematCache(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class Remat:
+class Remat(Wrapper):
     """``f(x)`` for a layer (or block) ``f``, keeping only ``x`` for the backward, which runs ``f``'s
     forward again to rebuild ``f``'s cache and then ``f``'s own backward (gradient checkpointing:
     memory for compute). Wrapped around each block of a deep model, what is kept between forward
@@ -193,11 +197,3 @@ class Remat:
 
     def new_state(self, params, cache):
         return base.new_state(self.layer, params, cache.inner)
-
-    @property
-    def stochastic(self) -> bool:
-        return getattr(self.layer, "stochastic", False)
-
-    @property
-    def loop_preference(self) -> dict[str, str]:
-        return getattr(self.layer, "loop_preference", {})
