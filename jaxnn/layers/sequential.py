@@ -152,7 +152,6 @@ class Residual(Wrapper):
         return base.new_state(self.layer, params, cache)
 
 
-
 class RematCache(NamedTuple):
     """The input and the forward's key, which the backward recomputes from, and the inner cache,
     which only tools read (the new state, the gradient check's kinks): the backward does not, so
