@@ -99,8 +99,8 @@ def test_lstm_forget_gate_starts_open():
     np.testing.assert_array_equal(params["b"], [0] * 4 + [1] * 4 + [0] * 8)
 
 
-@pytest.mark.parametrize("layer", [L.Dense(5), L.Activation("tanh"), L.Activation("softmax"),
-                                   L.Flatten()])
+@pytest.mark.parametrize("layer", [L.Dense(5), L.Dense(5, "tanh", bias=False), L.Activation("tanh"),
+                                   L.Activation("softmax"), L.Flatten()])
 def test_dense_activation_flatten_backward(layer):
     assert_backward_matches_vjp(layer, (4, 3) if isinstance(layer, L.Flatten) else (7,))
 

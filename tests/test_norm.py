@@ -97,6 +97,26 @@ def test_a_model_with_batchnorm_equals_jax_grad_in_training_and_evaluation():
     assert {"g", "b"} <= {r.name for r in rows if r.layer == 2} and worst(rows)[1] < 1e-6
 
 
+@pytest.mark.parametrize("algorithm", ["matmul", "xla"])
+def test_layers_without_a_bias_before_batchnorm_equal_jax_grad_and_round_trip(algorithm):
+    """``bias=False``: no ``b`` in the params (BatchNorm's β shifts instead), the same backward."""
+    model = L.Model([L.Conv2D(3, 3, padding="same", algorithm=algorithm, bias=False), L.BatchNorm(),
+                     L.Activation("relu"), L.Flatten(), L.Dense(4, bias=False), L.BatchNorm(),
+                     L.Dense(3, "softmax")], (5, 5, 1))
+    params = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
+    assert set(params[0]) == {"k"} and set(params[4]) == {"W"} and set(params[6]) == {"W", "b"}
+    x, y = jax.random.normal(jax.random.key(1), (6, 5, 5, 1), jnp.float64), jnp.arange(6) % 3
+    key = jax.random.key(2)
+    (v, g), (va, ga) = jaxnn.value_and_grad(model, params, x, y, key), \
+        jax.value_and_grad(jaxnn.loss, argnums=1)(model, params, x, y, key)
+    assert abs(v - va) < 1e-12
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13), g, ga)
+    assert L.Model.from_dict(model.to_dict()) == model
+    old = model.to_dict()                                    # a spec saved before `bias` existed
+    del old["layers"][0]["bias"]
+    assert L.Model.from_dict(old).layers[0].bias is True
+
+
 def test_split_and_merge_state_and_init_schemes_leave_the_state_alone():
     params = jaxnn.init(jax.random.key(0), MODEL, "normal")
     trainable, state = split_state(params)

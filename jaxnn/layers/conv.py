@@ -88,7 +88,8 @@ AUTO_ALGORITHM = {"cpu": "matmul"}
 @dataclasses.dataclass(frozen=True)
 class Conv2D:
     """2-D convolution (correlation): ``filters`` output channels, ``kernel_size``, ``stride``,
-    ``padding`` ``"valid"`` or ``"same"``. Params ``{"k": (kh, kw, C_in, C_out), "b": (C_out,)}``.
+    ``padding`` ``"valid"`` or ``"same"``. Params ``{"k": (kh, kw, C_in, C_out), "b": (C_out,)}``
+    (``bias=False``: no ``b``, for a layer followed by a normalisation whose ``β`` takes its place).
 
     ``algorithm``: ``"matmul"`` (im2col and matrix products), ``"xla"`` (``lax`` convolutions) or
     ``"auto"`` (:data:`AUTO_ALGORITHM` for the default backend, else ``"xla"``); see the module
@@ -105,6 +106,7 @@ class Conv2D:
     stride: int | tuple[int, int] = 1
     padding: str = "valid"
     algorithm: str = "auto"
+    bias: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "kernel_size", _pair(self.kernel_size))
@@ -145,8 +147,10 @@ class Conv2D:
     def init(self, key, in_shape, dtype=jnp.float32):
         _, out_shape = self._geometry(in_shape)
         he = initializers.get("he")
-        return ({"k": he(key, (*self.kernel_size, in_shape[2], self.filters), dtype),
-                 "b": he(key, (self.filters,), dtype)}, out_shape)
+        params = {"k": he(key, (*self.kernel_size, in_shape[2], self.filters), dtype)}
+        if self.bias:
+            params["b"] = he(key, (self.filters,), dtype)
+        return params, out_shape
 
     def forward(self, params, x):
         base.check_rank(self, x, 4, "(batch, H, W, C)")
@@ -157,13 +161,13 @@ class Conv2D:
         x = x.astype(params["k"].dtype)   # e.g. uint8 pixels or float64 data into float32 kernels
         if self.resolved_algorithm == "xla":
             y = lax.conv_general_dilated(x, params["k"], self.stride, pads, dimension_numbers=_NHWC)
-            return y + params["b"], x
+            return y + params.get("b", 0), x
         xp = jnp.pad(x, ((0, 0), *pads, (0, 0)))
         patches = jnp.concatenate(window_slices(xp, self.kernel_size, self.stride, (Ho, Wo)),
                                   axis=3)                          # P: im2col, kh·kw·C_in wide
         patches = patches.reshape(-1, patches.shape[-1])
         y = patches @ params["k"].reshape(-1, self.filters)        # Y = P K
-        return y.reshape(x.shape[0], Ho, Wo, self.filters) + params["b"], (x.shape, patches)
+        return y.reshape(x.shape[0], Ho, Wo, self.filters) + params.get("b", 0), (x.shape, patches)
 
     def backward(self, params, cache, g):
         if self.resolved_algorithm == "xla":
@@ -177,7 +181,7 @@ class Conv2D:
         H, W = x_shape[1:3]
         parts = jnp.split(g_patches.reshape(*g.shape[:3], -1), k.shape[0] * k.shape[1], axis=3)
         g_xp = unslice(parts, self.kernel_size, self.stride, (H + plo + phi, W + qlo + qhi))  # col2im
-        return {"k": g_k, "b": delta.sum(axis=0)}, g_xp[:, plo: plo + H, qlo: qlo + W]
+        return self._grads(params, g_k, delta.sum(axis=0)), g_xp[:, plo: plo + H, qlo: qlo + W]
 
     def _backward_xla(self, params, x, g):
         k = params["k"]
@@ -195,7 +199,12 @@ class Conv2D:
         trim = [(lo, hi - r) for (lo, hi), r in zip(pads, rem)]
         g_k = lax.conv_general_dilated(x, g, (1, 1), trim, rhs_dilation=(sh, sw),
                                        dimension_numbers=("CHWN", "IHWO", "HWNC"))
-        return {"k": g_k, "b": g.sum(axis=(0, 1, 2))}, g_x
+        return self._grads(params, g_k, g.sum(axis=(0, 1, 2))), g_x
+
+    @staticmethod
+    def _grads(params, g_k, g_b):
+        """``{"k": g_k, "b": g_b}``, without ``b`` for a layer without a bias."""
+        return {"k": g_k, "b": g_b} if "b" in params else {"k": g_k}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,11 +37,13 @@ class Dense:
     leading axes: batch, time). In the notation ``z^l = W^l a^{l-1} + b^l`` with ``W^l`` of shape
     ``(n_l, n_{l-1})``, batch-first (one example per row, hence ``x Wᵀ``).
 
-    Params ``{"W": (units, n_in), "b": (units,)}``, He-initialised (biases zero).
+    Params ``{"W": (units, n_in), "b": (units,)}``, He-initialised (biases zero); ``bias=False``:
+    no ``b`` (``z = x Wᵀ``), for a layer followed by a normalisation whose shift ``β`` takes its place.
     """
 
     units: int
     activation: str = "identity"
+    bias: bool = True
 
     def __post_init__(self):
         if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units <= 0:
@@ -50,14 +52,16 @@ class Dense:
 
     def init(self, key, in_shape, dtype=jnp.float32):
         he = initializers.get("he")
-        return ({"W": he(key, (self.units, in_shape[-1]), dtype), "b": he(key, (self.units,), dtype)},
-                (*in_shape[:-1], self.units))
+        params = {"W": he(key, (self.units, in_shape[-1]), dtype)}
+        if self.bias:
+            params["b"] = he(key, (self.units,), dtype)
+        return params, (*in_shape[:-1], self.units)
 
     def forward(self, params, x):
         if x.shape[-1] != params["W"].shape[1]:
             raise ValueError(f"{self}: input has {x.shape[-1]} features, the layer expects "
                              f"{params['W'].shape[1]} (input shape {x.shape})")
-        z = x @ params["W"].T + params["b"]
+        z = x @ params["W"].T + params.get("b", 0)
         a = activations.get(self.activation).fn(z)
         return a, DenseCache(x, z, a)
 
@@ -70,8 +74,9 @@ class Dense:
 
     def backward_z(self, params, cache, delta):
         """From ``δ = ∂C/∂z``: the weight and bias gradients and ``δ W`` for the layer below."""
-        grads = {"W": base.sum_over_rows(delta, cache.x),   # BP4: ∂C/∂W^l = δ^l (a^{l-1})ᵀ
-                 "b": delta.reshape(-1, delta.shape[-1]).sum(axis=0)}   # BP3: ∂C/∂b^l = δ^l
+        grads = {"W": base.sum_over_rows(delta, cache.x)}   # BP4: ∂C/∂W^l = δ^l (a^{l-1})ᵀ
+        if "b" in params:
+            grads["b"] = delta.reshape(-1, delta.shape[-1]).sum(axis=0)   # BP3: ∂C/∂b^l = δ^l
         return grads, delta @ params["W"]          # BP2, first half: (W^l)ᵀ δ^l; σ' comes below
 
 
