@@ -15,12 +15,11 @@ row), with ``δ^l = ∂C/∂z^l``:
 - BP4  ``∂C/∂W^l = (δ^l)ᵀ a^{l-1}``             (column form: ``δ^l (a^{l-1})ᵀ``)
 
 ``δ^l`` here is the error of the *batch-mean* cost, ``(1/m)`` times the per-example deltas, so BP3
-and BP4 sum over the batch and the sums are already the averages of the per-example formulas.
+and BP4 sum over the batch and the sums are already the averages of the per-example formulas
+(``1/n`` over the ``n`` positions that count when some labels are ``losses.IGNORE``, 0 for those).
 """
 
 from __future__ import annotations
-
-import math
 
 import jax
 
@@ -69,8 +68,8 @@ def value_grad_and_state(model, params, x, y, key=None):
     :func:`jaxnn.layers.model.split_state`)."""
     body = M.body(model)
     out, cache = M.forward(model, params, x, key)
-    z, y = body.pre_activation(cache), M.targets(model, y, out)
-    m = math.prod(out.shape[:-1])                                    # examples (× time steps)
-    delta = output_delta(model.loss, body.activation, z, out, y) / m            # BP1
+    z, t = body.pre_activation(cache), M.targets(model, y, out)
+    w = M.weights(model, y, out)[..., None]             # 1/m per example (× time step); see there
+    delta = w * output_delta(model.loss, body.activation, z, out, t)                # BP1
     grads, _ = body.backward_z(params, cache, delta)     # BP2-BP4: every layer, last to first
     return M.cost(model, z, out, y), grads, M.new_state(model, params, cache)

@@ -2,7 +2,9 @@
 
 Every loss is defined per example (``C_x``) and the network's cost is the mean over the batch,
 ``C = (1/m) Σ_x C_x`` (Nielsen's convention). ``y`` is a target array ``(m, n_L)``; for
-``cross_entropy`` integer class labels ``(m,)`` are turned into one-hot targets first.
+``cross_entropy`` and ``hinge`` integer class labels ``(m,)`` are turned into one-hot targets
+first, and a label :data:`IGNORE` leaves its example (or time step) out: the cost is then the mean
+over the others (padding in a batch of sequences of different lengths).
 
 =========================  ==================================  =====================  ============
 name                       ``C_x``                             ``∇ₐ C_x``             output
@@ -34,6 +36,11 @@ import jax
 import jax.numpy as jnp
 
 Array = jax.Array
+
+
+IGNORE = -1
+"""The label that counts nowhere: its position adds nothing to the cost, the gradient or the
+accuracy (see :func:`jaxnn.layers.model.weights`)."""
 
 
 class Loss(NamedTuple):

@@ -12,6 +12,7 @@ every path calls the same hand-derived :func:`jaxnn.value_and_grad`.
   backward returns per-shard *means*, so exactly one ``pmean`` is right; ``jax.grad`` inside
   ``shard_map`` would already sum the gradients of replicated parameters across devices, which is
   why the autodiff variant differentiates a ``pmean``-ed loss instead of averaging gradients.)
+  With labels ``losses.IGNORE`` it is the mean of the shards' means, not the batch's (as DDP).
   ``jax.pmap`` is in maintenance mode (now built on ``shard_map``) and is not offered.
 - Multi-host (TPU pod slices, multi-node GPU): start every host with
   ``jax.distributed.initialize()``, let each host load only its slice of each global batch

@@ -109,36 +109,40 @@ def evaluate(model, params: Params, x, y, *, batch_size: int = 10_000) -> dict[s
 
 
 def _chunked_means(chunk: Callable, model, params, x, y, batch_size: int = 10_000):
-    """Run ``chunk(model, params, x_part, y_part) -> (loss_sum, *correct_counts)`` over ``x`` in
-    chunks of ``batch_size`` and return ``(mean loss per example, *accuracies)``: each count over
-    the predicted positions (examples × time steps), NaN for a regression model."""
+    """Run ``chunk(model, params, x_part, y_part) -> (loss_sum, *correct_counts, positions)`` over
+    ``x`` in chunks of ``batch_size`` and return ``(mean loss, *accuracies)``, both over the
+    predicted positions that count (examples × time steps, less those labelled ``IGNORE``);
+    accuracies NaN for a regression model."""
     totals = None
     for part in chunks(len(x), batch_size):
         sums = [np.asarray(s, np.float64) for s in chunk(model, params, x[part], y[part])]
         totals = sums if totals is None else [t + s for t, s in zip(totals, sums)]
-    loss, *counts = totals
-    positions = len(x) * math.prod(M.output_shape(model)[:-1])
+    loss, *counts, positions = totals
+    positions = max(positions, 1)
     classifier = M.is_classifier(model)
-    return loss / len(x), *(c / positions if classifier else np.full_like(c, math.nan) for c in counts)
+    return loss / positions, *(c / positions if classifier else np.full_like(c, math.nan) for c in counts)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _eval_chunk(model, params, x, y):
     z_out, a_out = M.output(model, params, x)
     labels = y if y.ndim == a_out.ndim - 1 else jnp.argmax(y, axis=-1)
-    return M.cost(model, z_out, a_out, y) * x.shape[0], jnp.sum(M.to_classes(a_out) == labels)
+    n = jnp.sum(M.weights(model, y, a_out) > 0)                   # the positions that count
+    return M.cost(model, z_out, a_out, y) * n, jnp.sum(M.to_classes(a_out) == labels), n
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _members_chunk(model, params, x, y):
-    """Every member's summed loss and correct count ``(N,)``, and the ensemble's correct count."""
+    """Every member's summed loss and correct count ``(N,)``, the ensemble's correct count and the
+    positions that count."""
     z, a = jax.vmap(lambda p: M.output(model, p, x))(params)             # (N, m, ..., n_L)
-    cost = jax.vmap(lambda z1, a1: M.cost(model, z1, a1, y))(z, a) * x.shape[0]
+    n = jnp.sum(M.weights(model, y, a[0]) > 0)
+    cost = jax.vmap(lambda z1, a1: M.cost(model, z1, a1, y))(z, a) * n
     labels = y if y.ndim == a.ndim - 2 else jnp.argmax(y, axis=-1)
     correct = jnp.sum(M.to_classes(a) == labels, axis=tuple(range(1, a.ndim - 1)))
     finite = jnp.all(jnp.isfinite(a), axis=tuple(range(1, a.ndim)))      # diverged members left out
     mean_out = jnp.sum(jnp.where(finite.reshape(-1, *[1] * (a.ndim - 1)), a, 0), 0) / jnp.sum(finite)
-    return cost, correct, jnp.sum(M.to_classes(mean_out) == labels)
+    return cost, correct, jnp.sum(M.to_classes(mean_out) == labels), n
 
 
 def _dtype(params):

@@ -85,6 +85,35 @@ def test_cross_entropy_labels_equal_one_hot_and_soft_targets_are_exact():
     assert_same(net, params, x, soft, tol=1e-10)
 
 
+@pytest.mark.parametrize(("output", "loss"), [("softmax", "cross_entropy"), ("identity", "hinge")])
+def test_an_ignored_label_leaves_its_example_out(output, loss):
+    """Labels ``IGNORE`` (-1): the cost, the hand gradient and jax.grad's are those of the batch
+    without those examples; for a sequence, of the time steps that count."""
+    net = jaxnn.Network([4, 5, 3], hidden="tanh", output=output, loss=loss)
+    x, _ = make_batch(net, 9)
+    labels, params = jax.random.randint(jax.random.key(2), (9,), 0, 3), make_params(net)
+    ignored = labels.at[jnp.array([1, 4, 5])].set(jaxnn.losses.IGNORE)
+    kept = np.asarray(ignored) != jaxnn.losses.IGNORE
+    v, g = hand(net, params, x, ignored)
+    v_kept, g_kept = hand(net, params, x[kept], labels[kept])
+    np.testing.assert_allclose(v, v_kept, rtol=1e-13)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15), g, g_kept)
+    assert_same(net, params, x, ignored, tol=1e-10)
+    everything = jnp.full_like(labels, jaxnn.losses.IGNORE)          # nothing counts: 0, not NaN
+    assert float(hand(net, params, x, everything)[0]) == 0.0
+    assert jaxnn.accuracy(net, params, x, ignored) == jaxnn.accuracy(net, params, x[kept], labels[kept])
+    seq = jaxnn.layers.Model([jaxnn.layers.Embedding(7, 4), jaxnn.layers.Dense(7, "softmax")], (5,))
+    tokens = jax.random.randint(jax.random.key(0), (3, 5), 0, 7)
+    padded = tokens.at[0, 3:].set(-1).at[2, 1:].set(-1)                   # sequences of 5, 2 and 1
+    p_seq = jaxnn.init(jax.random.key(1), seq, dtype=jnp.float64)
+    v = hand(seq, p_seq, tokens, padded)[0]
+    assert_same(seq, p_seq, tokens, padded, tol=1e-10)
+    logp = jax.nn.log_softmax(jaxnn.layers.model.output(seq, p_seq, tokens)[0])   # from z^L
+    keep = padded != -1                                             # the mean over the 8 that count
+    want = -jnp.take_along_axis(logp, jnp.where(keep, padded, 0)[..., None], -1)[..., 0][keep].mean()
+    np.testing.assert_allclose(v, want, rtol=1e-12)
+
+
 def test_bfloat16_and_float16_run():
     net = jaxnn.Network([4, 5, 3], hidden="relu", output="softmax", loss="cross_entropy")
     for dtype in (jnp.bfloat16, jnp.float16):

@@ -240,3 +240,28 @@ def test_bad_training_data_is_named(digits):
     with pytest.raises(data.DataError, match="eval data: labels must lie in 0..9"):
         jaxnn.fit(NET, params, (x, y), optimizer=jaxnn.sgd(0.1), epochs=1, batch_size=8,
                   key=jax.random.key(0), eval_data=(x[:5], np.array([0, 1, 2, 3, 12])))
+
+
+def test_ignored_labels_are_left_out_of_training_evaluation_and_populations(digits):
+    """Labels ``IGNORE`` (-1) pass the data checks for cross-entropy only, and count nowhere:
+    evaluating with them equals evaluating without those examples, for a fit and a population."""
+    (x, y), (xt, yt) = digits
+    y_ign, yt_ign = y.copy(), yt.copy()
+    y_ign[::3], yt_ign[::4] = jaxnn.losses.IGNORE, jaxnn.losses.IGNORE
+    params, hist = _fit((x, y_ign), eval_data={"test": (xt, yt_ign)})
+    assert hist["test_accuracy"][-1] > 0.85 and np.isfinite(hist["train_loss"]).all()
+    kept = yt_ign != jaxnn.losses.IGNORE
+    got, want = jaxnn.evaluate(NET, params, xt, yt_ign), jaxnn.evaluate(NET, params, xt[kept], yt[kept])
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-5) and got["accuracy"] == want["accuracy"]
+    assert hist["test_accuracy"][-1] == pytest.approx(want["accuracy"])
+    members = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    _, pop = jaxnn.fit_population(NET, members, (x, y_ign), optimizer=optax.sgd(0.0), epochs=1,
+                                  batch_size=32, keys=jax.random.split(jax.random.key(0), 2),
+                                  eval_data={"test": (xt, yt_ign)}, progress=False)
+    np.testing.assert_allclose(pop["test_accuracy"][-1], want["accuracy"], rtol=1e-6)
+    with pytest.raises(data.DataError, match=r"labels must lie in 0..9 \(or -1: left out\), found -2..9"):
+        jaxnn.evaluate(NET, params, xt, np.where(kept, yt, -2))
+    mse = jaxnn.Network([64, 10], output="sigmoid", loss="mse")
+    with pytest.raises(data.DataError, match=r"labels must lie in 0..9, found -1..9"):
+        jaxnn.evaluate(mse, jaxnn.init(jax.random.key(0), mse), xt, yt_ign)
+

@@ -30,7 +30,8 @@ def prepare(model, x, y, dtype, name: str = "data"):
     the input shape), cast to ``dtype`` (integer tokens for a model that starts with an
     ``Embedding`` stay ``int32``). ``y``: integer labels ``(n,)`` in ``[0, classes)`` (labels
     ``(n, T)`` for sequence outputs ``(T, k)``) or finite targets shaped like the output; labels
-    stay labels for losses that take them (cross-entropy) and become one-hot targets otherwise.
+    stay labels for losses that take them (cross-entropy; ``losses.IGNORE`` leaves one out) and
+    become one-hot targets otherwise.
 
     Raises:
         DataError: naming ``name`` and the problem (rank, dtype, length, NaN/inf, label range, empty).
@@ -64,8 +65,11 @@ def prepare(model, x, y, dtype, name: str = "data"):
             raise DataError(f"{name}: {y.ndim}-D y must be integer class labels, got dtype {y.dtype}")
         if y.shape[1:] != lead:
             raise DataError(f"{name}: labels have shape {y.shape}, expected (n, {', '.join(map(str, lead))})")
-        if n_classes is not None and (y.min() < 0 or y.max() >= n_classes):
-            raise DataError(f"{name}: labels must lie in 0..{n_classes - 1}, found "
+        takes = losses.get(model.loss).labels                 # and then IGNORE leaves a label out
+        kept = y[y != losses.IGNORE] if takes else y
+        if n_classes is not None and kept.size and (kept.min() < 0 or kept.max() >= n_classes):
+            left_out = f" (or {losses.IGNORE}: left out)" if takes else ""
+            raise DataError(f"{name}: labels must lie in 0..{n_classes - 1}{left_out}, found "
                             f"{y.min()}..{y.max()}")
         if not losses.get(model.loss).labels:
             y, labels = one_hot(y, n_outputs) if n_outputs > 1 else y[..., None], False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -308,9 +309,21 @@ def targets(model, y, out):
     return y.astype(out.dtype)
 
 
+def weights(model, y, out):
+    """Each position's weight in the cost, ``out.shape[:-1]``: ``1/n`` for each of the ``n``
+    positions that count, so that the cost ``Σ w C_x`` is their mean. Every position counts but one
+    whose integer label is :data:`jaxnn.losses.IGNORE` (a loss that takes labels), which weighs 0."""
+    y, lead = jnp.asarray(y), out.shape[:-1]
+    if losses.get(model.loss).labels and jnp.issubdtype(y.dtype, jnp.integer) and y.shape == lead:
+        counts = (y != losses.IGNORE).astype(out.dtype)
+        return counts / jnp.maximum(jnp.sum(counts), 1)
+    return jnp.full(lead, 1 / math.prod(lead), out.dtype)
+
+
 def cost(model, z, a, y):
-    """The cost: mean of ``C_x`` over all leading axes, from the output's ``z^L`` and ``a^L``."""
-    return jnp.mean(losses.get(model.loss).per_example(z, a, targets(model, y, a)))
+    """The cost: the mean of ``C_x`` over all leading axes (the positions that count, see
+    :func:`weights`), from the output's ``z^L`` and ``a^L``."""
+    return jnp.sum(weights(model, y, a) * losses.get(model.loss).per_example(z, a, targets(model, y, a)))
 
 
 def loss(model, params, x, y, key=None):
@@ -338,9 +351,10 @@ def predict(model, params, x):
 
 def accuracy(model, params, x, labels):
     """Fraction of examples ``x (m, *input_shape)`` whose :func:`predict` equals ``labels``
-    ``(m,)`` (or one-hot rows ``(m, n_L)``)."""
+    ``(m,)`` (or one-hot rows ``(m, n_L)``); labels :data:`jaxnn.losses.IGNORE` left out."""
     labels = jnp.asarray(labels)
     out = forward(model, params, x)[0]
     if labels.ndim == out.ndim:
         labels = jnp.argmax(labels, axis=-1)
-    return jnp.mean(to_classes(out) == labels)
+    counted = labels != losses.IGNORE
+    return jnp.sum((to_classes(out) == labels) & counted) / jnp.maximum(jnp.sum(counted), 1)
