@@ -43,14 +43,15 @@ def small_cnn(input_shape=(28, 28, 1), n_classes: int = 10, padding: str = "vali
     """Conv2D(32, 3×3) → ReLU → MaxPool 2 → Conv2D(64, 3×3) → ReLU → MaxPool 2 → Flatten →
     Dense(128) → ReLU → Dense(n_classes) → softmax, with cross-entropy (``padding="same"`` keeps
     small images such as 8×8 digits large enough for both pooling layers). ``norm="batch"`` puts a
-    :class:`BatchNorm` before each of the three ReLUs (spatial after the convolutions)."""
+    :class:`BatchNorm` before each of the three ReLUs (spatial after the convolutions) and drops
+    the bias of the layer before it (``bias=False``: BatchNorm's β shifts instead)."""
     if norm not in (None, "batch"):
         raise ValueError(f"norm must be None or 'batch', got {norm!r}")
-    bn = [BatchNorm()] if norm == "batch" else []
-    return Model((Conv2D(32, 3, padding=padding), *bn, Activation("relu"), MaxPool2D(2),
-                  Conv2D(64, 3, padding=padding), *bn, Activation("relu"), MaxPool2D(2), Flatten(),
-                  Dense(128), *bn, Activation("relu"), Dense(n_classes), Activation("softmax")),
-                 tuple(input_shape), "cross_entropy")
+    bias, bn = (False, [BatchNorm()]) if norm == "batch" else (True, [])
+    return Model((Conv2D(32, 3, padding=padding, bias=bias), *bn, Activation("relu"), MaxPool2D(2),
+                  Conv2D(64, 3, padding=padding, bias=bias), *bn, Activation("relu"), MaxPool2D(2),
+                  Flatten(), Dense(128, bias=bias), *bn, Activation("relu"), Dense(n_classes),
+                  Activation("softmax")), tuple(input_shape), "cross_entropy")
 
 
 def row_rnn(cell: str = "lstm", units: int = 128, side: int = 28, n_classes: int = 10) -> Model:
