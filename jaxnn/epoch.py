@@ -97,7 +97,7 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
     ``batch_sharding`` (a ``jax.sharding.Sharding``) splits it across devices, and XLA then
     inserts the gradient all-reduce (see :mod:`jaxnn.parallel`). Jitted and called once per step
     from Python, each call takes the step's temporary memory afresh (see :mod:`jaxnn.memory`);
-    ``fit`` runs an epoch's steps in one ``lax.scan`` instead.
+    ``fit`` runs an epoch's steps in one ``lax.scan`` instead, and so does :func:`make_steps`.
     """
     grad_fn = backward if callable(backward) else GRADIENTS[check_choice("backward", backward, Backward)]
     stochastic = M.body(model).stochastic
@@ -119,6 +119,28 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
         return M.merge_state(optax.apply_updates(trainable, updates), state), opt_state, value
 
     return step
+
+
+def make_steps(model, optimizer: optax.GradientTransformation, **step_options) -> Callable:
+    """``k`` optimiser steps as one compiled call, for a loop of one's own:
+    ``(params, opt_state, xs, ys, keys=None) -> (params, opt_state, costs)`` with the ``k``
+    mini-batches stacked, ``xs (k, m, *input_shape)``, ``ys (k, m, …)``, ``keys (k,)`` (for a step
+    that needs one) and ``costs (k,)``. The same updates as ``k`` calls of :func:`make_step` (whose
+    ``step_options`` it takes), but the step's temporary memory is taken once per call, not once
+    per step (see :mod:`jaxnn.memory`)."""
+    step = make_step(model, optimizer, **step_options)
+
+    @jax.jit
+    def steps(params, opt_state, xs, ys, keys=None):
+        def body(carry, batch):
+            params, opt_state, cost = step(*carry, *batch)
+            return (params, opt_state), cost
+
+        batches = (xs, ys) if keys is None else (xs, ys, keys)
+        (params, opt_state), costs = jax.lax.scan(body, (params, opt_state), batches)
+        return params, opt_state, costs
+
+    return steps
 
 
 # --------------------------------------------------------------------------------- the epoch
