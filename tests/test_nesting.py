@@ -191,6 +191,8 @@ def test_a_callback_that_answers_stop_ends_training_after_that_epoch():
     (lambda: L.Model([L.Residual(L.Flatten())], (2, 2), "mse"), "keep the shape"),
     (lambda: L.Sequential([]), "at least one layer"),
     (lambda: L.Sequential([L.Dense(2), "relu"]), "layer 1 .* is not a layer"),
+    (lambda: L.Remat("relu"), "Remat wraps a layer .* got 'relu'"),
+    (lambda: L.Residual([L.Dense(2)]), r"Residual wraps a layer .* got \[Dense"),
     (lambda: L.Model([L.Sequential([L.Dense(3)])], (2,), "cross_entropy"), r"Activation\('softmax'\)"),
 ])
 def test_bad_blocks_are_named(make, match):

@@ -111,6 +111,11 @@ class Sequential:
 class Wrapper:
     """What a layer that wraps one layer, ``self.layer``, takes over from it (Residual, Remat)."""
 
+    def __post_init__(self):
+        if not isinstance(self.layer, base.Layer):
+            raise TypeError(f"{type(self).__name__} wraps a layer (init, forward and backward, see "
+                            f"jaxnn.layers.base), got {self.layer!r}")
+
     @property
     def stochastic(self) -> bool:
         return getattr(self.layer, "stochastic", False)
