@@ -127,7 +127,7 @@ def _chunked_means(chunk: Callable, model, params, x, y, batch_size: int = 10_00
 def _eval_chunk(model, params, x, y):
     z_out, a_out = M.output(model, params, x)
     labels = y if y.ndim == a_out.ndim - 1 else jnp.argmax(y, axis=-1)
-    n = jnp.sum(M.weights(model, y, a_out) > 0)                   # the positions that count
+    n = jnp.sum(M.counted(model, y, a_out))
     return M.cost(model, z_out, a_out, y) * n, jnp.sum(M.to_classes(a_out) == labels), n
 
 
@@ -136,7 +136,7 @@ def _members_chunk(model, params, x, y):
     """Every member's summed loss and correct count ``(N,)``, the ensemble's correct count and the
     positions that count."""
     z, a = jax.vmap(lambda p: M.output(model, p, x))(params)             # (N, m, ..., n_L)
-    n = jnp.sum(M.weights(model, y, a[0]) > 0)
+    n = jnp.sum(M.counted(model, y, a[0]))
     cost = jax.vmap(lambda z1, a1: M.cost(model, z1, a1, y))(z, a) * n
     labels = y if y.ndim == a.ndim - 2 else jnp.argmax(y, axis=-1)
     correct = jnp.sum(M.to_classes(a) == labels, axis=tuple(range(1, a.ndim - 1)))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -309,15 +308,20 @@ def targets(model, y, out):
     return y.astype(out.dtype)
 
 
-def weights(model, y, out):
-    """Each position's weight in the cost, ``out.shape[:-1]``: ``1/n`` for each of the ``n``
-    positions that count, so that the cost ``Σ w C_x`` is their mean. Every position counts but one
-    whose integer label is :data:`jaxnn.losses.IGNORE` (a loss that takes labels), which weighs 0."""
+def counted(model, y, out):
+    """Which positions count in the cost, ``out.shape[:-1]`` (bool): every one but one whose integer
+    label is :data:`jaxnn.losses.IGNORE` (for a loss that takes labels)."""
     y, lead = jnp.asarray(y), out.shape[:-1]
     if losses.get(model.loss).labels and jnp.issubdtype(y.dtype, jnp.integer) and y.shape == lead:
-        counts = (y != losses.IGNORE).astype(out.dtype)
-        return counts / jnp.maximum(jnp.sum(counts), 1)
-    return jnp.full(lead, 1 / math.prod(lead), out.dtype)
+        return y != losses.IGNORE
+    return jnp.ones(lead, bool)
+
+
+def weights(model, y, out):
+    """Each position's weight in the cost, ``out.shape[:-1]``: ``1/n`` for each of the ``n``
+    positions that count (:func:`counted`), 0 for the others, so that ``Σ w C_x`` is their mean."""
+    mask = counted(model, y, out).astype(out.dtype)
+    return mask / jnp.maximum(jnp.sum(mask), 1)
 
 
 def cost(model, z, a, y):
