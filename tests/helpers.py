@@ -2,22 +2,23 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import jaxnn
 
 
 def make_batch(net: jaxnn.Network, m: int, seed: int = 0, dtype=jnp.float64, labels=False):
-    """Random inputs ``(m, n_0)`` and targets that suit ``net.loss``."""
-    kx, ky = jax.random.split(jax.random.key(seed))
-    x = jax.random.normal(kx, (m, net.sizes[0]), dtype)
+    """Random inputs ``(m, n_0)`` and targets that suit ``net.loss`` (drawn in NumPy: the suite is
+    compile-bound, and ``jax.random`` compiles a program for each new shape)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, net.sizes[0]))
     n_out = net.sizes[-1]
     if net.loss == "cross_entropy":
-        y = jax.random.randint(ky, (m,), 0, n_out)
-        if not labels:
-            y = jax.nn.one_hot(y, n_out, dtype=dtype)
+        y = rng.integers(0, n_out, m)
+        y = jnp.asarray(y if labels else np.eye(n_out)[y], None if labels else dtype)
     else:
-        y = jax.random.uniform(ky, (m, n_out), dtype)
-    return x, y
+        y = jnp.asarray(rng.uniform(size=(m, n_out)), dtype)
+    return jnp.asarray(x, dtype), y
 
 
 def make_params(net, seed=1, dtype=jnp.float64, scheme="uniform"):

@@ -35,7 +35,7 @@ from jaxnn.layers.conv import unslice, window_slices
 class Exercise(NamedTuple):
     signature: str                      # what to write
     task: str                           # the forward and what is asked
-    inputs: Callable                    # (key, dtype) -> {name: array}: the forward's arguments
+    inputs: Callable                    # (rng, dtype) -> {name: NumPy array}: the forward's arguments
     forward: Callable                   # (**inputs) -> output; differentiated w.r.t. `grads`
     grads: tuple[str, ...]              # the inputs whose gradients are returned, in this order
     args: Callable                      # (inputs, output, g) -> the student function's arguments
@@ -43,12 +43,17 @@ class Exercise(NamedTuple):
 
 
 # ------------------------------------------------------------------------------- the forwards
-def _normal(key, shape, dtype):
-    return jax.random.normal(key, shape, dtype)
+def _normal(rng: np.random.Generator, shape, dtype):
+    """Standard normal draws in NumPy: the inputs compile nothing (grading is compile-bound)."""
+    return rng.standard_normal(shape).astype(dtype)
 
 
-def _onehot(key, m, n, dtype):
-    return jax.nn.one_hot(jax.random.randint(key, (m,), 0, n), n, dtype=dtype)
+def _integers(rng: np.random.Generator, n: int, shape):
+    return rng.integers(0, n, shape, dtype=np.int32)
+
+
+def _onehot(rng, m, n, dtype):
+    return np.eye(n, dtype=dtype)[_integers(rng, n, (m,))]
 
 
 def im2col(x, kh: int, kw: int):
@@ -129,8 +134,8 @@ def _batchnorm(x, gamma, beta, eps=1e-5, axes=(0,), mean_path=True, var_path=Tru
 
 def _norm_inputs(shape, scale=0.02):
     """``x`` of ``shape`` with variance ≈ 4e-4 (so ε = 1e-5 matters), γ and β per channel."""
-    def inputs(key, dt):
-        kx, kg, kb = _keys(key, 3)
+    def inputs(rng, dt):
+        kx, kg, kb = rng.spawn(3)
         return {"x": scale * _normal(kx, shape, dt), "gamma": _normal(kg, shape[-1:], dt),
                 "beta": _normal(kb, shape[-1:], dt)}
 
@@ -202,15 +207,15 @@ def _makemore(C, W1, gamma, beta, W2, b2, tokens, y, e_emb, e_hpre, e_hbn, e_h, 
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits, -1), y[:, None], -1))
 
 
-def _makemore_inputs(key, dt):
+def _makemore_inputs(rng, dt):
     m, T, V, D, H = 11, 3, 7, 2, 5            # batch, context, vocabulary, embedding, hidden
-    k = _keys(key, 8)
+    k = rng.spawn(8)
     i = {"C": _normal(k[0], (V, D), dt), "W1": 0.5 * _normal(k[1], (H, T * D), dt),
          "gamma": 1 + 0.1 * _normal(k[2], (H,), dt), "beta": 0.1 * _normal(k[3], (H,), dt),
          "W2": 0.5 * _normal(k[4], (V, H), dt), "b2": _normal(k[5], (V,), dt),
-         "tokens": jax.random.randint(k[6], (m, T), 0, V), "y": jax.random.randint(k[7], (m,), 0, V)}
+         "tokens": _integers(k[6], V, (m, T)), "y": _integers(k[7], V, (m,))}
     shapes = {"e_emb": (m, T, D), "e_hpre": (m, H), "e_hbn": (m, H), "e_h": (m, H), "e_logits": (m, V)}
-    return {**i, **{n: jnp.zeros(s, dt) for n, s in shapes.items()}}
+    return {**i, **{n: np.zeros(s, dt) for n, s in shapes.items()}}
 
 
 def _makemore_grads(i, g, **slip):
@@ -227,9 +232,10 @@ def _makemore_hbn(i):
     return _batchnorm(hpre, i["gamma"], i["beta"])
 
 
-def _relu_inputs(key, dt):
-    z = 2 * _normal(key, (7, 5), dt)
-    return {"z": z.at[::2, ::2].set(0)}                     # exact zeros: ReLU'(0) matters
+def _relu_inputs(rng, dt):
+    z = 2 * _normal(rng, (7, 5), dt)
+    z[::2, ::2] = 0                                         # exact zeros: ReLU'(0) matters
+    return {"z": z}
 
 
 def _autodiff(forward, inputs, names, g, **fixed):
@@ -240,15 +246,11 @@ def _autodiff(forward, inputs, names, g, **fixed):
     return jax.vjp(f, *(inputs[n] for n in names))[1](g)
 
 
-def _keys(key, n):
-    return list(jax.random.split(key, n))
-
-
 EXERCISES: dict[str, Exercise] = {
     "sigmoid": Exercise(
         "sigmoid_backward(z, a, g) -> dz",
         "a = σ(z) = 1/(1 + e^(−z)), elementwise. Given a and g = ∂C/∂a, return ∂C/∂z.",
-        lambda key, dt: {"z": 2 * _normal(key, (4, 5), dt)},
+        lambda rng, dt: {"z": 2 * _normal(rng, (4, 5), dt)},
         lambda z: jax.nn.sigmoid(z), ("z",),
         lambda i, out, g: (i["z"], out, g),
         {"σ' evaluated at z instead of at the activation: σ'(z) = a·(1 − a) with a = σ(z)":
@@ -256,14 +258,14 @@ EXERCISES: dict[str, Exercise] = {
     "quadratic": Exercise(
         "quadratic_backward(a, y) -> da",
         "C = (1/m) Σ_x ½‖a_x − y_x‖² over a batch a, y of shape (m, n). Return ∂C/∂a (m, n).",
-        lambda key, dt: dict(zip("ay", (_normal(k, (7, 3), dt) for k in _keys(key, 2)))),
+        lambda rng, dt: dict(zip("ay", (_normal(k, (7, 3), dt) for k in rng.spawn(2)))),
         lambda a, y: 0.5 * jnp.mean(jnp.sum((a - y) ** 2, -1)), ("a",),
         lambda i, out, g: (i["a"], i["y"]), {}),
     "softmax_cross_entropy": Exercise(
         "softmax_cross_entropy_backward(z, y) -> dz",
         "a = softmax(z) per row, C = −(1/m) Σ_x Σ_j y_xj ln a_xj with one-hot y (m, n). "
         "Return ∂C/∂z (m, n) — the fused form.",
-        lambda key, dt: {"z": _normal(key, (5, 4), dt), "y": _onehot(jax.random.fold_in(key, 1), 5, 4, dt)},
+        lambda rng, dt: {"z": _normal(rng, (5, 4), dt), "y": _onehot(rng, 5, 4, dt)},
         lambda z, y: -jnp.mean(jnp.sum(y * jax.nn.log_softmax(z, -1), -1)), ("z",),
         lambda i, out, g: (i["z"], i["y"]),
         {"used z where softmax(z) belongs: δ = (a − y)/m with a = softmax(z)":
@@ -276,8 +278,8 @@ EXERCISES: dict[str, Exercise] = {
         "dense_backward(x, W, z, a, g) -> (dW, db, dx)",
         "z = x Wᵀ + b, a = σ(z) (sigmoid); x (m, n_in), W (n_out, n_in), b (n_out,). Given "
         "g = ∂C/∂a (m, n_out), return ∂C/∂W, ∂C/∂b, ∂C/∂x (BP2–BP4 with δ = g ⊙ σ'(z)).",
-        lambda key, dt: dict(zip(("W", "b", "x"), (_normal(k, s, dt) for k, s in zip(
-            _keys(key, 3), ((3, 4), (3,), (5, 4)))))),
+        lambda rng, dt: dict(zip(("W", "b", "x"), (_normal(k, s, dt) for k, s in zip(
+            rng.spawn(3), ((3, 4), (3,), (5, 4)))))),
         lambda W, b, x: jax.nn.sigmoid(x @ W.T + b), ("W", "b", "x"),
         lambda i, out, g: (i["x"], i["W"], i["x"] @ i["W"].T + i["b"], out, g),
         {"δ is g ⊙ σ'(z), not g: multiply by a·(1 − a) first":
@@ -288,7 +290,7 @@ EXERCISES: dict[str, Exercise] = {
         "maxpool_backward(x, y, g) -> dx",
         "y = max over non-overlapping 2×2 windows of x (m, H, W, C) → (m, H/2, W/2, C). Given y "
         "and g = ∂C/∂y, return ∂C/∂x.",
-        lambda key, dt: {"x": _normal(key, (3, 4, 6, 5), dt)},
+        lambda rng, dt: {"x": _normal(rng, (3, 4, 6, 5), dt)},
         _maxpool, ("x",), lambda i, out, g: (i["x"], out, g),
         {"each window's gradient goes to its maximum only, not spread over the window":
          lambda i, out, g: (jnp.repeat(jnp.repeat(g, 2, 1), 2, 2) / 4,),
@@ -299,8 +301,8 @@ EXERCISES: dict[str, Exercise] = {
         "y = valid, stride-1 correlation of x (m, H, W, C) with k (kh, kw, C, F), no bias: with "
         "P = im2col(x, kh, kw), y = (P K).reshape(m, H_o, W_o, F), K = k.reshape(kh·kw·C, F). "
         "Given g = ∂C/∂y, return ∂C/∂k and ∂C/∂x (exercises.im2col / col2im help).",
-        lambda key, dt: dict(zip(("k", "x"), (_normal(k, s, dt) for k, s in zip(
-            _keys(key, 2), ((3, 3, 2, 4), (3, 6, 7, 2)))))),
+        lambda rng, dt: dict(zip(("k", "x"), (_normal(k, s, dt) for k, s in zip(
+            rng.spawn(2), ((3, 3, 2, 4), (3, 6, 7, 2)))))),
         _conv, ("k", "x"), lambda i, out, g: (i["x"], i["k"], g),
         {"∂C/∂K = Pᵀ δ (n_patch × F), reshaped to k's shape; δᵀ P reshaped scrambles it":
          lambda i, out, g: ((g.reshape(-1, g.shape[-1]).T @ im2col(i["x"], 3, 3)).reshape(i["k"].shape),
@@ -309,8 +311,8 @@ EXERCISES: dict[str, Exercise] = {
         "layernorm_backward(x, gamma, g) -> (dx, dgamma, dbeta)",
         "Over the last axis of x (m, n): μ = mean x, σ² = mean (x − μ)², x̂ = (x − μ)/√(σ² + 1e-5), "
         "y = x̂ γ + β. Given g = ∂C/∂y, return ∂C/∂x, ∂C/∂γ, ∂C/∂β.",
-        lambda key, dt: dict(zip(("x", "gamma", "beta"), (s * _normal(k, shape, dt) for k, shape, s in zip(
-            _keys(key, 3), ((5, 7), (7,), (7,)), (0.02, 1, 1))))),    # σ² ≈ 4e-4: ε = 1e-5 matters
+        lambda rng, dt: dict(zip(("x", "gamma", "beta"), (s * _normal(k, shape, dt) for k, shape, s in zip(
+            rng.spawn(3), ((5, 7), (7,), (7,)), (0.02, 1, 1))))),    # σ² ≈ 4e-4: ε = 1e-5 matters
         _layernorm, ("x", "gamma", "beta"), lambda i, out, g: (i["x"], i["gamma"], g),
         {"μ and σ depend on x too: dx = (ĝ − mean ĝ − x̂·mean(ĝ x̂))/σ with ĝ = g γ":
          lambda i, out, g: (g * i["gamma"] / jnp.sqrt(i["x"].var(-1, keepdims=True) + 1e-5),
@@ -325,8 +327,8 @@ EXERCISES: dict[str, Exercise] = {
         "One causal head over a sequence x (T, d): q, k, v = x Wq, x Wk, x Wv (W: (d, d_h)); "
         "S = q kᵀ/√d_h with S_ij = −∞ for j > i; P = softmax(S) per row; out = P v. Given "
         "g = ∂C/∂out (T, d_h), return ∂C/∂x, ∂C/∂Wq, ∂C/∂Wk, ∂C/∂Wv.",
-        lambda key, dt: dict(zip(("x", "Wq", "Wk", "Wv"), (0.5 * _normal(k, s, dt) for k, s in zip(
-            _keys(key, 4), ((5, 4), (4, 3), (4, 3), (4, 3)))))),
+        lambda rng, dt: dict(zip(("x", "Wq", "Wk", "Wv"), (0.5 * _normal(k, s, dt) for k, s in zip(
+            rng.spawn(4), ((5, 4), (4, 3), (4, 3), (4, 3)))))),
         _attention, ("x", "Wq", "Wk", "Wv"), lambda i, out, g: (i["x"], i["Wq"], i["Wk"], i["Wv"], g),
         {"the scores are scaled by 1/√d_h: their gradient is too":
          lambda i, out, g: _autodiff(_attention, i, ("x", "Wq", "Wk", "Wv"), g, scale_backward=False),
@@ -346,7 +348,7 @@ EXERCISES: dict[str, Exercise] = {
     "tanh": Exercise(
         "tanh_backward(z, a, g) -> dz",
         "a = tanh(z), elementwise. Given a and g = ∂C/∂a, return ∂C/∂z.",
-        lambda key, dt: {"z": _normal(key, (7, 5), dt)}, lambda z: jnp.tanh(z), ("z",),
+        lambda rng, dt: {"z": _normal(rng, (7, 5), dt)}, lambda z: jnp.tanh(z), ("z",),
         lambda i, out, g: (i["z"], out, g),
         {"tanh' evaluated at z instead of at the activation: tanh'(z) = 1 − a² with a = tanh(z)":
          lambda i, out, g: (g * (1 - i["z"] ** 2),),
@@ -355,8 +357,7 @@ EXERCISES: dict[str, Exercise] = {
         "hinge_backward(s, y) -> ds",
         "The multiclass SVM loss of scores s (m, n) with integer labels y (m,): "
         "C = (1/m) Σ_x Σ_{j ≠ y_x} max(0, s_xj − s_x,y_x + 1). Return ∂C/∂s (m, n).",
-        lambda key, dt: {"s": _normal(key, (7, 5), dt), "y": jax.random.randint(
-            jax.random.fold_in(key, 1), (7,), 0, 5)},
+        lambda rng, dt: {"s": _normal(rng, (7, 5), dt), "y": _integers(rng, 5, (7,))},
         _hinge, ("s",), lambda i, out, g: (i["s"], i["y"]),
         {"the correct class's score is in every positive margin: its column gets −(their count)":
          lambda i, out, g: _autodiff(_hinge, i, ("s",), g, correct_path=False),
@@ -366,8 +367,8 @@ EXERCISES: dict[str, Exercise] = {
         "dropout_backward(mask, g) -> dx",
         "Inverted dropout in training with p = 0.3: y = x ⊙ mask / (1 − p), mask (m, n) of 0s "
         "(dropped) and 1s (kept). Given the mask and g = ∂C/∂y, return ∂C/∂x.",
-        lambda key, dt: {"x": _normal(key, (7, 5), dt), "mask": jax.random.bernoulli(
-            jax.random.fold_in(key, 1), 0.7, (7, 5)).astype(dt)},
+        lambda rng, dt: {"x": _normal(rng, (7, 5), dt),
+                         "mask": (rng.random((7, 5)) < 0.7).astype(dt)},
         lambda x, mask: x * mask / 0.7, ("x",), lambda i, out, g: (i["mask"], g),
         {"inverted dropout scales by 1/(1 − p) in training, so its backward does too":
          lambda i, out, g: (g * i["mask"],),
@@ -425,8 +426,8 @@ EXERCISES: dict[str, Exercise] = {
         "One step of a tanh RNN: h_next = tanh(x Wxᵀ + h_prev Whᵀ + b) with x (m, d) = (3, 5), "
         "h_prev (3, 7), Wx (7, 5), Wh (7, 7), b (7,). Given g = ∂C/∂h_next, return ∂C/∂x, "
         "∂C/∂h_prev, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
-        lambda key, dt: dict(zip(("x", "h", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
-            _keys(key, 5), ((3, 5), (3, 7), (7, 5), (7, 7), (7,)))))),
+        lambda rng, dt: dict(zip(("x", "h", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
+            rng.spawn(5), ((3, 5), (3, 7), (7, 5), (7, 7), (7,)))))),
         lambda x, h, Wx, Wh, b: jnp.tanh(x @ Wx.T + h @ Wh.T + b), ("x", "h", "Wx", "Wh", "b"),
         lambda i, out, g: (i["x"], i["h"], i["Wx"], i["Wh"], out, g),
         {"tanh' at the step's input z: 1 − h_next², with h_next = tanh(z), not 1 − z²":
@@ -438,8 +439,8 @@ EXERCISES: dict[str, Exercise] = {
         "A tanh RNN over a sequence: h_t = tanh(x_t Wxᵀ + h_{t−1} Whᵀ + b) for t = 1..T from h0, "
         "x (m, T, d) = (3, 5, 2), h0 (3, 7), Wx (7, 2), Wh (7, 7), b (7,); h (3, 5, 7) holds every "
         "h_t. Given g = ∂C/∂h (the loss reads every step), return ∂C/∂x, ∂C/∂h0, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
-        lambda key, dt: dict(zip(("x", "h0", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
-            _keys(key, 5), ((3, 5, 2), (3, 7), (7, 2), (7, 7), (7,)))))),
+        lambda rng, dt: dict(zip(("x", "h0", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
+            rng.spawn(5), ((3, 5, 2), (3, 7), (7, 2), (7, 7), (7,)))))),
         _rnn, ("x", "h0", "Wx", "Wh", "b"), lambda i, out, g: (i["x"], i["h0"], i["Wx"], i["Wh"], out, g),
         {"h_{t−1} feeds h_t: carry dh back through time, adding δ_t Wh to step t−1's g":
          lambda i, out, g: _autodiff(_rnn, i, ("x", "h0", "Wx", "Wh", "b"), g, carry=False)}),
@@ -450,8 +451,8 @@ EXERCISES: dict[str, Exercise] = {
         "o = σ(·), g = tanh(·); c_next = f c_prev + i g, h_next = o tanh(c_next). x (3, 5), h_prev "
         "and c_prev (3, 7), Wx (28, 5), Wh (28, 7), b (28,). Given dh_next and dc_next (the gradient "
         "from later steps), return ∂C/∂x, ∂C/∂h_prev, ∂C/∂c_prev, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
-        lambda key, dt: dict(zip(("x", "h", "c", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
-            _keys(key, 6), ((3, 5), (3, 7), (3, 7), (28, 5), (28, 7), (28,)))))),
+        lambda rng, dt: dict(zip(("x", "h", "c", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
+            rng.spawn(6), ((3, 5), (3, 7), (3, 7), (28, 5), (28, 7), (28,)))))),
         _lstm_step, ("x", "h", "c", "Wx", "Wh", "b"),
         lambda i, out, g: (i["x"], i["h"], i["c"], i["Wx"], i["Wh"], i["b"], g[:, :7], g[:, 7:]),
         {"c_next also reaches the loss through h_next = o tanh(c_next): dc = dc_next + dh_next o "
@@ -464,8 +465,8 @@ EXERCISES: dict[str, Exercise] = {
         "An LSTM over a sequence (the step of lstm_step) from h0 and c0 = 0: x (m, T, d) = (3, 5, 2), "
         "h0 (3, 7), Wx (28, 2), Wh (28, 7), b (28,); the output is every h_t, (3, 5, 7). Given "
         "g = ∂C/∂h, return ∂C/∂x, ∂C/∂h0, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
-        lambda key, dt: dict(zip(("x", "h0", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
-            _keys(key, 5), ((3, 5, 2), (3, 7), (28, 2), (28, 7), (28,)))))),
+        lambda rng, dt: dict(zip(("x", "h0", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
+            rng.spawn(5), ((3, 5, 2), (3, 7), (28, 2), (28, 7), (28,)))))),
         _lstm, ("x", "h0", "Wx", "Wh", "b"), lambda i, out, g: (i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], g),
         {"carry dc back through time too: c_t's gradient reaches c_{t−1} as dc ⊙ f":
          lambda i, out, g: _autodiff(_lstm, i, ("x", "h0", "Wx", "Wh", "b"), g, carry_c=False)}),
@@ -473,8 +474,7 @@ EXERCISES: dict[str, Exercise] = {
         "embedding_backward(tokens, vocab, g) -> dE",
         "A word embedding: out = E[tokens] for tokens (m, T) = (3, 5) of a vocabulary of 4, E (4, 6), "
         "out (3, 5, 6). Given g = ∂C/∂out, return ∂C/∂E (4, 6). Tokens repeat.",
-        lambda key, dt: {"tokens": jax.random.randint(key, (3, 5), 0, 4),
-                         "E": _normal(jax.random.fold_in(key, 1), (4, 6), dt)},
+        lambda rng, dt: {"tokens": _integers(rng, 4, (3, 5)), "E": _normal(rng, (4, 6), dt)},
         lambda tokens, E: E[tokens], ("E",), lambda i, out, g: (i["tokens"], 4, g),
         {"a token that appears several times collects every occurrence's gradient: a scatter-add "
          "(dE.at[tokens].add(g)), not .set":
@@ -483,17 +483,16 @@ EXERCISES: dict[str, Exercise] = {
         "temporal_affine_backward(x, W, g) -> (dx, dW, db)",
         "A Dense layer at every time step: y = x Wᵀ + b for x (m, T, d) = (3, 5, 2), W (7, 2), b (7,), "
         "y (3, 5, 7). Given g = ∂C/∂y, return ∂C/∂x, ∂C/∂W, ∂C/∂b (summed over batch and time).",
-        lambda key, dt: dict(zip(("x", "W", "b"), (_normal(k, s, dt) for k, s in zip(
-            _keys(key, 3), ((3, 5, 2), (7, 2), (7,)))))),
+        lambda rng, dt: dict(zip(("x", "W", "b"), (_normal(k, s, dt) for k, s in zip(
+            rng.spawn(3), ((3, 5, 2), (7, 2), (7,)))))),
         lambda x, W, b: x @ W.T + b, ("x", "W", "b"), lambda i, out, g: (i["x"], i["W"], g), {}),
     "temporal_softmax": Exercise(
         "temporal_softmax_backward(z, y, mask) -> dz",
         "Softmax + cross-entropy at every step of a sequence, some steps masked out: "
         "C = −(1/m) Σ_x Σ_t mask_xt ln softmax(z_xt)[y_xt] with scores z (m, T, V) = (3, 5, 7), "
         "labels y (3, 5), mask (3, 5) of 0s and 1s. Return ∂C/∂z.",
-        lambda key, dt: {"z": _normal(key, (3, 5, 7), dt),
-                         "y": jax.random.randint(jax.random.fold_in(key, 1), (3, 5), 0, 7),
-                         "mask": jax.random.bernoulli(jax.random.fold_in(key, 2), 0.6, (3, 5)).astype(dt)},
+        lambda rng, dt: {"z": _normal(rng, (3, 5, 7), dt), "y": _integers(rng, 7, (3, 5)),
+                         "mask": (rng.random((3, 5)) < 0.6).astype(dt)},
         _temporal_softmax, ("z",), lambda i, out, g: (i["z"], i["y"], i["mask"]),
         {"a masked step (mask 0) adds nothing to C, so its gradient is 0: multiply by the mask":
          lambda i, out, g: _autodiff(_temporal_softmax, {**i, "mask": jnp.ones_like(i["mask"])}, ("z",), g),
@@ -605,22 +604,23 @@ def _hint(got, want, m: int, mistakes, close_rel) -> str:
     return "no typical slip matches: compare each step with the equations"
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2))
-def _inputs(name: str, seed, dtype):
-    """The exercise's random inputs from ``seed`` (a program of their own: made inside the
-    reference's program, XLA may compute them twice, rounded differently)."""
-    return EXERCISES[name].inputs(jax.random.key(seed), dtype)
+def _inputs(name: str, seed: int, dtype) -> tuple[dict, np.ndarray]:
+    """The exercise's random inputs and the upstream gradient ``g`` (1 for a cost, else drawn),
+    from ``seed``, drawn in NumPy: grading compiles only the reference and the student's ops."""
+    rng = np.random.default_rng(seed)
+    ex = EXERCISES[name]
+    inputs = ex.inputs(rng, dtype)
+    out = jax.eval_shape(lambda i: ex.forward(**i), inputs)
+    return inputs, (np.ones((), dtype) if out.ndim == 0 else _normal(rng, out.shape, dtype))
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _reference(name: str, inputs: dict, seed):
-    """The forward's output, the upstream gradient ``g`` (1 for a cost, else drawn from
-    ``seed + 1``), ``jax.vjp``'s gradients and the student function's arguments: with
-    :func:`_inputs`, grading compiles two programs per exercise, not one per operation."""
+def _reference(name: str, inputs: dict, g):
+    """The forward's output, ``jax.vjp``'s gradients for ``g`` and the student function's
+    arguments: grading compiles one program per exercise for them, not one per operation."""
     ex = EXERCISES[name]
     out = ex.forward(**inputs)
-    g = jnp.ones_like(out) if out.ndim == 0 else _normal(jax.random.key(seed + 1), out.shape, out.dtype)
-    return out, g, _autodiff(ex.forward, inputs, ex.grads, g), ex.args(inputs, out, g)
+    return out, _autodiff(ex.forward, inputs, ex.grads, g), ex.args(inputs, out, g)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -637,8 +637,8 @@ def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True)
     """
     ex = _get(name)
     dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
-    inputs = _inputs(name, seed, dtype)
-    out, g, want, student_args = _reference(name, inputs, seed)
+    inputs, g = _inputs(name, seed, dtype)
+    out, want, student_args = _reference(name, inputs, g)
     student_args = [int(a) if a.ndim == 0 else a for a in student_args]   # (a count, such as vocab)
     got = backward(*student_args)
     if got is None:
