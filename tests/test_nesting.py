@@ -158,12 +158,13 @@ def test_remat_recomputes_its_block_and_gives_the_same_gradients_state_and_tools
     remat, plain = model(L.Remat), model(lambda block: block)
     p, (x, y) = jaxnn.init(jax.random.key(1), plain, dtype=jnp.float64), _batch(plain, 16)
     key = jax.random.key(2)
-    got, want = jaxnn.value_and_grad(remat, p, x, y, key), jaxnn.value_and_grad(plain, p, x, y, key)
+    got, want, (_, g_ad), state = jax.jit(lambda p: (   # one compiled program (eager: one per op)
+        jaxnn.value_and_grad(remat, p, x, y, key), jaxnn.value_and_grad(plain, p, x, y, key),
+        jax.value_and_grad(jaxnn.loss, argnums=1)(remat, p, x, y, key),
+        [jaxnn.epoch.GRADIENTS["hand"](m, p, x, y, key)[2] for m in (remat, plain)]))(p)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14), got, want)
-    _, g_ad = jax.value_and_grad(jaxnn.loss, argnums=1)(remat, p, x, y, key)
     # (an absolute floor: the bias before BatchNorm gets a gradient of 0 up to rounding)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14), got[1], g_ad)
-    state = [jaxnn.epoch.GRADIENTS["hand"](m, p, x, y, key)[2] for m in (remat, plain)]
     jax.tree.map(np.testing.assert_array_equal, *state)
     assert len(jax.tree.leaves(state[0])) == 2                  # BatchNorm's running mean and var
     rows = jaxnn.check_layer(L.Remat(L.Residual(BLOCK)), (4,))
@@ -287,8 +288,9 @@ def test_a_model_with_dropout_equals_jax_grad_with_the_same_key_and_trains():
     x, labels = jaxnn.data.two_moons(64)
     x = jnp.asarray(x, jnp.float64)
     key = jax.random.key(5)
-    (v, g), (v_ad, g_ad) = (jaxnn.value_and_grad(model, p, x, labels, key),
-                            jax.value_and_grad(jaxnn.loss, argnums=1)(model, p, x, labels, key))
+    (v, g), (v_ad, g_ad) = jax.jit(lambda p: (   # one compiled program (eager: one per op)
+        jaxnn.value_and_grad(model, p, x, labels, key),
+        jax.value_and_grad(jaxnn.loss, argnums=1)(model, p, x, labels, key)))(p)
     assert rel_error(v, v_ad) <= 1e-12 and max(jax.tree.leaves(jax.tree.map(rel_error, g, g_ad))) <= 1e-10
     assert float(v) != float(jaxnn.loss(model, p, x, labels))          # training ≠ evaluation
     params, hist = jaxnn.fit(model, jaxnn.init(jax.random.key(0), model), (x, labels),
