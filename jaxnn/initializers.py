@@ -26,7 +26,38 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.numpy as jnp
+import numpy as np
+
+
+def draw(sample, key, shape, dtype, scale: float = 1.0, **kwargs) -> jax.Array:
+    """``scale · sample(key, shape, dtype, **kwargs)`` for a ``jax.random`` draw such as
+    ``jax.random.normal``: the same numbers, compiled once per length class, not once per shape.
+
+    A model's first ``init`` is compile-bound: each new shape compiles a random-number program.
+    Threefry (partitionable, jax's default) numbers each value by its flat index, so a draw of a
+    longer flat length starts with the values of ``shape``'s draw. On the CPU, outside a trace,
+    the draw is made for the length rounded up to a power of two, then cut, reshaped and scaled on
+    the host (the same float rounding as on the device) and put back with ``jax.device_put``.
+    Elsewhere: the plain draw.
+    """
+    n = math.prod(shape)
+    plain = (isinstance(key, jax.core.Tracer) or n == 0 or jax.default_backend() != "cpu"
+             or not jax.config.jax_threefry_partitionable
+             or np.dtype(dtype) not in (np.float32, np.float64)
+             or str(jax.random.key_impl(key)) != "threefry2x32")
+    if plain:
+        values = sample(key, shape, dtype, **kwargs)
+        return values if scale == 1.0 else scale * values
+    flat = np.asarray(sample(key, (1 << (n - 1).bit_length(),), dtype, **kwargs))
+    values = flat[:n].reshape(shape)
+    return jax.device_put(values if scale == 1.0 else values * np.asarray(scale, values.dtype))
+
+
+def constant(shape, dtype, value: float = 0.0) -> jax.Array:
+    """``jnp.full(shape, value, dtype)``, made in NumPy and put on the device with
+    ``jax.device_put``, which compiles nothing (``jnp.full``, and ``jnp.asarray`` of a NumPy
+    array, compile a program for each new shape)."""
+    return jax.device_put(np.full(shape, value, dtype))
 
 
 def fans(shape) -> tuple[int, int]:
@@ -38,23 +69,23 @@ def fans(shape) -> tuple[int, int]:
 
 
 def _normal(scale, bias_normal=False):
-    def draw(key, shape, dtype):
+    def normal(key, shape, dtype):
         if len(shape) >= 2:
-            return scale(*fans(shape)) * jax.random.normal(key, shape, dtype)
-        return jax.random.normal(key, shape, dtype) if bias_normal else jnp.zeros(shape, dtype)
+            return draw(jax.random.normal, key, shape, dtype, scale(*fans(shape)))
+        return draw(jax.random.normal, key, shape, dtype) if bias_normal else constant(shape, dtype)
 
-    return draw
+    return normal
 
 
 def _uniform_half(key, shape, dtype):
-    return jax.random.uniform(key, shape, dtype, minval=-0.5, maxval=0.5)
+    return draw(jax.random.uniform, key, shape, dtype, minval=-0.5, maxval=0.5)
 
 
 def _glorot(key, shape, dtype):
     if len(shape) < 2:
-        return jnp.zeros(shape, dtype)
+        return constant(shape, dtype)
     limit = math.sqrt(6.0 / sum(fans(shape)))
-    return jax.random.uniform(key, shape, dtype, minval=-limit, maxval=limit)
+    return draw(jax.random.uniform, key, shape, dtype, minval=-limit, maxval=limit)
 
 
 SCHEMES = {

@@ -7,7 +7,7 @@ import pytest
 from helpers import make_batch, make_params
 
 import jaxnn
-from jaxnn import activations, checkpoint
+from jaxnn import activations, checkpoint, initializers
 
 
 def test_network_is_hashable_and_static_under_jit():
@@ -103,6 +103,29 @@ def test_init_shapes_determinism_and_scale(scheme):
     assert bias_std == pytest.approx(want_b, rel=0.2, abs=1e-12)
     if scheme == "uniform":
         assert -0.5 <= float(p1[0]["W"].min()) and float(p1[0]["W"].max()) < 0.5
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_init_draws_the_numbers_of_a_plain_draw_of_each_shape(dtype):
+    """initializers.draw cuts a power-of-two-long draw on the host (one compiled program per length
+    class): bit for bit the plain jax.random draw, scaled as on the device; under vmap and for a
+    key of another PRNG it is the plain draw itself."""
+    key = jax.random.key(5)
+    for shape in [(7,), (30, 784), (3, 3, 1, 32), (1,), (0, 4)]:
+        for sample, kw in [(jax.random.normal, {}), (jax.random.uniform, {"minval": -0.3, "maxval": 0.3})]:
+            for scale in (1.0, 0.02, float(np.sqrt(2 / 784))):
+                want = sample(key, shape, dtype, **kw)
+                want = want if scale == 1.0 else scale * want
+                got = initializers.draw(sample, key, shape, dtype, scale, **kw)
+                assert got.dtype == want.dtype and got.shape == shape
+                np.testing.assert_array_equal(got, want)
+    keys = jax.random.split(key, 3)
+    stacked = jax.vmap(lambda k: initializers.draw(jax.random.normal, k, (5, 3), dtype, 0.5))(keys)
+    for k, row in zip(keys, stacked):
+        np.testing.assert_array_equal(row, initializers.draw(jax.random.normal, k, (5, 3), dtype, 0.5))
+    rbg = jax.random.key(5, impl="rbg")
+    np.testing.assert_array_equal(initializers.draw(jax.random.normal, rbg, (6,), dtype),
+                                  jax.random.normal(rbg, (6,), dtype))
 
 
 NET = jaxnn.Network([4, 5, 3], hidden="relu", output="softmax", loss="cross_entropy")

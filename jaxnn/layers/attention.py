@@ -59,9 +59,9 @@ class Embedding:
         if len(in_shape) != 1 or (self.context is not None and in_shape[0] > self.context):
             raise ValueError(f"{self}: expects token sequences (T,) with T ≤ context, got {in_shape}")
         ke, kp = jax.random.split(key)
-        params = {"E": 0.02 * jax.random.normal(ke, (self.vocab, self.dim), dtype)}
+        params = {"E": initializers.draw(jax.random.normal, ke, (self.vocab, self.dim), dtype, 0.02)}
         if self.context is not None:
-            params["P"] = 0.02 * jax.random.normal(kp, (self.context, self.dim), dtype)
+            params["P"] = initializers.draw(jax.random.normal, kp, (self.context, self.dim), dtype, 0.02)
         return params, (*in_shape, self.dim)
 
     def forward(self, params, tokens):
@@ -93,7 +93,8 @@ class LayerNorm:
     eps: float = 1e-5
 
     def init(self, key, in_shape, dtype=jnp.float32):
-        return {"g": jnp.ones(in_shape[-1], dtype), "b": jnp.zeros(in_shape[-1], dtype)}, in_shape
+        n = in_shape[-1]
+        return {"g": initializers.constant(n, dtype, 1), "b": initializers.constant(n, dtype)}, in_shape
 
     def forward(self, params, x):
         mu = x.mean(axis=-1, keepdims=True)
@@ -151,8 +152,8 @@ class SelfAttention:
                              f"heads, got {in_shape}")
         d, lecun = in_shape[-1], initializers.get("lecun")
         kqkv, ko = jax.random.split(key)
-        return {"Wqkv": lecun(kqkv, (3 * d, d), dtype), "bqkv": jnp.zeros(3 * d, dtype),
-                "Wo": lecun(ko, (d, d), dtype), "bo": jnp.zeros(d, dtype)}, in_shape
+        return {"Wqkv": lecun(kqkv, (3 * d, d), dtype), "bqkv": initializers.constant(3 * d, dtype),
+                "Wo": lecun(ko, (d, d), dtype), "bo": initializers.constant(d, dtype)}, in_shape
 
     def _split(self, a):                     # (m, T, d) -> (m, h, T, d_h)
         m, T, d = a.shape

@@ -38,6 +38,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxnn import initializers
+
 
 class NormCache(NamedTuple):
     x_hat: jax.Array      # the normalised input, x's shape
@@ -72,8 +74,10 @@ class BatchNorm:
 
     def init(self, key, in_shape, dtype=jnp.float32):
         n = in_shape[-1]
-        return {"g": jnp.ones(n, dtype), "b": jnp.zeros(n, dtype),
-                "state": {"mean": jnp.zeros(n, dtype), "var": jnp.ones(n, dtype)}}, in_shape
+        def c(value):
+            return initializers.constant(n, dtype, value)
+
+        return {"g": c(1), "b": c(0), "state": {"mean": c(0), "var": c(1)}}, in_shape
 
     def forward(self, params, x, key=None):
         axes = tuple(range(x.ndim - 1))
@@ -128,7 +132,8 @@ class GroupNorm:
         if in_shape[-1] % self.groups:
             raise ValueError(f"{self}: {in_shape[-1]} channels do not split into {self.groups} "
                              "equal groups; use a number of groups that divides the channels")
-        return {"g": jnp.ones(in_shape[-1], dtype), "b": jnp.zeros(in_shape[-1], dtype)}, in_shape
+        n = in_shape[-1]
+        return {"g": initializers.constant(n, dtype, 1), "b": initializers.constant(n, dtype)}, in_shape
 
     def _axes(self, x):
         """``x`` as ``(m, …, G, C/G)`` and the axes of one group's values (all but m and G)."""
