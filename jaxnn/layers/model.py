@@ -360,5 +360,5 @@ def accuracy(model, params, x, labels):
     out = forward(model, params, x)[0]
     if labels.ndim == out.ndim:
         labels = jnp.argmax(labels, axis=-1)
-    counted = labels != losses.IGNORE
-    return jnp.sum((to_classes(out) == labels) & counted) / jnp.maximum(jnp.sum(counted), 1)
+    # an IGNORE label (-1) never equals a predicted class: only the denominator leaves it out
+    return jnp.sum(to_classes(out) == labels) / jnp.maximum(jnp.sum(labels != losses.IGNORE), 1)
