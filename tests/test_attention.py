@@ -49,6 +49,40 @@ def test_attention_by_blocks_equals_vjp_and_the_single_block(causal, length, blo
         L.SelfAttention(2, block=0)
 
 
+@pytest.mark.parametrize(("examples", "chunk", "block"), [(6, 4, 64), (6, 2, 3), (5, 2, 64)])
+def test_attention_by_chunks_of_examples_equals_vjp_and_the_whole_batch(examples, chunk, block):
+    """Chunks of 3, 2 (with blocks of queries inside) and 1 example (5 has no other divisor ≤ 2)."""
+    x = jax.random.normal(jax.random.key(examples), (examples, 7, 8), jnp.float64)
+    layer, whole = L.SelfAttention(2, block=block, chunk=chunk), L.SelfAttention(2, block=block)
+    assert max(_vjp_errors(layer, x)) <= 1e-10
+    params, _ = layer.init(jax.random.key(0), x.shape[1:], jnp.float64)
+    (y, cache), (y1, cache1) = layer.forward(params, x), whole.forward(params, x)
+    g = jax.random.normal(jax.random.key(1), y.shape, jnp.float64)
+    np.testing.assert_allclose(y, y1, rtol=1e-12, atol=1e-14)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14),
+                 layer.backward(params, cache, g), whole.backward(params, cache1, g))
+    lowered = jax.jit(lambda x: layer.forward(params, x)[0]).lower(x).as_text()
+    assert "while" in lowered                                  # the chunks run in a loop
+    with pytest.raises(ValueError, match="chunk must be a positive int"):
+        L.SelfAttention(2, chunk=0)
+
+
+@pytest.mark.forced_cpu_devices
+def test_attention_chunks_keep_a_sharded_batch_sharded():
+    """Chunk j holds examples j, j + m/c, …: every device works on its own rows, nothing gathered."""
+    layer = L.SelfAttention(2, chunk=4)
+    params, _ = layer.init(jax.random.key(0), (7, 8))
+    mesh = jaxnn.parallel.data_mesh(2)
+    x = jaxnn.parallel.shard_batch(np.ones((8, 7, 8), np.float32), mesh)
+
+    def grads(params, x):
+        _, cache = layer.forward(params, x)
+        return layer.backward(params, cache, x)
+
+    compiled = jax.jit(grads).lower(jaxnn.parallel.replicate(params, mesh), x).compile()
+    assert "all-gather" not in compiled.as_text()
+
+
 def test_attention_memory_grows_with_t_not_t_squared(optimized):
     """A long context: the hand step's temporaries stay far below jax.grad's, which keeps P."""
     model = jaxnn.models.gpt(vocab=11, context=512, dim=16, heads=2, depth=1)

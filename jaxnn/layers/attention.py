@@ -121,6 +121,9 @@ class AttentionCache(NamedTuple):
 
 UNROLLED = 4
 """At most this many blocks of queries run as straight-line code (see ``SelfAttention``)."""
+SCORE_BYTES = 1 << 20
+"""By default a chunk of examples takes at most this many bytes of scores a block (about a core's
+L2 cache; see ``SelfAttention``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,15 +137,20 @@ class SelfAttention:
     blocks (``T ≤ 256`` by default) a causal block reads only the keys up to its last query (a
     quarter of the products skipped at two blocks); longer contexts run the blocks in a
     ``lax.scan`` that masks instead, trading those products for memory that grows with ``T``.
+
+    ``chunk``: at most this many examples at a time (``None``: as many as keep a block of scores
+    within ``SCORE_BYTES``, 1 MiB). On the CPU, scores that stay in the cache make the step faster
+    (the larger GPT of ``experiments/bench_peers.py``), and the temporaries shrink with the chunk.
     """
 
     heads: int = 1
     causal: bool = True
     block: int = 64
+    chunk: int | None = None
 
     def __post_init__(self):
-        for name in ("heads", "block"):
-            value = getattr(self, name)
+        for name, value in (("heads", self.heads), ("block", self.block),
+                            ("chunk", 1 if self.chunk is None else self.chunk)):    # None: automatic
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"SelfAttention {name} must be a positive int, got {value!r}")
 
@@ -201,20 +209,38 @@ class SelfAttention:
             *o.shape[1:3], n * self.block, o.shape[-1])[:, :, :T], outs)
         return carry, joined
 
+    def _by_examples(self, attend, arrays):
+        """``attend(*arrays)`` (arrays ``(m, h, T, ·)``) over chunks of examples, the results
+        joined back to ``(m, …)``: ``c`` examples a chunk, the largest divisor of ``m`` up to
+        ``chunk`` (by default, as many as keep a block of scores ``(c, h, block, T)`` within
+        ``SCORE_BYTES``), run one after another in a ``lax.map``. Chunk ``j`` holds examples
+        ``j, j + m/c, j + 2m/c, …``, so a batch sharded over devices stays sharded."""
+        m, h, T, _ = arrays[0].shape
+        most = self.chunk or SCORE_BYTES // (h * min(self.block, T) * T * arrays[0].dtype.itemsize)
+        c = max(d for d in range(1, max(1, min(most, m)) + 1) if m % d == 0)
+        if c == m:
+            return attend(*arrays)
+        chunks = jax.lax.map(lambda a: attend(*a), tuple(
+            jnp.moveaxis(a.reshape(c, m // c, *a.shape[1:]), 1, 0) for a in arrays))
+        return jax.tree.map(lambda o: jnp.moveaxis(o, 0, 1).reshape(m, *o.shape[2:]), chunks)
+
     def forward(self, params, x):
         base.check_rank(self, x, 3, "(batch, T, d)")
         q, k, v = map(self._split, jnp.split(x @ params["Wqkv"].T + params["bqkv"], 3, axis=-1))
         q = q * (1 / math.sqrt(q.shape[-1]))                             # scale once, on Q
 
-        def block(_, inputs, n):                                         # one block of queries
-            start, q_b = inputs
-            s = self._mask(q_b @ k[:, :, :n].swapaxes(-1, -2), start + jnp.arange(q_b.shape[2]))
-            s_max = s.max(axis=-1, keepdims=True)
-            p = jnp.exp(s - s_max)                                       # unnormalised P
-            total = p.sum(axis=-1, keepdims=True)
-            return None, ((p @ v[:, :, :n]) / total, s_max + jnp.log(total))   # P V, log-sum-exp
+        def attend(q, k, v):                                             # a chunk of examples
+            def block(_, inputs, n):                                     # one block of queries
+                start, q_b = inputs
+                s = self._mask(q_b @ k[:, :, :n].swapaxes(-1, -2), start + jnp.arange(q_b.shape[2]))
+                s_max = s.max(axis=-1, keepdims=True)
+                p = jnp.exp(s - s_max)                                   # unnormalised P
+                total = p.sum(axis=-1, keepdims=True)
+                return None, ((p @ v[:, :, :n]) / total, s_max + jnp.log(total))   # P V, lse
 
-        _, (o, lse) = self._by_blocks(block, x.shape[1], (q,), None)
+            return self._by_blocks(block, x.shape[1], (q,), None)[1]
+
+        o, lse = self._by_examples(attend, (q, k, v))
         o = self._merge(o)                                               # heads side by side
         return o @ params["Wo"].T + params["bo"], AttentionCache(x, q, k, v, lse, o)
 
@@ -232,20 +258,24 @@ class SelfAttention:
         do = self._split(g @ params["Wo"])                               # ∂C/∂O per head
         rowsum = (do * self._split(o)).sum(axis=-1, keepdims=True)       # rowsum(dP ⊙ P)
 
-        def block(carry, inputs, n):         # one block of queries, in transposed form (keys, rows)
-            dk, dv = carry
-            start, q_b, do_b, lse_b, rowsum_b = inputs
-            k_n, v_n = k[:, :, :n], v[:, :, :n]
-            p_t = jnp.exp(self._mask(k_n @ q_b.swapaxes(-1, -2), start + jnp.arange(q_b.shape[2]),
-                                     transposed=True) - lse_b.swapaxes(-1, -2))   # Pᵀ, recomputed
-            dp_t = v_n @ do_b.swapaxes(-1, -2)                           # dPᵀ = V dOᵀ
-            ds_t = p_t * (dp_t - rowsum_b.swapaxes(-1, -2))              # through softmax
-            dk, dv = dk.at[:, :, :n].add(ds_t @ q_b), dv.at[:, :, :n].add(p_t @ do_b)
-            return (dk, dv), ds_t.swapaxes(-1, -2) @ k_n                 # dK = dSᵀ Q, dV = Pᵀ dO;
-            #                                                              dQ = dS K
+        def attend(q, k, v, do, lse, rowsum):                            # a chunk of examples
+            def block(carry, inputs, n):     # one block of queries, in transposed form (keys, rows)
+                dk, dv = carry
+                start, q_b, do_b, lse_b, rowsum_b = inputs
+                k_n, v_n = k[:, :, :n], v[:, :, :n]
+                p_t = jnp.exp(self._mask(k_n @ q_b.swapaxes(-1, -2), start + jnp.arange(q_b.shape[2]),
+                                         transposed=True) - lse_b.swapaxes(-1, -2))   # Pᵀ, recomputed
+                dp_t = v_n @ do_b.swapaxes(-1, -2)                       # dPᵀ = V dOᵀ
+                ds_t = p_t * (dp_t - rowsum_b.swapaxes(-1, -2))          # through softmax
+                dk, dv = dk.at[:, :, :n].add(ds_t @ q_b), dv.at[:, :, :n].add(p_t @ do_b)
+                return (dk, dv), ds_t.swapaxes(-1, -2) @ k_n             # dK = dSᵀ Q, dV = Pᵀ dO;
+                #                                                          dQ = dS K
 
-        (dk, dv), dq = self._by_blocks(block, x.shape[1], (q, do, lse, rowsum),
-                                       (jnp.zeros_like(k), jnp.zeros_like(v)))
+            (dk, dv), dq = self._by_blocks(block, x.shape[1], (q, do, lse, rowsum),
+                                           (jnp.zeros_like(k), jnp.zeros_like(v)))
+            return dq, dk, dv
+
+        dq, dk, dv = self._by_examples(attend, (q, k, v, do, lse, rowsum))
         dq = dq * (1 / math.sqrt(q.shape[-1]))                           # the 1/√d_h
         dqkv = jnp.concatenate([self._merge(dq), self._merge(dk), self._merge(dv)], axis=-1)
         d2 = dqkv.reshape(-1, 3 * d)
