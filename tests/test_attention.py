@@ -13,6 +13,7 @@ from jaxnn import layers as L
 from jaxnn.data import DataError
 from jaxnn.data import text as T
 from jaxnn.gradient_check import backward_and_vjp, rel_error
+from jaxnn.layers import attention
 
 
 def _vjp_errors(layer, x, seed=0):
@@ -49,28 +50,35 @@ def test_attention_by_blocks_equals_vjp_and_the_single_block(causal, length, blo
         L.SelfAttention(2, block=0)
 
 
-@pytest.mark.parametrize(("examples", "chunk", "block"), [(6, 4, 64), (6, 2, 3), (5, 2, 64)])
-def test_attention_by_chunks_of_examples_equals_vjp_and_the_whole_batch(examples, chunk, block):
-    """Chunks of 3, 2 (with blocks of queries inside) and 1 example (5 has no other divisor ≤ 2)."""
+@pytest.mark.parametrize(("examples", "most", "block", "chunks"), [
+    (6, 3, 64, 2), (6, 2, 3, 3),   # the fewest chunks within the budget (with blocks inside)
+    (5, 2, 64, 1),                 # 5 has no divisor up to UNROLLED but 1
+    (12, 1, 64, 4),                # at most UNROLLED chunks, over budget
+])
+def test_attention_backward_by_chunks_of_examples_equals_vjp_and_the_whole_batch(
+        monkeypatch, examples, most, block, chunks):
     x = jax.random.normal(jax.random.key(examples), (examples, 7, 8), jnp.float64)
-    layer, whole = L.SelfAttention(2, block=block, chunk=chunk), L.SelfAttention(2, block=block)
-    assert max(_vjp_errors(layer, x)) <= 1e-10
+    layer = L.SelfAttention(2, block=block)
     params, _ = layer.init(jax.random.key(0), x.shape[1:], jnp.float64)
-    (y, cache), (y1, cache1) = layer.forward(params, x), whole.forward(params, x)
+    y, cache = layer.forward(params, x)
     g = jax.random.normal(jax.random.key(1), y.shape, jnp.float64)
-    np.testing.assert_allclose(y, y1, rtol=1e-12, atol=1e-14)
+
+    def products():
+        return jax.jit(lambda c: layer.backward(params, c, g)).lower(cache).as_text().count("dot_general")
+
+    whole, whole_products = layer.backward(params, cache, g), products()
+    monkeypatch.setattr(attention, "SCORE_BYTES", most * 2 * min(block, 7) * 7 * 8)   # `most` examples
+    assert products() - whole_products == (chunks - 1) * 5 * -(-7 // block)    # 5 products a block
+    assert max(_vjp_errors(layer, x)) <= 1e-10
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14),
-                 layer.backward(params, cache, g), whole.backward(params, cache1, g))
-    lowered = jax.jit(lambda x: layer.forward(params, x)[0]).lower(x).as_text()
-    assert "while" in lowered                                  # the chunks run in a loop
-    with pytest.raises(ValueError, match="chunk must be a positive int"):
-        L.SelfAttention(2, chunk=0)
+                 layer.backward(params, cache, g), whole)
 
 
 @pytest.mark.forced_cpu_devices
-def test_attention_chunks_keep_a_sharded_batch_sharded():
-    """Chunk j holds examples j, j + m/c, …: every device works on its own rows, nothing gathered."""
-    layer = L.SelfAttention(2, chunk=4)
+def test_attention_chunks_keep_a_sharded_batch_sharded(monkeypatch):
+    """The backward's chunk j holds examples j, j + n, …: every device works on its own rows."""
+    monkeypatch.setattr(attention, "SCORE_BYTES", 4 * 2 * 7 * 7 * 4)          # 4 examples a chunk
+    layer = L.SelfAttention(2)
     params, _ = layer.init(jax.random.key(0), (7, 8))
     mesh = jaxnn.parallel.data_mesh(2)
     x = jaxnn.parallel.shard_batch(np.ones((8, 7, 8), np.float32), mesh)
@@ -79,8 +87,9 @@ def test_attention_chunks_keep_a_sharded_batch_sharded():
         _, cache = layer.forward(params, x)
         return layer.backward(params, cache, x)
 
-    compiled = jax.jit(grads).lower(jaxnn.parallel.replicate(params, mesh), x).compile()
-    assert "all-gather" not in compiled.as_text()
+    hlo = jax.jit(grads).lower(jaxnn.parallel.replicate(params, mesh), x).compile().as_text()
+    assert "all-reduce" in hlo                                # the parameters' gradients, summed
+    assert not any(move in hlo for move in ("all-gather", "all-to-all", "collective-permute"))
 
 
 def test_attention_memory_grows_with_t_not_t_squared(optimized):

@@ -38,7 +38,7 @@ EXPECTED = {   # what each notebook must print, computed live
         "LSTM(4) in detail:"],
     "06_attention.ipynb": [
         "devices:", "dX    max |hand − jax.vjp|", "dW_q  max |hand − jax.vjp|",
-        "SelfAttention(heads=4, causal=True, block=64, chunk=None): worst error vs jax.vjp", "a whole block",
+        "SelfAttention(heads=4, causal=True, block=64): worst error vs jax.vjp", "a whole block",
         "GPT: 117,479 parameters", "LSTM: 118,695 parameters", "generated: The return value of ",
         "attention weights: 4 heads over 64 characters; each row sums to 1.000"],
     "07_your_turn.ipynb": [

@@ -26,7 +26,8 @@ backward recomputes ``P`` from ``Q``, ``K`` and it, one block at a time, in tran
 transpose, and XLA cannot merge the recomputation with the forward's ``Q Kᵀ`` (which would keep
 the scores alive from the forward to the backward, as ``jax.grad`` does). A causal block of
 queries reads only the keys up to its last query (where the blocks run unrolled, see
-``SelfAttention._by_blocks``). ``Q`` is scaled by ``1/√d_h`` once, before the
+``SelfAttention._by_blocks``), and the backward takes a chunk of examples at a time
+(``SelfAttention._by_examples``). ``Q`` is scaled by ``1/√d_h`` once, before the
 products (so ``dK = dSᵀ Q`` carries the scale, and ``dQ`` is scaled once at the end).
 """
 
@@ -120,10 +121,11 @@ class AttentionCache(NamedTuple):
 
 
 UNROLLED = 4
-"""At most this many blocks of queries run as straight-line code (see ``SelfAttention``)."""
+"""At most this many blocks of queries (and chunks of examples) run as straight-line code (see
+``SelfAttention``)."""
 SCORE_BYTES = 1 << 20
-"""By default a chunk of examples takes at most this many bytes of scores a block (about a core's
-L2 cache; see ``SelfAttention``)."""
+"""By default the backward takes as many examples at a time as keep a block of scores within this
+many bytes (about a core's L2 cache; see ``SelfAttention``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,19 +140,20 @@ class SelfAttention:
     quarter of the products skipped at two blocks); longer contexts run the blocks in a
     ``lax.scan`` that masks instead, trading those products for memory that grows with ``T``.
 
-    ``chunk``: at most this many examples at a time (``None``: as many as keep a block of scores
-    within ``SCORE_BYTES``, 1 MiB). On the CPU, scores that stay in the cache make the step faster
-    (the larger GPT of ``experiments/bench_peers.py``), and the temporaries shrink with the chunk.
+    The backward goes over the batch in chunks of examples, as many at a time as keep a block of
+    scores within ``SCORE_BYTES`` (1 MiB): its three score-sized arrays a block (``Pᵀ``, ``dPᵀ``,
+    ``dSᵀ``) then stay in a CPU's cache, which makes the larger GPT of
+    ``experiments/bench_peers.py`` faster. The forward, with one such array, runs over the whole
+    batch: chunking it gained nothing there and kept more memory under ``Remat``.
     """
 
     heads: int = 1
     causal: bool = True
     block: int = 64
-    chunk: int | None = None
 
     def __post_init__(self):
-        for name, value in (("heads", self.heads), ("block", self.block),
-                            ("chunk", 1 if self.chunk is None else self.chunk)):    # None: automatic
+        for name in ("heads", "block"):
+            value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"SelfAttention {name} must be a positive int, got {value!r}")
 
@@ -211,36 +214,32 @@ class SelfAttention:
 
     def _by_examples(self, attend, arrays):
         """``attend(*arrays)`` (arrays ``(m, h, T, ·)``) over chunks of examples, the results
-        joined back to ``(m, …)``: ``c`` examples a chunk, the largest divisor of ``m`` up to
-        ``chunk`` (by default, as many as keep a block of scores ``(c, h, block, T)`` within
-        ``SCORE_BYTES``), run one after another in a ``lax.map``. Chunk ``j`` holds examples
-        ``j, j + m/c, j + 2m/c, …``, so a batch sharded over devices stays sharded."""
+        joined back to ``(m, …)``: as few chunks as keep a chunk's block of scores
+        ``(m/n, h, block, T)`` within ``SCORE_BYTES`` (``n`` divides ``m``; at most ``UNROLLED``
+        chunks, as straight-line code). Chunk ``j`` holds examples ``j, j + n, j + 2n, …``, so a
+        batch sharded over devices stays sharded."""
         m, h, T, _ = arrays[0].shape
-        most = self.chunk or SCORE_BYTES // (h * min(self.block, T) * T * arrays[0].dtype.itemsize)
-        c = max(d for d in range(1, max(1, min(most, m)) + 1) if m % d == 0)
-        if c == m:
-            return attend(*arrays)
-        chunks = jax.lax.map(lambda a: attend(*a), tuple(
-            jnp.moveaxis(a.reshape(c, m // c, *a.shape[1:]), 1, 0) for a in arrays))
-        return jax.tree.map(lambda o: jnp.moveaxis(o, 0, 1).reshape(m, *o.shape[2:]), chunks)
+        most = max(1, SCORE_BYTES // (h * min(self.block, T) * T * arrays[0].dtype.itemsize))
+        counts = [n for n in range(1, min(m, UNROLLED) + 1) if m % n == 0]
+        n = next((n for n in counts if m // n <= most), counts[-1])
+        split = [a.reshape(m // n, n, *a.shape[1:]) for a in arrays]     # chunk j: split[:, j]
+        outs = [attend(*(a[:, j] for a in split)) for j in range(n)]
+        return jax.tree.map(lambda *o: jnp.stack(o, 1).reshape(m, *o[0].shape[1:]), *outs)
 
     def forward(self, params, x):
         base.check_rank(self, x, 3, "(batch, T, d)")
         q, k, v = map(self._split, jnp.split(x @ params["Wqkv"].T + params["bqkv"], 3, axis=-1))
         q = q * (1 / math.sqrt(q.shape[-1]))                             # scale once, on Q
 
-        def attend(q, k, v):                                             # a chunk of examples
-            def block(_, inputs, n):                                     # one block of queries
-                start, q_b = inputs
-                s = self._mask(q_b @ k[:, :, :n].swapaxes(-1, -2), start + jnp.arange(q_b.shape[2]))
-                s_max = s.max(axis=-1, keepdims=True)
-                p = jnp.exp(s - s_max)                                   # unnormalised P
-                total = p.sum(axis=-1, keepdims=True)
-                return None, ((p @ v[:, :, :n]) / total, s_max + jnp.log(total))   # P V, lse
+        def block(_, inputs, n):                                         # one block of queries
+            start, q_b = inputs
+            s = self._mask(q_b @ k[:, :, :n].swapaxes(-1, -2), start + jnp.arange(q_b.shape[2]))
+            s_max = s.max(axis=-1, keepdims=True)
+            p = jnp.exp(s - s_max)                                       # unnormalised P
+            total = p.sum(axis=-1, keepdims=True)
+            return None, ((p @ v[:, :, :n]) / total, s_max + jnp.log(total))   # P V, log-sum-exp
 
-            return self._by_blocks(block, x.shape[1], (q,), None)[1]
-
-        o, lse = self._by_examples(attend, (q, k, v))
+        _, (o, lse) = self._by_blocks(block, x.shape[1], (q,), None)
         o = self._merge(o)                                               # heads side by side
         return o @ params["Wo"].T + params["bo"], AttentionCache(x, q, k, v, lse, o)
 
