@@ -124,8 +124,9 @@ UNROLLED = 4
 """At most this many blocks of queries (and chunks of examples) run as straight-line code (see
 ``SelfAttention``)."""
 SCORE_BYTES = 1 << 20
-"""By default the backward takes as many examples at a time as keep a block of scores within this
-many bytes (about a core's L2 cache; see ``SelfAttention``)."""
+"""The backward takes as many examples at a time as keep a block of scores within this many bytes
+(see ``SelfAttention``; as fast as 512 KiB and faster than 2 MiB for the larger GPT of
+bench_peers)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,10 +142,11 @@ class SelfAttention:
     ``lax.scan`` that masks instead, trading those products for memory that grows with ``T``.
 
     The backward goes over the batch in chunks of examples, as many at a time as keep a block of
-    scores within ``SCORE_BYTES`` (1 MiB): its three score-sized arrays a block (``Pᵀ``, ``dPᵀ``,
-    ``dSᵀ``) then stay in a CPU's cache, which makes the larger GPT of
-    ``experiments/bench_peers.py`` faster. The forward, with one such array, runs over the whole
-    batch: chunking it gained nothing there and kept more memory under ``Remat``.
+    scores within ``SCORE_BYTES`` (1 MiB; at most ``UNROLLED`` chunks). The chunks are
+    independent, so XLA's CPU runtime runs them side by side on the cores: for the larger GPT of
+    ``experiments/bench_peers.py`` the attention's backward takes less time for the same CPU
+    time. The forward runs over the whole batch (chunked in a loop, it gained nothing and kept
+    more memory under ``Remat``).
     """
 
     heads: int = 1
