@@ -224,6 +224,8 @@ class SelfAttention:
         most = max(1, SCORE_BYTES // (h * min(self.block, T) * T * arrays[0].dtype.itemsize))
         counts = [n for n in range(1, min(m, UNROLLED) + 1) if m % n == 0]
         n = next((n for n in counts if m // n <= most), counts[-1])
+        if n == 1:
+            return attend(*arrays)
         split = [a.reshape(m // n, n, *a.shape[1:]) for a in arrays]     # chunk j: split[:, j]
         outs = [attend(*(a[:, j] for a in split)) for j in range(n)]
         return jax.tree.map(lambda *o: jnp.stack(o, 1).reshape(m, *o[0].shape[1:]), *outs)
