@@ -104,25 +104,6 @@ class LayerNorm:
         x_hat = (x - mu) * rstd
         return params["g"] * x_hat + params["b"], LayerNormCache(x_hat, rstd)
 
-    def _attention_backward(self, q, k, v, do, lse, rowsum):
-        """``(dQ, dK, dV)`` of a chunk of examples (arrays ``(c, h, T, ·)``; ``dQ`` without its
-        ``1/√d_h``), by blocks of queries."""
-        def block(carry, inputs, n):         # one block of queries, in transposed form (keys, rows)
-            dk, dv = carry
-            start, q_b, do_b, lse_b, rowsum_b = inputs
-            k_n, v_n = k[:, :, :n], v[:, :, :n]
-            p_t = jnp.exp(self._mask(k_n @ q_b.swapaxes(-1, -2), start + jnp.arange(q_b.shape[2]),
-                                     transposed=True) - lse_b.swapaxes(-1, -2))   # Pᵀ, recomputed
-            dp_t = v_n @ do_b.swapaxes(-1, -2)                           # dPᵀ = V dOᵀ
-            ds_t = p_t * (dp_t - rowsum_b.swapaxes(-1, -2))              # through softmax
-            dk, dv = dk.at[:, :, :n].add(ds_t @ q_b), dv.at[:, :, :n].add(p_t @ do_b)
-            return (dk, dv), ds_t.swapaxes(-1, -2) @ k_n                 # dK = dSᵀ Q, dV = Pᵀ dO;
-            #                                                              dQ = dS K
-
-        (dk, dv), dq = self._by_blocks(block, q.shape[2], (q, do, lse, rowsum),
-                                       (jnp.zeros_like(k), jnp.zeros_like(v)))
-        return dq, dk, dv
-
     def backward(self, params, cache, g):
         x_hat, rstd = cache
         lead = tuple(range(g.ndim - 1))
