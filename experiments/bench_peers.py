@@ -388,13 +388,25 @@ def step_summary(runs: list[dict], versions: dict) -> dict:
             **{k: statistics.median(r[k] for r in good) for k in ("compile_s", "page_faults", "kernel_ms")}}
 
 
+def round_ratios(row: dict, impl: str) -> list[float]:
+    """``impl``'s step time ÷ the faster PyTorch column's, round by round (the processes of one
+    round ran one after another, so a slower stretch of the machine's load slows both sides); empty
+    without a PyTorch column or when a round failed."""
+    peers = [row[i]["round_medians"] for i in ("torch", "torch.compile") if "ms" in row.get(i, {})]
+    own = row.get(impl, {}).get("round_medians", [])
+    if not peers or not own or any(len(p) != len(own) for p in peers):
+        return []
+    return [ms / min(p) for ms, *p in zip(own, *peers)]
+
+
 def render(results: dict) -> str:
     """The README's tables (markdown) from a results dict."""
     steps, impls = results["step_ms"], IMPLS
     command = results["command"].strip()
     lines = [f"One optimiser step, ms (best of the rounds' medians; ratios: jaxnn ÷ the faster "
-             f"PyTorch column; jaxnn-scanned: the same step, {results.get('steps', 10)} of them in one "
-             f"compiled `lax.scan`, as `fit` runs an epoch). {results['machine']}; "
+             f"PyTorch column within each round, the median over rounds and, in brackets, the lowest "
+             f"and highest round; jaxnn-scanned: the same step, {results.get('steps', 10)} of them in "
+             f"one compiled `lax.scan`, as `fit` runs an epoch). {results['machine']}; "
              f"{', '.join(sorted(results['versions'].values()))}; {results['date']}; `{command}`.",
              "",
              "| model | parameters | " + " | ".join(impls) + " | jaxnn vs best PyTorch | scanned vs best |",
@@ -402,9 +414,10 @@ def render(results: dict) -> str:
     for name, row in steps.items():
         cells = [f"{row[i]['ms']:.2f}" if "ms" in row.get(i, {}) else
                  ("fails: " + row[i]["error"][:60] if i in row else "–") for i in impls]
-        peers = [row[i]["ms"] for i in ("torch", "torch.compile") if "ms" in row.get(i, {})]
-        ratios = [f"**{row[i]['ms'] / min(peers):.2f}×**" if peers and "ms" in row.get(i, {}) else "–"
-                  for i in ("jaxnn", "jaxnn-scanned")]
+        ratios = []
+        for impl in ("jaxnn", "jaxnn-scanned"):
+            r = round_ratios(row, impl)
+            ratios.append(f"**{statistics.median(r):.2f}×** ({min(r):.2f}–{max(r):.2f})" if r else "–")
         n = next((r["parameters"] for r in row.values() if "parameters" in r), "")
         lines.append(f"| {name} | {n:,} | " + " | ".join(cells + ratios) + " |")
     tta = results.get("time_to_target") or {}

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -142,6 +143,8 @@ def r_results() -> str:
 
 def r_summary() -> str:
     """The README's one table: headline accuracies and the speed against PyTorch."""
+    import bench_peers  # beside this script (on sys.path as its folder)
+
     rows, runs = [], []
     for name, what, run in (("mnist_mlp-idx", "MLP 784-128-64-10", None),
                             ("cnn_mnist-idx", "small CNN", None),
@@ -163,15 +166,15 @@ def r_summary() -> str:
                  f"{g['seconds_per_model'] / 60:.0f} minutes of training"])
     p = results("bench_peers")
     runs.append(p)
-    for model in p["step_ms"]:
-        row = p["step_ms"][model]
-        peers = [row[i]["ms"] for i in ("torch", "torch.compile") if "ms" in row.get(i, {})]
-        if peers and "ms" in row.get("jaxnn", {}):
-            value = f"{row['jaxnn']['ms'] / min(peers):.2f}×"
-            if "ms" in row.get("jaxnn-scanned", {}):
-                value += f" ({row['jaxnn-scanned']['ms'] / min(peers):.2f}× scanned, as `fit` runs it)"
+    for model, row in p["step_ms"].items():
+        call, scanned = (bench_peers.round_ratios(row, impl) for impl in ("jaxnn", "jaxnn-scanned"))
+        if call:
+            value = f"{statistics.median(call):.2f}×"
+            if scanned:
+                value += f" ({statistics.median(scanned):.2f}× scanned, as `fit` runs it)"
             rows.append([f"{model} training step", "time ÷ the faster PyTorch", value,
-                         "below 1: jaxnn is faster; a step a call, or in one `lax.scan`"])
+                         "below 1: jaxnn is faster; a step a call, or in one `lax.scan`; "
+                         "the median of the rounds' ratios"])
     return table(["model", "figure", "value", "how"], rows) + "\n\n" + measured(*runs)
 
 

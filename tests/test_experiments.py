@@ -172,6 +172,23 @@ def test_peer_benchmark_times_each_implementation_in_its_own_process(tmp_path):
         bench_peers.main(["--models", "resnet"])
 
 
+def test_peer_ratios_pair_the_processes_of_each_round():
+    """Round by round against the faster PyTorch column of that round, so a slow stretch of the
+    machine that slows both sides cancels; nothing when a side lacks rounds."""
+    import bench_peers
+
+    row = {"jaxnn": {"ms": 9, "round_medians": [10, 9, 30], "parameters": 81_674},
+           "torch": {"ms": 8, "round_medians": [8, 10, 25]},
+           "torch.compile": {"ms": 9, "round_medians": [9, 9, 20]}}
+    assert bench_peers.round_ratios(row, "jaxnn") == [10 / 8, 9 / 9, 30 / 20]
+    assert bench_peers.round_ratios(row, "jaxnn-scanned") == []
+    assert bench_peers.round_ratios({**row, "torch.compile": {"error": "fails"}}, "jaxnn") == [1.25, 0.9, 1.2]
+    assert bench_peers.round_ratios({"jaxnn": row["jaxnn"], "torch": {"ms": 8, "round_medians": [8]}},
+                                    "jaxnn") == []
+    assert "**1.25×** (1.00–1.50)" in bench_peers.render({
+        "command": "x", "machine": "m", "versions": {}, "date": "d", "step_ms": {"lstm": row}})
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="keep_step_memory needs glibc")
 def test_memory_benchmark_runs_each_step_both_ways(tmp_path):
     import bench_memory
