@@ -10,6 +10,7 @@ subset), prints a per-epoch table and the final test accuracy, and writes ``metr
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import sys
@@ -120,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     commands = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "generate": cmd_generate}
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:   # train takes no word
+        close = difflib.get_close_matches(argv[0], commands, n=1)
+        parser.error(f"unknown command {argv[0]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                     + f"; the commands are {', '.join(commands)} (with none, jaxnn runs train)")
     if not argv or argv[0] not in (*commands, "-h", "--help"):
         argv = ["train", *argv]  # `jaxnn` alone runs the main job
     args = parser.parse_args(argv)

@@ -79,6 +79,8 @@ def test_train_on_idx_files_and_predict_an_image(tmp_path, capsys):
     (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
     (["train", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
     (["train", "--epoch", "3"], "unrecognized arguments: --epoch 3"),     # no abbreviations
+    (["evaluate", "run/checkpoint.npz"], "unknown command 'evaluate' (did you mean 'eval'?)"),
+    (["mnist"], "unknown command 'mnist'; the commands are train, eval, predict, generate"),
 ])
 def test_wrong_flags_get_argparse_messages(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
