@@ -21,6 +21,7 @@ import numpy as np
 from jaxnn.layers import model as M
 from jaxnn.layers.model import Model, Params
 from jaxnn.network import Network
+from jaxnn.run_dir import CHECKPOINT
 
 FORMAT = "jaxnn-checkpoint-1"
 
@@ -109,12 +110,17 @@ def save(path, model, params: Params, opt_state=None, *, key=None,
 
 
 def load(path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save` and rebuild the network from it alone.
+    """Read a checkpoint written by :func:`save` and rebuild the network from it alone. ``path``:
+    the checkpoint file, or a run folder of ``jaxnn train`` (its ``checkpoint.npz``).
 
     Raises:
         CheckpointError: missing, truncated/corrupt, foreign (not written by jaxnn) or inconsistent.
     """
     path = Path(path)
+    if path.is_dir():
+        if not (path / CHECKPOINT).is_file():
+            raise CheckpointError(f"no checkpoint at {path}: the folder holds no {CHECKPOINT}")
+        path = path / CHECKPOINT
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:

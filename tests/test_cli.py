@@ -35,6 +35,8 @@ def test_train_eval_predict_end_to_end(tmp_path, capsys):
     assert cli.main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "some.npy")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and lines[0].startswith(str(tmp_path / "some.npy") + "[0]: ")
+    assert cli.main(["predict", str(out), str(tmp_path / "some.npy")]) == 0    # the run folder
+    assert capsys.readouterr().out.strip().splitlines() == lines
 
 
 def test_resume_continues_a_run(tmp_path, capsys):
@@ -91,6 +93,9 @@ def test_wrong_flags_get_argparse_messages(argv, message, capsys):
 def test_errors_are_one_line_not_tracebacks(tmp_path, capsys):
     assert cli.main(["eval", str(tmp_path / "missing.npz")]) == 2
     assert capsys.readouterr().err.strip() == f"jaxnn eval: error: no checkpoint at {tmp_path}/missing.npz"
+    assert cli.main(["eval", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (f"jaxnn eval: error: no checkpoint at {tmp_path}: the "
+                                               "folder holds no checkpoint.npz")
     assert cli.main(["train", "--dataset", "digits", "--output", "sigmoid", "--quiet",
                      "--out", str(tmp_path)]) == 2
     assert "needs output='softmax'" in capsys.readouterr().err
