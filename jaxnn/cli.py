@@ -96,20 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no per-epoch table")
     t.add_argument("--no-plot", action="store_true", help="do not write curves.png")
 
-    CHECKPOINT_HELP = "a checkpoint.npz, or the run folder (--out of train) that holds it"
+    checkpoint_help = "a checkpoint.npz, or the run folder (--out of train) that holds it"
     e = sub("eval", "evaluate a checkpoint on a dataset split")
-    e.add_argument("checkpoint", type=Path, help=CHECKPOINT_HELP)
+    e.add_argument("checkpoint", type=Path, help=checkpoint_help)
     e.add_argument("--split", default="test", choices=("train", "test"), help="which split")
     _data_args(e)
 
     pr = sub("predict", "classify images with a checkpoint")
-    pr.add_argument("checkpoint", type=Path, help=CHECKPOINT_HELP)
+    pr.add_argument("checkpoint", type=Path, help=checkpoint_help)
     pr.add_argument("inputs", nargs="+", type=Path,
                     help="image files (PNG/JPEG...), IDX image files, or .npy arrays")
     pr.add_argument("--top", type=arguments.positive(int), default=3, help="show the top-k classes")
 
     g = sub("generate", "write text with a language model (--arch gpt) checkpoint")
-    g.add_argument("checkpoint", type=Path, help=CHECKPOINT_HELP)
+    g.add_argument("checkpoint", type=Path, help=checkpoint_help)
     g.add_argument("--prompt", default="The ", help="the text to continue")
     g.add_argument("--steps", type=arguments.positive(int), default=300, help="characters to write")
     g.add_argument("--temperature", type=arguments.positive(float), default=0.8,
