@@ -21,9 +21,10 @@ import numpy as np
 from jaxnn.layers import model as M
 from jaxnn.layers.model import Model, Params
 from jaxnn.network import Network
-from jaxnn.run_dir import CHECKPOINT
 
 FORMAT = "jaxnn-checkpoint-1"
+CHECKPOINT = "checkpoint.npz"
+"""The checkpoint's file name in a run folder (``jaxnn train --out``), which :func:`load` also takes."""
 
 
 class CheckpointError(ValueError):

@@ -21,6 +21,7 @@ from typing import NamedTuple, get_args
 import numpy as np
 
 from jaxnn import arguments, data, initializers, losses, optim
+from jaxnn.checkpoint import CHECKPOINT
 from jaxnn.epoch import Backward, Sampling
 
 
@@ -185,7 +186,7 @@ def cmd_train(args) -> int:
     args.lr, args.epochs = args.lr or recipe.peak_lr, args.epochs or recipe.epochs
     name = "text" if args.arch == "gpt" else args.dataset
     out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if args.resume and not (out / "checkpoint.npz").exists():
+    if args.resume and not (out / CHECKPOINT).exists():
         print(f"note: {out} holds no checkpoint yet; --resume starts a new run there")
     with open_run_dir(out, resume=args.resume, overwrite=args.overwrite):   # RunDirError: one line
         return _train(args, out)
@@ -282,7 +283,7 @@ def _train(args, out: Path) -> int:
             print(f"{r['epoch']:>5} {r['train_loss']:>11.4f} {r['eval_loss']:>10.4f} "
                   f"{100 * r['eval_accuracy']:>8.2f}% {r['seconds']:>8.2f}", flush=True)
 
-    checkpoint = out / "checkpoint.npz"
+    checkpoint = out / CHECKPOINT
     try:
         with jaxnn.train.stop_on_ctrl_c() as ctrl_c:   # the epoch and its checkpoint complete
             params, history = jaxnn.fit(

@@ -16,7 +16,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-CHECKPOINT = "checkpoint.npz"
+from jaxnn.checkpoint import CHECKPOINT
+
 LOCK = ".lock"
 
 
