@@ -329,18 +329,18 @@ def _train(args, out: Path) -> int:
 
 
 def _load(path: Path, language_model: bool):
-    """The checkpoint at ``path``, refused (naming what to do) unless it is a language model or a
-    classifier of images as asked."""
+    """``(checkpoint, its run folder)`` of ``path`` (the folder or its checkpoint file), refused
+    (naming what to do) unless it is a language model or a classifier of images as asked."""
     import jaxnn
     from jaxnn.layers.model import body
 
-    c = jaxnn.load(path)
+    c, folder = jaxnn.load(path), path if path.is_dir() else path.parent
     if language_model and not body(c.model).integer_input:
         raise ValueError(f"{path} is not a language model (train one with --arch gpt)")
     if not language_model and body(c.model).integer_input:
         raise ValueError(f"{path} is a language model, not a digit classifier; its validation loss "
-                         "is in metrics.json beside it, and jaxnn generate writes text with it")
-    return c
+                         f"is in {folder / 'metrics.json'}, and jaxnn generate writes text with it")
+    return c, folder
 
 
 def cmd_generate(args) -> int:
@@ -349,8 +349,8 @@ def cmd_generate(args) -> int:
     import jaxnn
     from jaxnn.data.text import Vocab
 
-    c = _load(args.checkpoint, language_model=True)
-    vocab = Vocab.load(args.checkpoint.parent / "vocab.json")
+    c, folder = _load(args.checkpoint, language_model=True)
+    vocab = Vocab.load(folder / "vocab.json")
     tokens = jaxnn.generate(c.model, c.params, vocab.encode(args.prompt), args.steps,
                             temperature=args.temperature, key=jax.random.key(args.seed))
     print(args.prompt + vocab.decode(tokens))
@@ -360,7 +360,7 @@ def cmd_generate(args) -> int:
 def cmd_eval(args) -> int:
     import jaxnn
 
-    c = _load(args.checkpoint, language_model=False)
+    c, _ = _load(args.checkpoint, language_model=False)
     (d,) = _load_splits(args, (args.split,))
     n_inputs = math.prod(c.model.input_shape)
     if d.x.shape[1] != n_inputs:
@@ -378,7 +378,7 @@ def cmd_predict(args) -> int:
 
     import jaxnn
 
-    c = _load(args.checkpoint, language_model=False)
+    c, _ = _load(args.checkpoint, language_model=False)
     n_inputs = math.prod(c.model.input_shape)
     side = math.isqrt(n_inputs)
     if side * side != n_inputs:

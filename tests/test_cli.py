@@ -149,10 +149,12 @@ def test_gpt_trains_on_a_text_file_and_generates(tmp_path, capsys):
     assert cli.main(["generate", str(out / "checkpoint.npz"), "--prompt", "the ", "--steps", "30"]) == 0
     written = capsys.readouterr().out.strip()
     assert written.startswith("the ") and len(written) == 34
+    assert cli.main(["generate", str(out), "--prompt", "the ", "--steps", "30"]) == 0   # the run folder
+    assert capsys.readouterr().out.strip() == written
     assert cli.main(["generate", str(out / "checkpoint.npz"), "--prompt", "THE"]) == 2
     assert "not in the vocabulary" in capsys.readouterr().err
-    assert cli.main(["eval", str(out / "checkpoint.npz")]) == 2
-    assert "is a language model" in capsys.readouterr().err
+    assert cli.main(["eval", str(out)]) == 2
+    assert f"is in {out / 'metrics.json'}" in capsys.readouterr().err
     np.save(tmp_path / "x.npy", np.zeros((1, 4, 4)))
     assert cli.main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "x.npy")]) == 2
     assert "is a language model" in capsys.readouterr().err
