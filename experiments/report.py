@@ -220,6 +220,12 @@ def r_bench_memory() -> str:
     return bench_memory.render(results("bench_memory"))
 
 
+def r_bench_vjp() -> str:
+    import bench_vjp
+
+    return bench_vjp.render(results("bench_vjp"))
+
+
 def r_bench_training() -> str:
     r = results("bench_training")
     rows = []

@@ -7,9 +7,22 @@ backpropagation equations (BP1–BP4), proven equal to ``jax.grad``::
     net = jaxnn.Network(sizes=[784, 30, 10], hidden="sigmoid", output="sigmoid", loss="quadratic")
     params = jaxnn.init(jax.random.key(0), net, scheme="normal")
     value, grads = jaxnn.value_and_grad(net, params, x, y)
+
+and the same backward inside any JAX code: ``jax.grad`` through ``jaxnn.custom_vjp(model)``.
 """
 
-from jaxnn import augment, data, layers, memory, models, optim, parallel, population, precision  # submodules
+from jaxnn import (  # submodules
+    augment,
+    data,
+    layers,
+    losses,
+    memory,
+    models,
+    optim,
+    parallel,
+    population,
+    precision,
+)
 from jaxnn.backprop import value_and_grad
 from jaxnn.checkpoint import load, save
 from jaxnn.generate import generate
@@ -20,11 +33,13 @@ from jaxnn.optim import nielsen_l2, sgd
 from jaxnn.parallel import per_example_grads
 from jaxnn.population import fit as fit_population
 from jaxnn.train import Epoch, TrainingDiverged, evaluate, fit, gradient_descent
+from jaxnn.vjp import custom_vjp
 
 __all__ = [
     "augment",
     "data",
     "layers",
+    "losses",
     "memory",
     "models",
     "optim",
@@ -36,6 +51,7 @@ __all__ = [
     "TrainingDiverged",
     "accuracy",
     "check_layer",
+    "custom_vjp",
     "evaluate",
     "fit",
     "fit_population",

@@ -1,8 +1,10 @@
 """The hand-derived backward pass: the four backpropagation equations in batched matrix form, for
 every model (a :func:`jaxnn.Network`, a :class:`jaxnn.layers.Model`, nested blocks included).
 
-No ``jax.grad`` or ``jax.vjp`` here or in any layer's backward: every derivative is written out.
-The tests prove the result equal to ``jax.value_and_grad(jaxnn.loss, argnums=1)``.
+No ``jax.grad`` or ``jax.vjp`` here or in any layer's backward: every derivative is written out,
+but for a loss of a user's own registered without its gradient (:func:`jaxnn.losses.register`),
+whose ``∇ₐC`` is ``jax.vjp`` of that loss alone. The tests prove the result equal to
+``jax.value_and_grad(jaxnn.loss, argnums=1)``.
 
 BP1 is the one step at the loss, below; the rest is the model's body's own ``backward``
 (:class:`jaxnn.layers.Sequential`: each layer's ``backward`` in reverse), and for the
@@ -22,6 +24,7 @@ and BP4 sum over the batch and the sums are already the averages of the per-exam
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from jaxnn import activations, losses
 from jaxnn.layers import model as M
@@ -30,11 +33,17 @@ Array = jax.Array
 
 
 def output_delta(loss: str, output: str, z: Array, a: Array, y: Array) -> Array:
-    """BP1 for one example per row: ``δ^L_x = ∇ₐC_x ⊙ σ'(z^L)``, or the fused ``a − y``."""
+    """BP1 for one example per row: ``δ^L_x = ∇ₐC_x ⊙ σ'(z^L)``, or the fused ``a − y`` (a loss
+    over the batch: ``δ^L`` of the batch's cost)."""
     cost = losses.get(loss)
     if cost.fused_delta is not None:  # σ' cancels against ∇ₐC (the model checked the output)
         return cost.fused_delta(z, a, y)
-    return activations.get(output).backward(z, a, cost.grad_a(a, y))
+    if cost.grad_a is not None:
+        grad_a = cost.grad_a(a, y)
+    else:                             # a user's loss without its hand form: the loss alone by vjp
+        value, vjp = jax.vjp(lambda a: cost.per_example(z, a, y), a)
+        grad_a, = vjp(jnp.ones_like(value))     # ∂(Σ_x C_x)/∂a: row x holds ∇ₐC_x
+    return activations.get(output).backward(z, a, grad_a)
 
 
 def value_and_grad(model, params, x, y, key=None) -> tuple[Array, M.Params]:
@@ -69,7 +78,8 @@ def value_grad_and_state(model, params, x, y, key=None):
     body = M.body(model)
     out, cache = M.forward(model, params, x, key)
     z, t = body.pre_activation(cache), M.targets(model, y, out)
-    w = M.weights(model, y, out)[..., None]             # 1/m per example (× time step); see there
+    # 1/m per example (× time step), see there; a loss over the batch gives its own δ^L
+    w = 1 if losses.get(model.loss).batch else M.weights(model, y, out)[..., None]
     delta = w * output_delta(model.loss, body.activation, z, out, t)                # BP1
     grads, _ = body.backward_z(params, cache, delta)     # BP2-BP4: every layer, last to first
     return M.cost(model, z, out, y), grads, M.new_state(model, params, cache)

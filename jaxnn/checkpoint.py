@@ -146,7 +146,7 @@ def load(path) -> Checkpoint:
                                   "an earlier checkpoint or retrain")
         return files[name]
 
-    try:
+    try:   # (a layer or loss of one's own that this process has not registered fails here)
         model = from_dict(json.loads(str(entry("network"))))
         meta = json.loads(str(entry("meta")))
         members = int(files["members"]) if "members" in files else None
@@ -160,7 +160,7 @@ def load(path) -> Checkpoint:
     except (KeyError, ValueError, TypeError) as e:
         if isinstance(e, CheckpointError):
             raise
-        raise CheckpointError(f"{path} is inconsistent: {e}") from None
+        raise CheckpointError(f"{path} cannot be loaded: {e}") from None
     for name, v in M.named_params(params):
         bad = int(np.size(v) - np.count_nonzero(np.isfinite(v)))
         if bad:

@@ -25,10 +25,17 @@ never as ``log(a)``, so they stay finite when ``a`` saturates to 0 or 1. Their o
 σ' cancels against ∇ₐC, giving ``δ^L = a − y`` (for cross-entropy with targets that do not sum to 1
 the exact form is ``a Σ_k y_k − y``, which is what is computed). Every other pairing goes through the
 general BP1, ``δ^L = ∇ₐC ⊙ σ'(z^L)``.
+
+**Your own loss** (:func:`register`): a function of the outputs and targets, per example
+(``C_x``, averaged like the built-in ones) or over the whole batch (a contrastive loss, an
+auxiliary term over the batch), known by name like a layer, so a model names it and a checkpoint
+stores that name. Its ``∇ₐC`` is the hand form you give (``grad``), else ``jax.vjp`` of the loss
+alone; every layer below keeps its hand-derived backward.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -54,6 +61,8 @@ class Loss(NamedTuple):
         fused_delta: ``(z, a, y) -> δ^L`` when the output activation is ``output``.
         labels: ``y`` may be integer class labels (one-hot encoded before use).
         binary: a single output is the probability of class 1 (so one output still classifies).
+        batch: the loss couples the examples: ``per_example`` gives the whole batch's cost (a
+            scalar) and ``grad_a`` its gradient ``∂C/∂a`` (shaped like ``a``).
     """
 
     name: str
@@ -63,6 +72,7 @@ class Loss(NamedTuple):
     fused_delta: Callable[[Array, Array, Array], Array] | None = None
     labels: bool = False
     binary: bool = False
+    batch: bool = False
 
 
 def _sum(v):
@@ -111,10 +121,80 @@ LOSSES: dict[str, Loss] = {
     ]
 }
 NAMES = tuple(LOSSES)
+"""The built-in losses (those of :func:`register` come on top, in :data:`LOSSES`)."""
+
+_REGISTERED: dict[str, Callable] = {}      # a registered loss's name -> the user's function
+
+
+def register(fn: Callable | None = None, *, name: str | None = None, grad: Callable | None = None,
+             batch: bool = False, labels: bool = False, output: str | None = None,
+             binary: bool = False):
+    """Make your own loss known by ``name`` (default: the function's name), so that
+    ``Model(..., loss=name)`` (or ``loss=fn``) trains with it under the hand-derived backward, and a
+    checkpoint of that model loads in any process that registered it too. Usable as a decorator
+    (``@register`` or ``@register(grad=...)``); returns ``fn`` unchanged.
+
+    Args:
+        fn: ``fn(a, y)``: ``a`` the model's outputs ``(m, …, n_L)`` (``a^L``, after the last
+            activation: end the model in ``Dense(k)`` to get logits), ``y`` the targets shaped like
+            ``a`` (float; integer labels one-hot encoded when ``labels``, an ``IGNORE`` label a
+            row of zeros). Per example (``batch=False``): ``C_x`` for every position, ``a.shape[:-1]``,
+            which the model averages as it does the built-in losses. Over the batch
+            (``batch=True``): the batch's cost, a scalar.
+        grad: ``grad(a, y) -> ∂C_x/∂a`` per example (or the batch cost's ``∂C/∂a``), shaped like
+            ``a``, written by hand; ``None``: ``jax.vjp`` of ``fn`` alone.
+        labels: the loss takes integer class labels (one-hot encoded for ``fn``; ``IGNORE`` leaves
+            a position out).
+        output: the output activation the loss needs (``"softmax"``, ...), checked when a model is
+            built; ``None``: any.
+        binary: one output is the probability of class 1 (accuracy treats it as a classifier).
+
+    Raises:
+        ValueError: a built-in name, or another function registered under that name (a function of
+            the same module and name replaces its earlier self: a notebook cell run again).
+
+    Examples:
+        >>> @jaxnn.losses.register(labels=True)
+        ... def smoothed_ce(a, y):                     # a: logits (the model ends in Dense(k))
+        ...     return optax.softmax_cross_entropy(a, 0.9 * y + 0.1 / a.shape[-1])
+        >>> model = Model([..., Dense(10)], (28, 28, 1), loss="smoothed_ce")
+    """
+    if fn is None:
+        return functools.partial(register, name=name, grad=grad, batch=batch, labels=labels,
+                                 output=output, binary=binary)
+    if not callable(fn) or (grad is not None and not callable(grad)):
+        raise TypeError(f"register takes a loss function fn(a, y) (and grad(a, y)), got {fn!r}")
+    name = name or fn.__name__
+    if name in NAMES:
+        raise ValueError(f"{name!r} is a built-in loss; register yours under another name")
+    known = _REGISTERED.get(name, fn)
+    if known is not fn and (known.__module__, known.__qualname__) != (fn.__module__, fn.__qualname__):
+        raise ValueError(f"another loss is already registered as {name!r}: {known!r}")
+    _REGISTERED[name] = fn
+    LOSSES[name] = Loss(name, lambda z, a, y: fn(a, y), grad, output, labels=labels, binary=binary,
+                        batch=batch)
+    return fn
+
+
+def name_of(loss) -> str:
+    """The registered name of ``loss``: a name, a function given to :func:`register`, or a
+    :class:`Loss`; ``ValueError`` naming the fix for any other."""
+    if isinstance(loss, Loss):
+        loss = loss.name
+    if callable(loss):
+        found = [n for n, f in _REGISTERED.items() if f is loss]
+        if not found:
+            raise ValueError(f"loss {loss!r} is a function that is not registered: register it "
+                             f"first, jaxnn.losses.register({getattr(loss, '__name__', 'fn')}), "
+                             "then pass it or its name")
+        loss = found[0]
+    return get(loss).name
 
 
 def get(name: str) -> Loss:
-    """Look up a loss by name; raises ``ValueError`` naming the known losses."""
+    """Look up a loss by name; raises ``ValueError`` naming the known losses and the fix."""
     if not isinstance(name, str) or name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(NAMES)}")
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}, or register your "
+                         "own with jaxnn.losses.register(fn, name=...) (in every process that builds "
+                         "or loads the model)")
     return LOSSES[name]

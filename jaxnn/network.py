@@ -40,8 +40,9 @@ def Network(sizes: Sequence[int], hidden: str | Sequence[str] = "sigmoid",  # no
         hidden: activation of the hidden layers 1..L−1: one name for all, or a list with one name
             per hidden layer (see :mod:`jaxnn.activations`).
         output: activation of the output layer L.
-        loss: cost function (see :mod:`jaxnn.losses`); ``cross_entropy`` needs a ``softmax``
-            output, ``binary_cross_entropy`` a ``sigmoid`` output.
+        loss: cost function (a name in :mod:`jaxnn.losses`, or your registered function);
+            ``cross_entropy`` needs a ``softmax`` output, ``binary_cross_entropy`` a ``sigmoid``
+            output.
 
     Examples:
         >>> net = Network(sizes=[784, 30, 10], hidden="sigmoid", output="sigmoid", loss="quadratic")
@@ -65,6 +66,7 @@ def Network(sizes: Sequence[int], hidden: str | Sequence[str] = "sigmoid",  # no
         raise ValueError(f"hidden lists {len(hidden)} activations but sizes {list(sizes)} has "
                          f"{n_hidden} hidden layers; give one name per hidden layer or a single name")
     names = [activations.get(h).name for h in (*hidden, output)]
+    loss = losses.name_of(loss)
     needs = losses.get(loss).output
     if needs is not None and names[-1] != needs:
         raise ValueError(f"loss {loss!r} needs output={needs!r}, got output={names[-1]!r}; "

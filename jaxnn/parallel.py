@@ -31,36 +31,65 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxnn import losses
 from jaxnn.backprop import value_and_grad, value_grad_and_state
 from jaxnn.epoch import Backward, autodiff, check_choice, make_step
+from jaxnn.layers import model as M
 from jaxnn.layers.model import Params
 
 AXIS = "data"
 
 
 # ------------------------------------------------------------------------------------- vmap
-def per_example_grads(model, params: Params, x, y) -> Params:
+def per_example_grads(model, params: Params, x, y, key=None, *, training: bool = True) -> Params:
     """Gradients of each example's own cost: a pytree like ``params`` with a leading axis ``m``.
 
     Any model (a Network, a CNN, an RNN). ``per_example_grads(...)[l]["W"][i]`` is
     ``∂C_{x_i}/∂W^{l+1}``; the mean over the leading axis equals :func:`jaxnn.value_and_grad`'s
-    gradient.
+    gradient (with a key: each example's own draw, ``split(key, m)[i]``).
 
     Args:
         x: ``(m, *input_shape)``; y: targets ``(m, *output_shape)`` or integer labels.
+        key: a PRNG key, needed by a model with ``Dropout`` in training (each example draws its own
+            mask from ``jax.random.split(key, m)``).
+        training: ``False``: the model's layers in evaluation (``Dropout`` off, ``BatchNorm`` by
+            its running statistics), no key needed.
+
+    Raises:
+        ValueError: a model with ``Dropout``/``BatchNorm`` in training without a key; ``BatchNorm``
+            in training (its batch statistics couple the examples, so no example has a gradient of
+            its own); a loss over the batch.
     """
-    return _per_example(model, params, x, y)[1]
+    return _per_example(model, params, x, y, _check_key(model, key, training))[1]
 
 
-def per_example_losses(model, params: Params, x, y) -> jax.Array:
-    """Each example's cost ``C_x``: ``(m,)``."""
-    return _per_example(model, params, x, y)[0]
+def per_example_losses(model, params: Params, x, y, key=None, *, training: bool = True) -> jax.Array:
+    """Each example's cost ``C_x``: ``(m,)`` (``key``, ``training``: as :func:`per_example_grads`)."""
+    return _per_example(model, params, x, y, _check_key(model, key, training))[0]
+
+
+def _check_key(model, key, training):
+    """The key to use (``None`` in evaluation), or ``ValueError`` naming the fix."""
+    if losses.get(model.loss).batch:
+        raise ValueError(f"loss {model.loss!r} is a loss over the batch (it couples the examples), "
+                         "so an example has no gradient of its own; use a per-example loss")
+    if not training or not M.body(model).stochastic:
+        return None
+    if jax.tree.leaves(M.split_state(M.param_shapes(model))[1]):
+        raise ValueError("BatchNorm in training normalises by the batch's statistics, which couple "
+                         "the examples: per-example gradients are not defined; pass training=False "
+                         "(running statistics) or use GroupNorm/LayerNorm")
+    if key is None:
+        raise ValueError("the model has Dropout, which acts differently in training: pass key= (a "
+                         "PRNG key; each example draws its own mask) or training=False (Dropout off)")
+    return key
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _per_example(model, params, x, y):
-    one = lambda xi, yi: value_and_grad(model, params, xi[None], yi[None])  # noqa: E731
-    return jax.vmap(one)(x, y)
+def _per_example(model, params, x, y, key=None):
+    one = lambda xi, yi, k: value_and_grad(model, params, xi[None], yi[None], k)  # noqa: E731
+    keys = None if key is None else jax.random.split(key, x.shape[0])
+    return jax.vmap(one)(x, y, keys)
 
 
 def grad_norms(per_example: Params) -> jax.Array:

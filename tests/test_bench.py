@@ -34,6 +34,14 @@ def test_hand_derived_matmul_conv_epoch_beats_jax_grad_and_pytorch():
     assert all(hand <= v for v in torch_col)     # measured 0.67x (time-to-accuracy bench)
 
 
+@pytest.mark.bench
+def test_a_users_step_over_custom_vjp_is_as_fast_as_jaxnns_own():
+    import bench_vjp
+
+    res = bench_vjp.main(["--rounds", "7", "--steps", "30", "--no-keep"])
+    assert res["gpt_small"]["ratio_median"] <= 1.1      # measured 1.01 (rounds 0.80-1.05), 2026-12-06
+
+
 @pytest.fixture(scope="module")
 def peers(tmp_path_factory):
     """One run of bench_peers (each implementation in its own process, 2 alternated rounds)."""

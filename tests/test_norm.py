@@ -205,12 +205,12 @@ def test_a_population_member_equals_its_own_fit():
 
 
 def test_per_example_grads_of_a_batchnorm_model_use_the_running_statistics():
-    """One example has no batch statistics: per-example gradients are evaluation-mode ones, and
-    their mean is the batch gradient in evaluation mode (no key)."""
+    """One example has no batch statistics: per-example gradients are evaluation-mode ones (asked
+    for: training=False), and their mean is the batch gradient in evaluation mode (no key)."""
     x, y = data(6)
     params = jaxnn.init(jax.random.key(0), MODEL, dtype=jnp.float64)
     params[1]["state"] = {"mean": jnp.full(6, 0.3), "var": jnp.full(6, 2.0)}
     x = x.astype(jnp.float64)
-    per = jaxnn.per_example_grads(MODEL, params, x, y)
+    per = jaxnn.per_example_grads(MODEL, params, x, y, training=False)
     _, full = jaxnn.value_and_grad(MODEL, params, x, y)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a.mean(0), b, rtol=1e-10, atol=1e-14), per, full)

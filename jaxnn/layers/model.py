@@ -34,9 +34,10 @@ class Model:
     Args:
         layers: layers following :mod:`jaxnn.layers.base` (jaxnn's, your own, nested blocks).
         input_shape: one example's shape, e.g. ``(28, 28, 1)`` or ``(T, features)``.
-        loss: a name in :mod:`jaxnn.losses`; ``cross_entropy`` needs the model to end in softmax
-            (``Dense(k, "softmax")`` or ``Activation("softmax")``), ``binary_cross_entropy`` in
-            sigmoid.
+        loss: a name in :mod:`jaxnn.losses` (yours after :func:`jaxnn.losses.register`, or the
+            registered function itself; the model keeps its name); ``cross_entropy`` needs the
+            model to end in softmax (``Dense(k, "softmax")`` or ``Activation("softmax")``),
+            ``binary_cross_entropy`` in sigmoid.
     """
 
     layers: tuple
@@ -46,6 +47,7 @@ class Model:
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "loss", losses.name_of(self.loss))
         cost = losses.get(self.loss)
         if cost.output is not None and self.output != cost.output:
             raise ValueError(f"loss {self.loss!r} needs the last layer to apply {cost.output!r} "
@@ -326,8 +328,10 @@ def weights(model, y, out):
 
 def cost(model, z, a, y):
     """The cost: the mean of ``C_x`` over all leading axes (the positions that count, see
-    :func:`weights`), from the output's ``z^L`` and ``a^L``."""
-    return jnp.sum(weights(model, y, a) * losses.get(model.loss).per_example(z, a, targets(model, y, a)))
+    :func:`weights`), from the output's ``z^L`` and ``a^L`` (a loss over the batch: its value)."""
+    loss = losses.get(model.loss)
+    per_example = loss.per_example(z, a, targets(model, y, a))
+    return per_example if loss.batch else jnp.sum(weights(model, y, a) * per_example)
 
 
 def loss(model, params, x, y, key=None):
