@@ -67,10 +67,12 @@ def grads_both_ways(f, plain, params, x, key, out_shape):
     c = jnp.asarray(np.random.default_rng(1).normal(size=out_shape))
     argnums = (0,) if not jnp.issubdtype(x.dtype, jnp.floating) else (0, 1)
 
+    def grad(g, params, x, key):
+        return jax.grad(lambda p, x: jnp.sum(c * g(p, x, key)), argnums)(params, x)
+
     @jax.jit
     def both(params, x, key):
-        return tuple(jax.grad(lambda p, x: jnp.sum(c * g(p, x, key)), argnums)(params, x)
-                     for g in (f, plain))
+        return grad(f, params, x, key), grad(plain, params, x, key)
 
     return both(params, x, key)
 
