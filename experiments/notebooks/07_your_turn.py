@@ -159,6 +159,46 @@ def dense_backward(x, W, z, a, g):
 exercises.check("dense", dense_backward).passed
 
 # %% [markdown]
+# ### Your backward inside `jax.grad`
+# `jax.grad` of a function that calls the forward differentiates the forward itself: it never sees
+# the backward you wrote. `jax.custom_vjp` registers it: from then on every `jax.grad`, `jit` and
+# `vmap` over the function runs *your* backward. (Until your `dense_backward` passes, the
+# solution's stands in.) Doubling the backward doubles what `jax.grad` returns: proof that it is
+# yours that runs. `jaxnn.custom_vjp(layer)` does this for any layer or whole model.
+
+# %%
+import jax
+import jax.numpy as jnp
+
+from jaxnn.exercises.solutions import dense_backward as solution
+
+mine = dense_backward if exercises.check("dense", dense_backward, verbose=False).passed else solution
+
+
+@jax.custom_vjp
+def dense(W, b, x):
+    return jax.nn.sigmoid(x @ W.T + b)
+
+
+def dense_fwd(W, b, x):
+    z = x @ W.T + b
+    return jax.nn.sigmoid(z), (x, W, z, jax.nn.sigmoid(z))   # what the backward needs
+
+
+def dense_bwd(saved, g):
+    return mine(*saved, g)                                   # (dW, db, dx): your BP2–BP4
+
+
+dense.defvjp(dense_fwd, dense_bwd)
+W, b, x = jnp.full((3, 4), 0.1), jnp.zeros(3), jnp.linspace(-1, 1, 20).reshape(5, 4)
+ours = jax.grad(lambda W: jnp.sum(dense(W, b, x) ** 2))(W)
+autodiff = jax.grad(lambda W: jnp.sum(jax.nn.sigmoid(x @ W.T + b) ** 2))(W)
+print(f"jax.grad through your backward vs autodiff: max |Δ| = {float(jnp.max(jnp.abs(ours - autodiff))):.1e}")
+mine = lambda *saved: tuple(2 * t for t in solution(*saved))  # noqa: E731  (a wrong backward)
+doubled = jax.grad(lambda W: jnp.sum(dense(W, b, x) ** 2))(W)
+print(f"with the backward doubled, jax.grad doubles too: {bool(jnp.allclose(doubled, 2 * autodiff))}")
+
+# %% [markdown]
 # ## 5. Max pooling
 # Only the largest input of each window influenced the output.
 
