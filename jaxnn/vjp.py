@@ -128,6 +128,7 @@ def _hand_vjp(layer, params, x, key):
             g_x = np.zeros(jnp.shape(g_x), jax.dtypes.float0)
         return grads, g_x, None
 
+    bwd.__name__ = f"{_name(layer)}.backward"           # (the jaxpr shows it too)
     f.defvjp(fwd, bwd)
     y, state = f(params, x, key)
     return y, jax.lax.stop_gradient(state)

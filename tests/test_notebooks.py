@@ -43,7 +43,8 @@ EXPECTED = {   # what each notebook must print, computed live
         "attention weights: 4 heads over 64 characters; each row sums to 1.000"],
     "07_your_turn.ipynb": [
         "grading in float64", "sigmoid: not yet", "jax.grad through your backward vs autodiff: max |Δ|",
-        "with the backward doubled, jax.grad doubles too: True", "nothing returned yet: write sigmoid_backward(z, a, g)",
+        "with the backward doubled, jax.grad doubles too: True",
+        "nothing returned yet: write sigmoid_backward(z, a, g)",
         "attention: not yet", "dropout: not yet", "batchnorm: not yet", "groupnorm: not yet",
         "lstm: not yet", "makemore: not yet",
         "solutions: 23 of 23 exercises pass"],
