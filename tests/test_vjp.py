@@ -77,7 +77,15 @@ def grads_both_ways(f, plain, params, x, key, out_shape):
     return both(params, x, key)
 
 
-def assert_equal_and_custom(f, plain, params, x, key, out_shape, name):
+def assert_equal_and_custom(layer, training, plain, params, x, key, out_shape, name):
+    """The factory's ``y`` (the state a training BatchNorm returns beside it dropped) against
+    ``plain(p, x, key)``: equal gradients, and the custom VJP in the jaxpr."""
+    made = jaxnn.custom_vjp(layer, training=training)
+
+    def f(p, x, key):
+        out = made(p, x, key) if training else made(p, x)
+        return out[0] if isinstance(out, tuple) else out
+
     hand, auto = grads_both_ways(f, plain, params, x, key, out_shape)
     errors = [rel_error(a, b) for a, b in zip(jax.tree.leaves(hand), jax.tree.leaves(auto), strict=True)]
     assert errors and max(errors) <= 1e-10, errors
@@ -93,16 +101,11 @@ def test_every_layer_through_custom_vjp_equals_jax_grad_of_its_forward(case):
         params["state"] = {"mean": jnp.full(in_shape[-1], 0.3), "var": jnp.full(in_shape[-1], 2.0)}
     x = inputs(in_shape, getattr(layer, "integer_input", False))
     key = jax.random.key(7) if training else None
-    made = jaxnn.custom_vjp(layer, training=training)
-
-    def f(p, x, key):
-        out = made(p, x, key) if training else made(p, x)
-        return out[0] if isinstance(out, tuple) else out
 
     def plain(p, x, key):
         return jaxnn.layers.base.forward(layer, p, x, key)[0]
 
-    assert_equal_and_custom(f, plain, params, x, key, (3, *out_shape), type(layer).__name__)
+    assert_equal_and_custom(layer, training, plain, params, x, key, (3, *out_shape), type(layer).__name__)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -112,16 +115,11 @@ def test_every_model_through_custom_vjp_equals_jax_grad_of_its_forward(name, tra
     params = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
     x = inputs(model.input_shape, getattr(model.layers[0], "integer_input", False), m=2)
     key = jax.random.key(3) if training else None
-    made = jaxnn.custom_vjp(model, training=training)
-
-    def f(p, x, key):
-        out = made(p, x, key) if training else made(p, x)
-        return out[0] if isinstance(out, tuple) else out
 
     def plain(p, x, key):
         return jaxnn.forward(model, p, x, key)[0]
 
-    assert_equal_and_custom(f, plain, params, x, key, (2, *model.output_shape), "Sequential")
+    assert_equal_and_custom(model, training, plain, params, x, key, (2, *model.output_shape), "Sequential")
 
 
 def test_batchnorm_in_training_returns_the_new_state_and_refuses_no_key():
