@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from common import finish, parser
 
-from jaxnn import activations, plots
+from jaxnn import activations
+from jaxnn.training import plots
 
 SHOWN = ["sigmoid", "tanh", "relu", "leaky_relu(0.1)", "identity", "softplus", "elu", "gelu"]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench_peers import MODELS, run_worker
 
-from jaxnn.arguments import positive
+from jaxnn.cli.arguments import positive
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,8 +20,8 @@ import optax
 from common import keep
 
 import jaxnn
-from jaxnn.arguments import positive
-from jaxnn.epoch import make_step
+from jaxnn.cli.arguments import positive
+from jaxnn.training.epoch import make_step
 
 SIZES = {"small": dict(depth=2, dim=64, context=64, batch=32),
          "large": dict(depth=4, dim=128, context=128, batch=32),

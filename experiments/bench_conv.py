@@ -34,8 +34,8 @@ from jax import lax
 
 from jaxnn import init
 from jaxnn import layers as L
-from jaxnn.arguments import positive
-from jaxnn.epoch import make_epoch
+from jaxnn.cli.arguments import positive
+from jaxnn.training.epoch import make_epoch
 
 
 @dataclasses.dataclass(frozen=True)

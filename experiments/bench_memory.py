@@ -21,7 +21,7 @@ from pathlib import Path
 from bench_peers import MODELS, run_worker, step_summary
 from common import jsonable, machine
 
-from jaxnn.arguments import positive
+from jaxnn.cli.arguments import positive
 
 WAYS = {"default": [], "kept": ["--keep-memory"]}
 RESULTS = Path(__file__).parent / "results" / "bench_memory.json"

@@ -52,7 +52,7 @@ import numpy as np
 import torch_baseline
 from common import jsonable, machine
 
-from jaxnn.arguments import positive
+from jaxnn.cli.arguments import positive
 
 MODELS = ("mlp-A", "mlp-B", "cnn", "lstm", "gpt-small", "gpt-large")
 IMPLS = ("jaxnn", "jaxnn-scanned", "jax.grad", "torch", "torch.compile")
@@ -101,7 +101,7 @@ def jax_step(name: str, backward: str, scan: int = 0):
     import jax
 
     import jaxnn
-    from jaxnn.epoch import make_step
+    from jaxnn.training.epoch import make_step
 
     model, opt = jax_setup(name, backward)
     params = jaxnn.init(jax.random.key(0), model)
@@ -162,7 +162,7 @@ def worker_step(impl: str, name: str, chunks: int, steps: int, keep_memory: bool
                 "version": f"PyTorch {torch.__version__.split('+')[0]}", **usage}
     import jax
 
-    from jaxnn.memory import keep_step_memory
+    from jaxnn.training.memory import keep_step_memory
 
     if keep_memory and not keep_step_memory():
         raise RuntimeError("keep_step_memory() has no effect here (it needs Linux with glibc)")
@@ -193,7 +193,7 @@ def worker_target(impl: str, name: str, data_dir: str | None, max_seconds: float
     from bench_time_to_accuracy import time_to, train_jax
     from common import load_mnist
 
-    from jaxnn.optim import RECIPES
+    from jaxnn.cli.recipes import RECIPES
 
     shape, hand_model, grad_model, target = TTA_MODELS[name]
     recipe = RECIPES[name]
@@ -241,7 +241,7 @@ def _jax_gpt_chunks(train, xv, yv, every, backward):
     import jax.numpy as jnp
 
     import jaxnn
-    from jaxnn.epoch import make_stream_steps
+    from jaxnn.training.epoch import make_stream_steps
 
     model, opt = jax_setup("gpt-small", backward)
     params = jaxnn.init(jax.random.key(0), model)

@@ -17,9 +17,9 @@ import numpy as np
 from common import keep
 
 import jaxnn
-from jaxnn import population
-from jaxnn.arguments import positive
-from jaxnn.epoch import make_epoch
+from jaxnn.cli.arguments import positive
+from jaxnn.training import population
+from jaxnn.training.epoch import make_epoch
 
 NET = jaxnn.Network([784, 30, 10], hidden="sigmoid", output="sigmoid", loss="quadratic")
 BATCH = 10

@@ -8,7 +8,7 @@ and recipe trained three ways, interleaved seed by seed; medians over seeds.
   ``bench_conv.py``'s fastest ``jax.grad`` variant); the LSTM as it is;
 - PyTorch (CPU, or its GPU), when ``torch`` is importable.
 
-Models and recipes (``jaxnn.optim.RECIPES``, Adam with a one-cycle learning rate over all steps):
+Models and recipes (``jaxnn.cli.recipes.RECIPES``, Adam with a one-cycle learning rate over all steps):
 ``cnn`` = ``cnn_mnist.py``'s CNN, batch 32, peak 3e-3, 2 epochs, target 99%; ``lstm`` =
 ``rnn_mnist.py``'s LSTM(128) over image rows, batch 64, peak 5e-3, 2 epochs, target 98%.
 
@@ -29,8 +29,9 @@ from bench_conv import VARIANTS
 from common import keep, load_mnist, write_json
 
 import jaxnn
-from jaxnn.arguments import positive
-from jaxnn.optim import RECIPES, one_cycle
+from jaxnn.cli.arguments import positive
+from jaxnn.cli.recipes import RECIPES
+from jaxnn.training.optim import one_cycle
 
 LSTM = jaxnn.models.row_rnn("lstm")
 MODELS = {   # name: (input shape, jaxnn's model, the jax.grad model, target)

@@ -40,9 +40,9 @@ import torch_baseline
 from common import keep
 
 import jaxnn
-from jaxnn import parallel
-from jaxnn.arguments import positive
-from jaxnn.epoch import make_epoch
+from jaxnn.cli.arguments import positive
+from jaxnn.training import parallel
+from jaxnn.training.epoch import make_epoch
 
 N, D, C = 60_000, 784, 10
 

@@ -26,7 +26,7 @@ import time
 from bench_peers import BATCH, fixed_batch, jax_setup
 from common import RESULTS, provenance, write_json
 
-from jaxnn.arguments import positive
+from jaxnn.cli.arguments import positive
 
 ATTENTION = {"heads": 4, "T": 1024, "dim": 64, "batch": 4}
 
@@ -66,7 +66,7 @@ def gpt_steps():
     import optax
 
     import jaxnn
-    from jaxnn.epoch import make_step
+    from jaxnn.training.epoch import make_step
 
     model, opt = jax_setup("gpt-small", "hand")
     params = jaxnn.init(jax.random.key(0), model)

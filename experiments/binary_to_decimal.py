@@ -22,7 +22,8 @@ import numpy as np
 from common import finish, parser
 
 import jaxnn
-from jaxnn import data, plots
+from jaxnn import data
+from jaxnn.training import plots
 
 ARCHS = {
     "seed 003: [3,4,1] relu/relu, N(0,1)": (jaxnn.Network([3, 4, 1], hidden="relu", output="relu",

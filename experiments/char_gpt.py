@@ -25,10 +25,10 @@ import optax
 from common import finish, parser
 
 import jaxnn
-from jaxnn.arguments import positive
+from jaxnn.cli.arguments import positive
 from jaxnn.data import text as T
-from jaxnn.epoch import make_stream_steps
-from jaxnn.plots import save, subplots
+from jaxnn.training.epoch import make_stream_steps
+from jaxnn.training.plots import save, subplots
 
 CONTEXT, BATCH, LR, WEIGHT_DECAY = 64, 32, 3e-3, 0.1
 

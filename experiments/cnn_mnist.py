@@ -3,7 +3,7 @@ reported with and without random affine augmentation, beside the best MLP of ``m
 
 Model: Conv2D(32, 3×3) → ReLU → MaxPool 2 → Conv2D(64, 3×3) → ReLU → MaxPool 2 → Flatten →
 Dense(128) → ReLU → Dense(10) → softmax; cross-entropy. Recipes: ``fast`` (default; the fastest to
-99% found, ``jaxnn.optim.RECIPES["cnn"]``): Adam with a one-cycle learning rate peaking at 3e-3,
+99% found, ``recipes.RECIPES["cnn"]``): Adam with a one-cycle learning rate peaking at 3e-3,
 batch 32, 2 epochs in ``--full``; ``adam``: Adam 1e-3, batch 64, 6 epochs in ``--full``.
 Augmentation: rotation ±10°, scale 0.9–1.1, shift ±2 px, applied inside the compiled epoch.
 ``--norm batch``: the model with a BatchNorm before each ReLU (``small_cnn(norm="batch")``);
@@ -25,7 +25,8 @@ import optax
 from common import finish, fit_and_report, load_mnist, parser
 
 import jaxnn
-from jaxnn import augment
+from jaxnn.cli import recipes
+from jaxnn.training import augment
 
 MODEL = jaxnn.models.small_cnn((28, 28, 1))
 BN_MODEL = jaxnn.models.small_cnn((28, 28, 1), norm="batch")
@@ -40,7 +41,7 @@ def main(argv=None):
     p.add_argument("--norm", choices=("off", "batch", "both"), default="off",
                    help="BatchNorm before each ReLU (both: a run with and one without)")
     args = p.parse_args(argv)
-    recipe = jaxnn.optim.RECIPES["cnn"] if args.recipe == "fast" else jaxnn.optim.Recipe(64, 1e-3, 6)
+    recipe = recipes.RECIPES["cnn"] if args.recipe == "fast" else recipes.Recipe(64, 1e-3, 6)
     epochs = args.epochs or (recipe.epochs if args.full else 3)
     train, test, info = load_mnist(args.data_dir)
     results = {"data": info.description, "source": info.source, "epochs": epochs,

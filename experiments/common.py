@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxnn.arguments import positive
+from jaxnn.cli.arguments import positive
 
 
 def parser(doc: str, name: str, data: bool = False) -> argparse.ArgumentParser:
@@ -143,7 +143,7 @@ def fit_and_report(name: str, model, train, test, info, png: Path, **options) ->
     import jax
 
     import jaxnn
-    from jaxnn.plots import plot_history
+    from jaxnn.training.plots import plot_history
 
     print(f"\n{name}\n{LOSS_HEADER}")
     with Timer() as t:

@@ -13,8 +13,9 @@ import numpy as np
 from common import finish, parser
 
 import jaxnn
-from jaxnn import activations, plots
+from jaxnn import activations
 from jaxnn.gradient_check import format_table
+from jaxnn.training import plots
 
 NETWORKS = {
     "Nielsen [784,30,10] sigmoid/quadratic": dict(sizes=[784, 30, 10]),

@@ -15,7 +15,7 @@ import optax
 from common import Timer, finish, load_mnist, parser, run_summary
 
 import jaxnn
-from jaxnn.plots import plot_history
+from jaxnn.training.plots import plot_history
 
 ARCHS = {"784-128-64-10": [784, 128, 64, 10], "784-256-256-10": [784, 256, 256, 10]}
 

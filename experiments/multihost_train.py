@@ -25,7 +25,7 @@ import jax
 import numpy as np
 import optax
 
-from jaxnn.arguments import positive
+from jaxnn.cli.arguments import positive
 
 
 def main(argv=None):
@@ -46,7 +46,8 @@ def main(argv=None):
         jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
 
     import jaxnn
-    from jaxnn import data, parallel
+    from jaxnn import data
+    from jaxnn.training import parallel
 
     train, test = data.load("mnist", "train"), data.load("mnist", "test")
     net = jaxnn.Network([784, 128, 10], hidden="relu", output="softmax", loss="cross_entropy")

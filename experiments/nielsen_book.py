@@ -32,9 +32,10 @@ import numpy as np
 from common import RESULTS, keep, load_mnist, provenance, write_json
 
 import jaxnn
-from jaxnn import layers, population
-from jaxnn.arguments import positive
-from jaxnn.plots import save, subplots
+from jaxnn import layers
+from jaxnn.cli.arguments import positive
+from jaxnn.training import population
+from jaxnn.training.plots import save, subplots
 
 
 class Row(NamedTuple):

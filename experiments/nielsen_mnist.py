@@ -14,7 +14,7 @@ import jax
 from common import Timer, finish, load_mnist, parser, run_summary
 
 import jaxnn
-from jaxnn.plots import plot_history
+from jaxnn.training.plots import plot_history
 
 
 def main(argv=None):

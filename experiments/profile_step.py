@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench_peers import IMPLS, MODELS, jax_step, torch_step
 
-from jaxnn.arguments import positive
+from jaxnn.cli.arguments import positive
 
 SKIP = ("$", "Pjit", "Slinky", "Common", "Handle", "ThunkExecutor", "end:", "Allocate", "Parse")
 

@@ -29,7 +29,8 @@ import numpy as np
 from common import finish, parser
 
 import jaxnn
-from jaxnn import data, plots
+from jaxnn import data
+from jaxnn.training import plots
 
 NAMES_W = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8"]
 NAMES_B = ["b1", "b2", "b3", "b4"]

@@ -17,7 +17,8 @@ import numpy as np
 from common import finish, parser
 
 import jaxnn
-from jaxnn import data, plots
+from jaxnn import data
+from jaxnn.training import plots
 
 
 def train(net, key, steps=2000, lr=2.0):

@@ -9,7 +9,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxnn.layers import model as M
+from jaxnn import model as M
 
 
 def generate(model, params, prompt_tokens, steps: int, *, temperature: float = 1.0,

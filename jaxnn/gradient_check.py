@@ -19,9 +19,19 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from jaxnn import activations
+from jaxnn import model as M
 from jaxnn.backprop import value_and_grad
 from jaxnn.layers import base
-from jaxnn.layers import model as M
+
+
+def kink_signs(layer, cache) -> list[jax.Array]:
+    """For every ReLU-type activation inside ``layer`` (one with a kink), ``z > kink``: what tells a
+    finite difference that crossed a kink (see the module docstring)."""
+    if hasattr(layer, "children"):
+        return [s for child, c in layer.children(cache) for s in kink_signs(child, c)]
+    kink = activations.get(base.output_activation(layer)).kink
+    return [] if kink is None else [layer.pre_activation(cache) > kink]
 
 
 class GradcheckRow(NamedTuple):
@@ -124,7 +134,7 @@ def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int
 
     def probe(p):                                     # the state (BatchNorm's) is not a parameter
         out, cache = M.forward(model, M.merge_state(p, state), x)
-        return M.cost(model, body.pre_activation(cache), out, y), base.kink_signs(body, cache)
+        return M.cost(model, body.pre_activation(cache), out, y), kink_signs(body, cache)
 
     def label(path):                                  # "0/W" -> layer 1, "W"
         first, _, rest = path.partition("/")
@@ -177,7 +187,7 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
     def probe(t):                                     # the state (BatchNorm's) is not a parameter
         y_t, cache_t = base.forward(layer, M.merge_state(t["params"], state), x if tokens else t["x"],
                                     k_layer)
-        return jnp.sum(y_t * g), base.kink_signs(layer, cache_t)
+        return jnp.sum(y_t * g), kink_signs(layer, cache_t)
 
     def label(path):                                  # "x" -> layer 0; "params/0/W" -> layer 1, "0/W"
         return (0, "x") if path == "x" else (1, path.partition("/")[2])

@@ -47,7 +47,7 @@ Array = jax.Array
 
 IGNORE = -1
 """The label that counts nowhere: its position adds nothing to the cost, the gradient or the
-accuracy (see :func:`jaxnn.layers.model.weights`)."""
+accuracy (see :func:`jaxnn.model.weights`)."""
 
 
 class Loss(NamedTuple):

@@ -9,7 +9,8 @@ import optax
 import pytest
 
 import jaxnn
-from jaxnn import augment, data
+from jaxnn import data
+from jaxnn.training import augment
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def test_an_ignored_label_leaves_its_example_out(output, loss):
     p_seq = jaxnn.init(jax.random.key(1), seq, dtype=jnp.float64)
     v = hand(seq, p_seq, tokens, padded)[0]
     assert_same(seq, p_seq, tokens, padded, tol=1e-10)
-    logp = jax.nn.log_softmax(jaxnn.layers.model.output(seq, p_seq, tokens)[0])   # from z^L
+    logp = jax.nn.log_softmax(jaxnn.model.output(seq, p_seq, tokens)[0])   # from z^L
     keep = padded != -1                                             # the mean over the 8 that count
     want = -jnp.take_along_axis(logp, jnp.where(keep, padded, 0)[..., None], -1)[..., 0][keep].mean()
     np.testing.assert_allclose(v, want, rtol=1e-12)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import jaxnn
-from jaxnn import data, epoch
+from jaxnn import data
 from jaxnn.data import DataError, shipped
+from jaxnn.training import epoch
 
 
 def write_idx(path, array, magic_type=0x08, gz=True):

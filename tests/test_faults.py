@@ -15,7 +15,8 @@ import pytest
 from test_data import write_idx
 
 import jaxnn
-from jaxnn import checkpoint, cli, data, run_dir
+from jaxnn import cli, data
+from jaxnn.training import checkpoint, run_dir
 
 DIGITS = ["train", "--dataset", "digits", "--layers", "16", "--quiet", "--no-plot"]
 
@@ -136,7 +137,7 @@ def test_a_finished_run_is_never_overwritten_silently(tmp_path, capsys):
 def test_a_second_run_into_a_locked_folder_names_the_holder(tmp_path, capsys):
     out = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from jaxnn.run_dir import open_run_dir\n"
+        [sys.executable, "-c", "import sys, time; from jaxnn.training.run_dir import open_run_dir\n"
          f"with open_run_dir({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:

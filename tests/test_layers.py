@@ -241,7 +241,7 @@ def test_mismatched_model_params_are_named():
 
 def test_python_loop_and_scan_epochs_give_the_same_parameters():
 
-    from jaxnn.epoch import default_loop
+    from jaxnn.training.epoch import default_loop
 
     assert default_loop(_digits_cnn()) == "scan"                  # im2col: no convolution left
     xla = L.Model((L.Conv2D(2, 3, algorithm="xla"), L.Flatten(), L.Dense(3, "softmax")), (5, 5, 1))

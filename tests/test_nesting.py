@@ -16,8 +16,8 @@ import pytest
 
 import jaxnn
 from jaxnn import layers as L
-from jaxnn import parallel
 from jaxnn.gradient_check import rel_error
+from jaxnn.training import parallel
 
 BLOCK = L.Sequential([L.Dense(6, "relu"), L.Dense(4, "tanh")])          # 4 -> 4
 NESTED = L.Model([L.Dense(4, "tanh"),
@@ -161,7 +161,7 @@ def test_remat_recomputes_its_block_and_gives_the_same_gradients_state_and_tools
     got, want, (_, g_ad), state = jax.jit(lambda p: (   # one compiled program (eager: one per op)
         jaxnn.value_and_grad(remat, p, x, y, key), jaxnn.value_and_grad(plain, p, x, y, key),
         jax.value_and_grad(jaxnn.loss, argnums=1)(remat, p, x, y, key),
-        [jaxnn.epoch.GRADIENTS["hand"](m, p, x, y, key)[2] for m in (remat, plain)]))(p)
+        [jaxnn.backprop.value_grad_and_state(m, p, x, y, key)[2] for m in (remat, plain)]))(p)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14), got, want)
     # (an absolute floor: the bias before BatchNorm gets a gradient of 0 up to rounding)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14), got[1], g_ad)
@@ -202,7 +202,8 @@ def test_bad_blocks_are_named(make, match):
 
 
 def test_training_choices_are_defined_once():
-    from jaxnn import cli, epoch
+    from jaxnn import cli
+    from jaxnn.training import epoch
 
     actions = {a.dest: a for a in cli.build_parser()._subparsers._group_actions[0].choices["train"]
                ._actions}

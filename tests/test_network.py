@@ -7,7 +7,8 @@ import pytest
 from helpers import make_batch, make_params
 
 import jaxnn
-from jaxnn import activations, checkpoint, initializers
+from jaxnn import activations, initializers
+from jaxnn.training import checkpoint
 
 
 def test_network_is_hashable_and_static_under_jit():

@@ -10,9 +10,9 @@ import pytest
 
 import jaxnn
 from jaxnn import layers as L
-from jaxnn import parallel
 from jaxnn.gradient_check import backward_and_vjp, check_layer
-from jaxnn.layers.model import merge_state, split_state
+from jaxnn.model import merge_state, split_state
+from jaxnn.training import parallel
 
 SHAPES = [(5,), (4, 6), (4, 5, 3)]          # Dense outputs, sequences, images (per example)
 MODEL = L.Model([L.Dense(6), L.BatchNorm(), L.Activation("relu"), L.Dense(3, "softmax")], (4,))

@@ -11,7 +11,7 @@ import pytest
 
 import jaxnn
 from jaxnn import layers as L
-from jaxnn import parallel
+from jaxnn.training import parallel
 
 CNN = L.Model([L.Conv2D(3, 3, padding="same"), L.Activation("relu"), L.MaxPool2D(2), L.Flatten(),
                L.Dense(5, "softmax")], (6, 6, 1), "cross_entropy")
@@ -117,7 +117,7 @@ def test_parallel_steps_on_every_model(kind, n_devices):
 def test_init_schemes_on_every_parameterised_layer(scheme):
     p = jaxnn.init(jax.random.key(0), CNN, scheme, dtype=jnp.float64)
     assert [set(d) for d in p] == [{"k", "b"}, set(), set(), set(), {"W", "b"}]
-    jaxnn.layers.model.check_params(CNN, p)
+    jaxnn.model.check_params(CNN, p)
     k = np.asarray(p[0]["k"])                                   # (3, 3, 1, 3): fan_in 9
     if scheme == "he":
         assert 0.2 < k.std() < 0.8                              # sqrt(2/9) = 0.47

@@ -16,8 +16,8 @@ import pytest
 import jaxnn
 from jaxnn import data, losses, models
 from jaxnn import layers as L
-from jaxnn.checkpoint import CheckpointError
 from jaxnn.gradient_check import rel_error
+from jaxnn.training.checkpoint import CheckpointError
 
 # the users' losses, as a user writes them in a module of their own (registered on import)
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -97,7 +97,7 @@ def test_an_own_loss_is_saved_by_name_and_loads_in_a_fresh_process_once_register
     np.save(tmp_path / "x.npy", x)
     script = textwrap.dedent(f"""
         import sys, numpy as np, jaxnn
-        from jaxnn.checkpoint import CheckpointError
+        from jaxnn.training.checkpoint import CheckpointError
         try:
             jaxnn.load({str(tmp_path / "ckpt.npz")!r})
         except CheckpointError as e:

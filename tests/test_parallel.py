@@ -11,7 +11,8 @@ import pytest
 from helpers import make_batch, make_params
 
 import jaxnn
-from jaxnn import data, parallel
+from jaxnn import data
+from jaxnn.training import parallel
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
 import nielsen_network as nielsen  # noqa: E402  (the NumPy reference of experiments/)

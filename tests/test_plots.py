@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import pytest
 
 import jaxnn
-from jaxnn import data, plots
+from jaxnn import data
+from jaxnn.training import plots
 
 
 def _texts(fig):

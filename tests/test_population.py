@@ -7,7 +7,9 @@ import optax
 import pytest
 
 import jaxnn
-from jaxnn import layers, population
+from jaxnn import layers
+from jaxnn.training import population
+from jaxnn.training.checkpoint import CheckpointError
 
 jax.config.update("jax_enable_x64", True)
 
@@ -144,7 +146,7 @@ def test_a_population_checkpoints_stops_from_a_callback_and_resumes_bit_exact(tm
                             {k: v for k, v in hist_full.items() if k != "seconds"})
     assert np.asarray(hist["test_accuracy"]).shape == (4, 3)
     two = population.init(keys[:2], NET, dtype=jnp.float64)
-    with pytest.raises(jaxnn.checkpoint.CheckpointError, match=r"\(3 members\), not .*\(2 members\)"):
+    with pytest.raises(CheckpointError, match=r"\(3 members\), not .*\(2 members\)"):
         jaxnn.fit_population(NET, two, (X, LABELS), optimizer=optax.adam(1e-2), epochs=4,
                              batch_size=10, keys=keys[:2], checkpoint=path, resume=True, progress=False)
 

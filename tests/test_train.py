@@ -9,8 +9,9 @@ import optax
 import pytest
 
 import jaxnn
-from jaxnn import checkpoint, data
-from jaxnn.checkpoint import CheckpointError
+from jaxnn import data
+from jaxnn.training import checkpoint
+from jaxnn.training.checkpoint import CheckpointError
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def test_hand_and_autodiff_training_give_the_same_parameters_float64(digits):
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
 def test_every_named_optimizer_trains(digits, name):
-    from jaxnn import optim
+    from jaxnn.training import optim
 
     lr = {"sgd": 0.5, "momentum": 0.05, "nesterov": 0.05}.get(name, 3e-3)
     _, hist = _fit(digits[0], epochs=3, optimizer=optim.get(name, lr))

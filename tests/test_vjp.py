@@ -15,8 +15,9 @@ from jax.sharding import PartitionSpec as P
 
 import jaxnn
 from jaxnn import layers as L
-from jaxnn import models, parallel
+from jaxnn import models
 from jaxnn.gradient_check import rel_error
+from jaxnn.training import parallel
 
 # (layer, per-example input shape, training): every layer of jaxnn.layers
 LAYERS = {
@@ -128,9 +129,9 @@ def test_batchnorm_in_training_returns_the_new_state_and_refuses_no_key():
     x, key = inputs(model.input_shape, False, m=4), jax.random.key(2)
     y, state = jaxnn.custom_vjp(model, training=True)(params, x, key)
     _, cache = jaxnn.forward(model, params, x, key)
-    want = jaxnn.layers.model.new_state(model, params, cache)
+    want = jaxnn.model.new_state(model, params, cache)
     jax.tree.map(np.testing.assert_array_equal, state, want)
-    merged = jaxnn.layers.model.merge_state(jaxnn.layers.model.split_state(params)[0], state)
+    merged = jaxnn.model.merge_state(jaxnn.model.split_state(params)[0], state)
     assert jax.tree.structure(merged) == jax.tree.structure(params)
     # evaluation: the running statistics, deterministic, no state returned
     out = jaxnn.custom_vjp(model)(params, x)

@@ -1,14 +1,9 @@
-"""The transformer's layers, each backward written out: token (and position) embeddings, layer
-normalisation, and causal multi-head self-attention. Sequences are batch-first, ``(m, T, d)``.
+"""The transformer's own layers, each backward written out: token (and position) embeddings and
+causal multi-head self-attention (its layer normalisation is :class:`jaxnn.layers.LayerNorm`, with
+the other norms). Sequences are batch-first, ``(m, T, d)``.
 
 Embedding (``y_t = E[token_t] + P_t``): backward adds each position's gradient into the row of
 its token (a scatter-add; a token that appears twice gets both), ``∂C/∂P_t = Σ_batch g_t``.
-
-LayerNorm over the last axis (``x̂ = (x − μ) / √(σ² + ε)``, ``y = γ ⊙ x̂ + β``):
-
-- ``∂C/∂γ = Σ g ⊙ x̂``, ``∂C/∂β = Σ g``, and with ``d = g ⊙ γ``:
-- ``∂C/∂x = (d − mean(d) − x̂ ⊙ mean(d ⊙ x̂)) / √(σ² + ε)`` (the two means are the gradient
-  through μ and through σ²; a constant row has x̂ = 0 and gets ``(d − mean(d)) / √ε``).
 
 SelfAttention, per head (``Q = X W_qᵀ``, ``K``, ``V`` likewise, ``d_h`` = dim / heads):
 
@@ -41,10 +36,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import initializers
-from jaxnn.layers import base
-from jaxnn.layers.norm import normalised_backward
+from jaxnn.layers import base, kernels
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class Embedding:
     """Integer tokens ``(m, T)`` → vectors ``(m, T, dim)``: ``y_t = E[token_t]`` (``+ P_t`` with
@@ -81,36 +76,6 @@ class Embedding:
         return grads, jnp.zeros(tokens.shape, g.dtype)   # tokens are not differentiable
 
 
-class LayerNormCache(NamedTuple):
-    x_hat: jax.Array      # (…, d)
-    rstd: jax.Array       # 1 / √(σ² + ε), (…, 1)
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerNorm:
-    """Normalise the last axis to mean 0, variance 1, then scale and shift: ``γ ⊙ x̂ + β``.
-    Params ``{"g": (d,), "b": (d,)}`` (γ = 1, β = 0)."""
-
-    eps: float = 1e-5
-
-    def init(self, key, in_shape, dtype=jnp.float32):
-        n = in_shape[-1]
-        return {"g": initializers.constant(n, dtype, 1), "b": initializers.constant(n, dtype)}, in_shape
-
-    def forward(self, params, x):
-        mu = x.mean(axis=-1, keepdims=True)
-        var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
-        rstd = jax.lax.rsqrt(var + self.eps)
-        x_hat = (x - mu) * rstd
-        return params["g"] * x_hat + params["b"], LayerNormCache(x_hat, rstd)
-
-    def backward(self, params, cache, g):
-        x_hat, rstd = cache
-        lead = tuple(range(g.ndim - 1))
-        g_x = normalised_backward(g * params["g"], x_hat, rstd, -1)      # means over the last axis
-        return {"g": (g * x_hat).sum(axis=lead), "b": g.sum(axis=lead)}, g_x
-
-
 class AttentionCache(NamedTuple):
     x: jax.Array          # (m, T, d) the input
     q: jax.Array          # (m, h, T, d_h) the queries already scaled by 1/√d_h; k, v alike (unscaled)
@@ -129,6 +94,7 @@ SCORE_BYTES = 1 << 20
 bench_peers)."""
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class SelfAttention:
     """Multi-head scaled dot-product self-attention on ``(m, T, d)``; ``causal``: position ``t``
@@ -276,7 +242,7 @@ class SelfAttention:
         x, q, k, v, lse, o = cache
         d = x.shape[-1]
         g2 = g.reshape(-1, d)
-        grads = {"Wo": base.sum_over_rows(g2, o), "bo": g2.sum(axis=0)}  # the output projection
+        grads = {"Wo": kernels.sum_over_rows(g2, o), "bo": g2.sum(axis=0)}  # the output projection
         do = self._split(g @ params["Wo"])                               # ∂C/∂O per head
         rowsum = (do * self._split(o)).sum(axis=-1, keepdims=True)       # rowsum(dP ⊙ P)
 
@@ -284,5 +250,5 @@ class SelfAttention:
         dq = dq * (1 / math.sqrt(q.shape[-1]))                           # the 1/√d_h
         dqkv = jnp.concatenate([self._merge(dq), self._merge(dk), self._merge(dv)], axis=-1)
         d2 = dqkv.reshape(-1, 3 * d)
-        grads.update(Wqkv=base.sum_over_rows(d2, x), bqkv=d2.sum(axis=0))   # BP4, BP3
+        grads.update(Wqkv=kernels.sum_over_rows(d2, x), bqkv=d2.sum(axis=0))   # BP4, BP3
         return grads, dqkv @ params["Wqkv"]                              # BP2: ∂C/∂x

@@ -31,7 +31,7 @@ A layer with **state** (``BatchNorm``'s running statistics) keeps it in its para
 ``"state"``, made by ``init`` beside the parameters; its forward stops gradients into it and its
 backward returns zeros there (as ``jax.grad`` does). It also has ``new_state(params, cache) ->
 state``: the state after a training forward. The training step splits the state off
-(:func:`jaxnn.layers.model.split_state`), lets the optimiser update the rest, and puts the new
+(:func:`jaxnn.model.split_state`), lets the optimiser update the rest, and puts the new
 state back (:func:`new_state` collects it through containers); evaluation reads it from the params.
 So checkpoints, populations and the parallel steps carry it as params, and no optimiser sees it.
 
@@ -46,9 +46,6 @@ import dataclasses
 from typing import Any, Protocol, runtime_checkable
 
 import jax
-import jax.numpy as jnp
-
-from jaxnn import activations
 
 
 @runtime_checkable
@@ -94,35 +91,13 @@ def backward_z(layer, params, cache, delta):
 
 def new_state(layer, params, cache):
     """The state of ``layer`` (and the layers inside) after a training forward that left
-    ``cache``, shaped like :func:`jaxnn.layers.model.split_state`'s second part (``None`` where
+    ``cache``, shaped like :func:`jaxnn.model.split_state`'s second part (``None`` where
     there is none)."""
     return layer.new_state(params, cache) if hasattr(layer, "new_state") else None
 
 
-def kink_signs(layer, cache) -> list[jax.Array]:
-    """For every ReLU-type activation inside ``layer`` (one with a kink), ``z > kink``."""
-    if hasattr(layer, "children"):
-        return [s for child, c in layer.children(cache) for s in kink_signs(child, c)]
-    kink = activations.get(output_activation(layer)).kink
-    return [] if kink is None else [layer.pre_activation(cache) > kink]
-
-
 # ----------------------------------------------------------------------------------- registry
 REGISTRY: dict[str, type] = {}
-
-
-def sum_over_rows(d, x):
-    """``dᵀ x`` over every leading axis: ``d (…, n_out)``, ``x (…, n_in)`` → ``(n_out, n_in)``, the
-    weight gradient ``Σ δ aᵀ`` of a layer applied to each row. On the CPU, in float32 over many rows
-    (a sequence model's ``T·m``), the smaller operand is transposed into memory first (the barrier
-    keeps XLA from folding it back): its fast GEMM (YNNPACK) then takes the product, which its
-    transposed-operand dot does more slowly (measured in ``docs/speed.md``)."""
-    d, x = d.reshape(-1, d.shape[-1]), x.reshape(-1, x.shape[-1])
-    if jax.default_backend() != "cpu" or d.dtype != jnp.float32 or len(d) < 1024:
-        return d.T @ x
-    if d.shape[1] <= x.shape[1]:
-        return jax.lax.optimization_barrier(d.T) @ x
-    return jax.lax.optimization_barrier(jax.lax.optimization_barrier(x.T) @ d).T
 
 
 def register(cls: type, name: str | None = None) -> type:

@@ -85,6 +85,7 @@ def unslice(parts, window, stride, hw):
 AUTO_ALGORITHM = {"cpu": "matmul"}
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class Conv2D:
     """2-D convolution (correlation): ``filters`` output channels, ``kernel_size``, ``stride``,
@@ -252,6 +253,7 @@ class _Pool2D:
         return {}, (*self._out(*in_shape[:2]), in_shape[2])
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class MaxPool2D(_Pool2D):
     """Max over ``pool × pool`` windows every ``stride`` pixels (default: non-overlapping).
@@ -272,6 +274,7 @@ class MaxPool2D(_Pool2D):
         return {}, self._unslice([m * per_max for m in is_max], x.shape)
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class AvgPool2D(_Pool2D):
     """Mean over ``pool × pool`` windows every ``stride`` pixels; backward spreads ``g / pool²``

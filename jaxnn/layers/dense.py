@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import activations, initializers
-from jaxnn.layers import base
+from jaxnn.layers import base, kernels
 
 
 class DenseCache(NamedTuple):
@@ -31,6 +31,7 @@ class ActivationCache(NamedTuple):
     a: jax.Array
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class Dense:
     """Fully connected, then an activation: ``z = x Wᵀ + b``, ``a = σ(z)`` over the last axis (any
@@ -74,12 +75,13 @@ class Dense:
 
     def backward_z(self, params, cache, delta):
         """From ``δ = ∂C/∂z``: the weight and bias gradients and ``δ W`` for the layer below."""
-        grads = {"W": base.sum_over_rows(delta, cache.x)}   # BP4: ∂C/∂W^l = δ^l (a^{l-1})ᵀ
+        grads = {"W": kernels.sum_over_rows(delta, cache.x)}   # BP4: ∂C/∂W^l = δ^l (a^{l-1})ᵀ
         if "b" in params:
             grads["b"] = delta.reshape(-1, delta.shape[-1]).sum(axis=0)   # BP3: ∂C/∂b^l = δ^l
         return grads, delta @ params["W"]          # BP2, first half: (W^l)ᵀ δ^l; σ' comes below
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class Activation:
     """An activation as its own layer (``"relu"``, ``"softmax"``, ...): ``a = σ(z)``; no params."""
@@ -110,6 +112,7 @@ class Activation:
         return {}, delta
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class Flatten:
     """``(m, d1, d2, ...)`` → ``(m, d1·d2·…)``; no params."""
@@ -124,6 +127,7 @@ class Flatten:
         return {}, g.reshape(shape)
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class Dropout:
     """In training, each input zeroed with probability ``rate`` and the rest scaled by

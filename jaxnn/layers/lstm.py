@@ -39,9 +39,11 @@ import dataclasses
 import jax.numpy as jnp
 from jax import lax
 
+from jaxnn.layers import base
 from jaxnn.layers.rnn import check_sequences, init_recurrent, weight_grads
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class LSTM:
     """LSTM layer. Params ``{"Wx": (4H, d), "Wh": (4H, H), "b": (4H,)}``, gates ``i, f, g, o``.

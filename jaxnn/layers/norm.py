@@ -1,12 +1,15 @@
-"""Normalisation by batch and by group: :class:`BatchNorm` (the layer with **state**) and
-:class:`GroupNorm`. Both normalise the last (feature/channel) axis' values to mean 0, variance 1
-over a set of values ``S``, then scale and shift: ``x̂ = (x − μ)/√(σ² + ε)``, ``y = γ ⊙ x̂ + β``.
+"""Normalisation by batch, by group and by layer: :class:`BatchNorm` (the layer with **state**),
+:class:`GroupNorm` and :class:`LayerNorm` (the transformer's). Each normalises the last
+(feature/channel) axis' values to mean 0, variance 1 over a set of values ``S``, then scale and
+shift: ``x̂ = (x − μ)/√(σ² + ε)``, ``y = γ ⊙ x̂ + β``.
 
 - BatchNorm: ``S`` = every value of a feature in the batch — over ``(m,)`` for Dense outputs
   ``(m, n)``, ``(m, T)`` for sequences ``(m, T, n)``, ``(m, H, W)`` spatially for images
   ``(m, H, W, C)``: one statistic per feature, ``N = |S|`` values each.
 - GroupNorm(G): ``S`` = one example's values of one group of ``C/G`` channels (all positions):
   per example and group; no batch coupling, no state.
+- LayerNorm: ``S`` = one position's features (the last axis); a constant row has ``x̂ = 0`` and gets
+  ``(d − mean(d)) / √ε``.
 
 The backward, for ``d = g ⊙ γ`` (``g = ∂C/∂y``) and means over ``S``. The *three-term form*
 follows the graph ``x → (μ, σ²) → x̂``:
@@ -39,6 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import initializers
+from jaxnn.layers import base
 
 
 class NormCache(NamedTuple):
@@ -54,6 +58,7 @@ def normalised_backward(d, x_hat, rstd, axes):
     return rstd * (d - d.mean(axes, keepdims=True) - x_hat * (d * x_hat).mean(axes, keepdims=True))
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class BatchNorm:
     """Batch normalisation over the last axis (one statistic per feature, over every other axis):
@@ -114,6 +119,7 @@ class BatchNorm:
                 "var": mo * r["var"] + (1 - mo) * cache.var * (n / (n - 1))}
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class GroupNorm:
     """Group normalisation: each example's channels (last axis, ``C``) in ``groups`` groups of
@@ -152,3 +158,34 @@ class GroupNorm:
         dg, axes = self._axes(g * params["g"])
         g_x = normalised_backward(dg, self._axes(cache.x_hat)[0], cache.rstd, axes).reshape(g.shape)
         return {"g": (g * cache.x_hat).sum(lead), "b": g.sum(lead)}, g_x
+
+
+class LayerNormCache(NamedTuple):
+    x_hat: jax.Array      # (…, d)
+    rstd: jax.Array       # 1 / √(σ² + ε), (…, 1)
+
+
+@base.register
+@dataclasses.dataclass(frozen=True)
+class LayerNorm:
+    """Normalise the last axis to mean 0, variance 1, then scale and shift: ``γ ⊙ x̂ + β``.
+    Params ``{"g": (d,), "b": (d,)}`` (γ = 1, β = 0)."""
+
+    eps: float = 1e-5
+
+    def init(self, key, in_shape, dtype=jnp.float32):
+        n = in_shape[-1]
+        return {"g": initializers.constant(n, dtype, 1), "b": initializers.constant(n, dtype)}, in_shape
+
+    def forward(self, params, x):
+        mu = x.mean(axis=-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+        rstd = jax.lax.rsqrt(var + self.eps)
+        x_hat = (x - mu) * rstd
+        return params["g"] * x_hat + params["b"], LayerNormCache(x_hat, rstd)
+
+    def backward(self, params, cache, g):
+        x_hat, rstd = cache
+        lead = tuple(range(g.ndim - 1))
+        g_x = normalised_backward(g * params["g"], x_hat, rstd, -1)      # means over the last axis
+        return {"g": (g * x_hat).sum(axis=lead), "b": g.sum(axis=lead)}, g_x

@@ -24,9 +24,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxnn import initializers
-from jaxnn.layers import base
+from jaxnn.layers import base, kernels
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class SimpleRNN:
     """Elman RNN with tanh. Params ``{"Wx": (H, d), "Wh": (H, H), "b": (H,)}``."""
@@ -96,5 +97,5 @@ def weight_grads(deltas, xs, h_prev) -> dict:
     """BPTT's parameter gradients over all steps at once, as single products over ``T·m`` rows:
     ``Σ_t δ_tᵀ x_t``, ``Σ_t δ_tᵀ h_{t−1}``, ``Σ_t δ_t`` (``deltas``/``xs``/``h_prev`` time-first)."""
     d2 = deltas.reshape(-1, deltas.shape[-1])
-    return {"Wx": base.sum_over_rows(d2, xs), "Wh": base.sum_over_rows(d2, h_prev),
+    return {"Wx": kernels.sum_over_rows(d2, xs), "Wh": kernels.sum_over_rows(d2, h_prev),
             "b": d2.sum(axis=0)}

@@ -25,6 +25,7 @@ class SequentialCache(NamedTuple):
     out: jax.Array
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class Sequential:
     """The layers one after another: ``y = f_L(… f_2(f_1(x)))``. Params: a list with each layer's.
@@ -125,6 +126,7 @@ class Wrapper:
         return getattr(self.layer, "loop_preference", {})
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class Residual(Wrapper):
     """``y = x + f(x)`` for a layer (or block) ``f`` whose output has the input's shape.
@@ -167,6 +169,7 @@ class RematCache(NamedTuple):
     inner: Any
 
 
+@base.register
 @dataclasses.dataclass(frozen=True)
 class Remat(Wrapper):
     """``f(x)`` for a layer (or block) ``f``, keeping only ``x`` for the backward, which runs ``f``'s

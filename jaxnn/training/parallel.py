@@ -32,10 +32,10 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxnn import losses
+from jaxnn import model as M
 from jaxnn.backprop import value_and_grad, value_grad_and_state
-from jaxnn.epoch import Backward, autodiff, check_choice, make_step
-from jaxnn.layers import model as M
-from jaxnn.layers.model import Params
+from jaxnn.model import Params
+from jaxnn.training.epoch import Backward, autodiff, check_choice, make_step
 
 AXIS = "data"
 
@@ -137,7 +137,7 @@ def shard_batch(x, mesh: Mesh) -> jax.Array:
 # --------------------------------------------------------------------------------- train steps
 def train_step(model, optimizer: optax.GradientTransformation):
     """One optimiser step ``(params, opt_state, x, y) -> (params, opt_state, loss)``, jitted: the
-    step ``fit`` takes (:func:`jaxnn.epoch.make_step`).
+    step ``fit`` takes (:func:`jaxnn.training.epoch.make_step`).
 
     Called with replicated params and a batch placed by :func:`shard_batch`, it runs data-parallel
     (XLA all-reduces the gradients); with ordinary arrays it runs on one device.

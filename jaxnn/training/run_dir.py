@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from jaxnn.checkpoint import CHECKPOINT
+from jaxnn.training.checkpoint import CHECKPOINT
 
 LOCK = ".lock"
 

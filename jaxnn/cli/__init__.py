@@ -20,9 +20,11 @@ from typing import NamedTuple, get_args
 
 import numpy as np
 
-from jaxnn import arguments, data, initializers, losses, optim
-from jaxnn.checkpoint import CHECKPOINT
-from jaxnn.epoch import Backward, Sampling
+from jaxnn import data, initializers, losses
+from jaxnn.cli import arguments, recipes
+from jaxnn.training import optim
+from jaxnn.training.checkpoint import CHECKPOINT
+from jaxnn.training.epoch import Backward, Sampling
 
 
 def _data_args(p: argparse.ArgumentParser, split_default: str = "test"):
@@ -156,7 +158,7 @@ def _load_splits(args, splits, limit=None):
 
 
 def cmd_train(args) -> int:
-    from jaxnn.run_dir import open_run_dir
+    from jaxnn.training.run_dir import open_run_dir
 
     if args.resume and args.out is None:
         raise ValueError("--resume needs --out, the folder of the run to continue "
@@ -175,13 +177,13 @@ def cmd_train(args) -> int:
         raise ValueError("--text and --context are for --arch gpt (a language model); "
                          f"--arch {args.arch} trains on digits")
     args.context = args.context or 64
-    recipe = optim.Recipe(64, 1e-3, 10)
+    recipe = recipes.Recipe(64, 1e-3, 10)
     if args.recipe == "fast":
-        if args.arch not in optim.RECIPES:
-            raise ValueError(f"--recipe fast is measured for --arch {' and '.join(optim.RECIPES)}, not "
+        if args.arch not in recipes.RECIPES:
+            raise ValueError(f"--recipe fast is measured for --arch {' and '.join(recipes.RECIPES)}, not "
                              f"for --arch {args.arch}; leave --recipe out (or set --lr, --batch-size, "
                              "--epochs yourself)")
-        recipe = optim.RECIPES[args.arch]
+        recipe = recipes.RECIPES[args.arch]
     args.batch_size = args.batch_size or recipe.batch_size
     args.lr, args.epochs = args.lr or recipe.peak_lr, args.epochs or recipe.epochs
     name = "text" if args.arch == "gpt" else args.dataset
@@ -254,8 +256,8 @@ def _train(args, out: Path) -> int:
     import jax
 
     import jaxnn
-    import jaxnn.train
-    from jaxnn import checkpoint as ckpt
+    import jaxnn.training.train
+    from jaxnn.training import checkpoint as ckpt
 
     t_start = time.perf_counter()
     key_init, key_train = jax.random.split(jax.random.key(args.seed))
@@ -285,7 +287,7 @@ def _train(args, out: Path) -> int:
 
     checkpoint = out / CHECKPOINT
     try:
-        with jaxnn.train.stop_on_ctrl_c() as ctrl_c:   # the epoch and its checkpoint complete
+        with jaxnn.training.train.stop_on_ctrl_c() as ctrl_c:   # the epoch and its checkpoint complete
             params, history = jaxnn.fit(
                 model, params, run.train, optimizer=optimizer, epochs=args.epochs,
                 batch_size=args.batch_size, key=key_train, eval_data=run.test,
@@ -313,7 +315,7 @@ def _train(args, out: Path) -> int:
                "args": {k: str(v) for k, v in vars(args).items()}, "history": history}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if not args.no_plot:
-        from jaxnn.plots import plot_history
+        from jaxnn.training.plots import plot_history
 
         plot_history(history, out / "curves.png", title=f"{run.data['description'][:50]} ({source})")
     if args.arch == "gpt":
@@ -332,7 +334,7 @@ def _load(path: Path, language_model: bool):
     """``(checkpoint, its run folder)`` of ``path`` (the folder or its checkpoint file), refused
     (naming what to do) unless it is a language model or a classifier of images as asked."""
     import jaxnn
-    from jaxnn.layers.model import body
+    from jaxnn.model import body
 
     c, folder = jaxnn.load(path), path if path.is_dir() else path.parent
     if language_model and not body(c.model).integer_input:

@@ -31,9 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn.layers import model as M
-from jaxnn.layers.model import Params
-from jaxnn.train import fit as train_fit
+from jaxnn import model as M
+from jaxnn.model import Params
+from jaxnn.training.train import fit as train_fit
 
 
 def size(tree) -> int:

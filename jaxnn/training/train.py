@@ -1,6 +1,6 @@
 """Training: one loop, :func:`fit`, runs compiled epochs (:mod:`jaxnn.epoch`), evaluates,
 checkpoints and resumes, for one model and for a population of ``N`` members trained together
-(:func:`jaxnn.population.fit` calls it with ``members=N``: its arrays carry a leading member axis).
+(:func:`jaxnn.training.population.fit` calls it with ``members=N``: its arrays carry a leading member axis).
 
 After every epoch each callback gets an :class:`Epoch` (the epoch's metrics, the history so far,
 the parameters and optimiser state) and may answer ``"stop"``; the checkpoint writer, the progress
@@ -41,13 +41,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import checkpoint as ckpt
-from jaxnn import parallel
+from jaxnn import model as M
 from jaxnn.backprop import value_and_grad
 from jaxnn.data import chunks, prepare
-from jaxnn.epoch import Backward, Loop, Sampling, make_epoch
-from jaxnn.layers import model as M
-from jaxnn.layers.model import Params
+from jaxnn.model import Params
+from jaxnn.training import checkpoint as ckpt
+from jaxnn.training import parallel
+from jaxnn.training.epoch import Backward, Loop, Sampling, make_epoch
 
 
 class TrainingDiverged(FloatingPointError):
@@ -231,7 +231,7 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         train: ``(x (n, *input_shape), y)`` with ``y`` integer labels ``(n,)`` or targets
             ``(n, n_L)`` (a :class:`jaxnn.data.Dataset` works too). Labels become one-hot targets
             for losses other than ``cross_entropy``; flat images are reshaped to the input shape.
-        optimizer: :func:`jaxnn.optim.sgd` or any ``optax.GradientTransformation``.
+        optimizer: :func:`jaxnn.training.optim.sgd` or any ``optax.GradientTransformation``.
         epochs: total number of epochs (a resumed run trains the remaining ones).
         batch_size: mini-batch size ``m``.
         key: PRNG key for the mini-batch order (and augmentation, Dropout).
@@ -251,13 +251,13 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
             data-parallel (each batch split across them), a population's members are split.
         eval_train: also measure accuracy on the whole training set after every epoch.
         augment: ``(key, x_batch) -> x_batch``, applied to every mini-batch inside the compiled
-            epoch (e.g. ``functools.partial(jaxnn.augment.random_affine, image_shape=(28, 28, 1))``).
+            epoch (e.g. ``functools.partial(jaxnn.training.augment.random_affine, image_shape=(28, 28, 1))``).
         loop: ``"scan"`` (the epoch is one compiled call), ``"python"`` (one compiled call per
-            step) or ``"auto"`` (see :func:`jaxnn.epoch.make_epoch`).
+            step) or ``"auto"`` (see :func:`jaxnn.training.epoch.make_epoch`).
         opt_state: the initial optimiser state; default ``optimizer.init`` of the params without
-            their state (:func:`jaxnn.layers.model.split_state`: the same for a model without).
+            their state (:func:`jaxnn.model.split_state`: the same for a model without).
         members: ``params``, ``opt_state`` and ``key`` carry a leading axis of this many members
-            (what :func:`jaxnn.population.fit` passes).
+            (what :func:`jaxnn.training.population.fit` passes).
 
     Returns:
         ``(params, history)``; ``history`` maps each metric to a list, one entry per epoch (see
@@ -292,7 +292,7 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
     elif jax.tree.structure(opt_state) != jax.tree.structure(jax.eval_shape(init, trainable)):
         raise ValueError("opt_state does not fit this optimizer and these params; make it with "
                          "optimizer.init(params) (for a model with BatchNorm: of the params without "
-                         "their state, jaxnn.layers.model.split_state(params)[0]) or leave it out")
+                         "their state, jaxnn.model.split_state(params)[0]) or leave it out")
     history: dict[str, list] = {}
     start = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():

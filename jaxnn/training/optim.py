@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import NamedTuple
 
 import jax
 import numpy
@@ -96,20 +95,3 @@ def one_cycle(name: str, peak_lr: float, total_steps: int) -> optax.GradientTran
         raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
     schedule = optax.schedules.cosine_onecycle_schedule(int(total_steps), float(peak_lr), pct_start=0.25)
     return (optax.sgd if name == "sgd" else OPTIMIZERS[name])(schedule)
-
-
-class Recipe(NamedTuple):
-    """A training recipe: mini-batch size, one-cycle peak learning rate (Adam), epochs."""
-
-    batch_size: int
-    peak_lr: float
-    epochs: int
-
-
-RECIPES = {
-    "cnn": Recipe(batch_size=32, peak_lr=3e-3, epochs=2),
-    "lstm": Recipe(batch_size=64, peak_lr=5e-3, epochs=2),
-}
-"""The fastest recipes found to 99% (the small CNN) and 98% (LSTM(128) on image rows) on full
-MNIST, measured by ``experiments/bench_time_to_accuracy.py`` (the README's speed section): Adam
-with :func:`one_cycle` over all the steps of ``epochs`` epochs."""

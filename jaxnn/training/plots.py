@@ -103,8 +103,8 @@ def network_diagram(model, params, x=None, y=None, *, show: str = "values", max_
     import jax.numpy as jnp
     import numpy as np
 
+    from jaxnn import model as M
     from jaxnn.backprop import value_and_grad
-    from jaxnn.layers import model as M
 
     if show not in ("values", "gradients", "both"):
         raise ValueError(f"show must be 'values', 'gradients' or 'both', got {show!r}")

@@ -20,30 +20,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxnn.backprop import value_grad_and_state
+from jaxnn import model as M
+from jaxnn.backprop import autodiff, value_grad_and_state
 from jaxnn.data.text import random_windows
-from jaxnn.layers import model as M
 
 Backward = Literal["hand", "autodiff"]
 Sampling = Literal["shuffle", "random"]
 Loop = Literal["auto", "scan", "python"]
-
-def autodiff(model, params, x, y, key=None, *, reduce: Callable = lambda v: v):
-    """``jax.value_and_grad`` of the cost (after ``reduce``, e.g. a ``pmean`` across devices), and
-    the state the forward left (``reduce``d too): the hand backward's counterpart."""
-    def cost(p):
-        out, cache = M.forward(model, p, x, key)
-        return reduce(M.cost(model, M.body(model).pre_activation(cache), out, y)), cache
-
-    (value, cache), grads = jax.value_and_grad(cost, has_aux=True)(params)
-    return value, grads, reduce(M.new_state(model, params, cache))
-
-
-GRADIENTS = {"hand": value_grad_and_state, "autodiff": autodiff}
-"""The two backward passes to train with: hand-derived (BP1–BP4) or ``jax.grad``; each
-``(model, params, x, y[, key]) -> (cost, grads, state)`` (``state``: see
-:func:`jaxnn.backprop.value_grad_and_state`)."""
-
 
 def check_choice(name: str, value, choices) -> str:
     """``value`` if it is one of the ``Literal`` ``choices``; else ``ValueError`` naming them."""
@@ -89,17 +72,18 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
               augment: Callable | None = None, batch_sharding=None) -> Callable:
     """One optimiser step ``(params, opt_state, x, y, key=None) -> (params, opt_state, cost)``.
 
-    ``backward``: ``"hand"``, ``"autodiff"`` or a function ``(model, params, x, y[, key]) ->
-    (cost, grads, state)`` as in :data:`GRADIENTS` (the key for models with ``Dropout`` or
-    ``BatchNorm``). The optimiser sees the params without their state
-    (:func:`jaxnn.layers.model.split_state`); the step puts the new state back.
-    ``augment(key, x)`` transforms the batch first (e.g. :func:`jaxnn.augment.random_affine`);
+    ``backward``: ``"hand"`` (:func:`jaxnn.backprop.value_grad_and_state`), ``"autodiff"``
+    (:func:`jaxnn.backprop.autodiff`) or a function ``(model, params, x, y[, key]) -> (cost, grads,
+    state)`` like them (the key for models with ``Dropout`` or ``BatchNorm``). The optimiser sees the
+    params without their state (:func:`jaxnn.model.split_state`); the step puts the new state back.
+    ``augment(key, x)`` transforms the batch first (e.g. :func:`jaxnn.training.augment.random_affine`);
     ``batch_sharding`` (a ``jax.sharding.Sharding``) splits it across devices, and XLA then
     inserts the gradient all-reduce (see :mod:`jaxnn.parallel`). Jitted and called once per step
     from Python, each call takes the step's temporary memory afresh (see :mod:`jaxnn.memory`);
     ``fit`` runs an epoch's steps in one ``lax.scan`` instead, and so does :func:`make_steps`.
     """
-    grad_fn = backward if callable(backward) else GRADIENTS[check_choice("backward", backward, Backward)]
+    if not callable(backward):
+        check_choice("backward", backward, Backward)
     stochastic = M.body(model).stochastic
 
     def step(params, opt_state, x, y, key=None):
@@ -112,8 +96,13 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
             x = jax.lax.with_sharding_constraint(x, batch_sharding)
             y = jax.lax.with_sharding_constraint(y, batch_sharding)
         # Dropout's key: derived from the step's key without changing augmentation's draws
-        value, grads, state = grad_fn(model, params, x, y,
-                                      *([jax.random.fold_in(key, 1)] if stochastic else []))
+        keys = [jax.random.fold_in(key, 1)] if stochastic else []
+        if callable(backward):
+            value, grads, state = backward(model, params, x, y, *keys)
+        elif backward == "hand":
+            value, grads, state = value_grad_and_state(model, params, x, y, *keys)   # BP1-BP4
+        else:
+            value, grads, state = autodiff(model, params, x, y, *keys)
         trainable, grads = M.split_state(params)[0], M.split_state(grads)[0]
         updates, opt_state = optimizer.update(grads, opt_state, trainable)
         return M.merge_state(optax.apply_updates(trainable, updates), state), opt_state, value

@@ -18,9 +18,9 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxnn.layers import model as M
-from jaxnn.layers.model import Model, Params
-from jaxnn.network import Network
+from jaxnn import model as M
+from jaxnn.model import Model, Params
+from jaxnn.models import Network
 
 FORMAT = "jaxnn-checkpoint-1"
 CHECKPOINT = "checkpoint.npz"
