@@ -6,7 +6,8 @@ file), 90/10 split by position. GPT: depth 2, dim 64, 4 heads, context 64 (117k 
 LSTM(128) language model (Embedding 64 → LSTM → Dense, 119k parameters). Both: AdamW (learning
 rate 3e-3 with a warm-up and a cosine over the time budget, weight decay 0.1), dropout 0.1 (the
 GPT's residual branches, after the LSTM), batch 32, random windows drawn inside the compiled
-loop. Validation loss in nats and bits per character on a fixed sample of 512 validation windows.
+epoch: ``jaxnn.fit`` with ``sampling="windows"``, an epoch of 25 steps. Validation loss in nats
+and bits per character on a fixed sample of 512 validation windows.
 
 Quick default: 20 s per model. ``--full``: 5 minutes per model.
 
@@ -16,7 +17,6 @@ Quick default: 20 s per model. ``--full``: 5 minutes per model.
 from __future__ import annotations
 
 import math
-import time
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +27,6 @@ from common import finish, parser
 import jaxnn
 from jaxnn.cli.arguments import positive
 from jaxnn.data import text as T
-from jaxnn.training.epoch import make_stream_steps
 from jaxnn.training.plots import save, subplots
 
 CONTEXT, BATCH, LR, WEIGHT_DECAY = 64, 32, 3e-3, 0.1
@@ -55,32 +54,35 @@ def learning_rate(fraction: float) -> float:
 
 
 def train_for(model, tokens, val_windows, seconds: float, key, steps: int | None = None,
-              steps_per_call: int = 25):
-    """AdamW on random windows until ``seconds`` of training are spent (compilation excluded), or
-    ``steps`` steps are done when given, the learning rate following :func:`learning_rate` over
-    that budget; validation loss after every call. Returns params and the curve."""
-    params = jaxnn.init(jax.random.key(0), model)
+              steps_per_epoch: int = 25):
+    """AdamW on random windows (``fit``'s ``sampling="windows"``) until ``seconds`` of training are
+    spent, or ``steps`` steps are done when given, the learning rate following
+    :func:`learning_rate` over that budget; validation loss after every ``steps_per_epoch`` steps.
+    The budget counts each epoch's wall time (its validation included), the first epoch's as long
+    as the second (the first compiles). Returns params and the curve."""
     opt = optax.inject_hyperparams(optax.adamw)(learning_rate=LR, weight_decay=WEIGHT_DECAY)
-    opt_state, run = opt.init(params), make_stream_steps(model, opt, batch_size=BATCH,
-                                                         steps=steps_per_call)
-    val_loss = jax.jit(jaxnn.loss, static_argnums=0)
-    tokens = jnp.asarray(tokens)
-    run = run.lower(params, opt_state, key, tokens).compile()           # compiled outside the budget
-    curve, spent, n = [], 0.0, 0
 
-    def done():                                   # the fraction of the budget spent
-        return n * steps_per_call / steps if steps else spent / seconds
+    def training_seconds(history) -> list[float]:   # each epoch's, the first counted as the second
+        seconds = history["seconds"]
+        return [seconds[min(1, len(seconds) - 1)], *seconds[1:]]
 
-    while done() < 1:
-        opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate(done()),
-                                                              opt_state.hyperparams["learning_rate"].dtype)
-        t0 = time.perf_counter()
-        params, opt_state, train_loss = run(params, opt_state, jax.random.fold_in(key, n), tokens)
-        train_loss = float(train_loss)
-        spent += time.perf_counter() - t0
-        n += 1
-        curve.append({"seconds": spent, "steps": n * steps_per_call, "train": train_loss,
-                      "val": float(val_loss(model, params, *val_windows))})
+    def schedule(epoch):                          # the next epoch's learning rate, or the end
+        spent = sum(training_seconds(epoch.history)) if len(epoch.history["seconds"]) > 1 else 0.0
+        fraction = epoch.metrics["epoch"] * steps_per_epoch / steps if steps else spent / seconds
+        if fraction >= 1:
+            return "stop"
+        rate = epoch.opt_state.hyperparams["learning_rate"]
+        epoch.opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate(fraction), rate.dtype)
+        return None
+
+    params, history = jaxnn.fit(model, jaxnn.init(jax.random.key(0), model), tokens, optimizer=opt,
+                                epochs=10**6, batch_size=BATCH, key=key, sampling="windows",
+                                steps_per_epoch=steps_per_epoch, eval_data=val_windows,
+                                callbacks=[schedule], progress=False)
+    elapsed = np.cumsum(training_seconds(history))
+    curve = [{"seconds": float(t), "steps": n * steps_per_epoch, "train": train, "val": val}
+             for n, t, train, val in zip(history["epoch"], elapsed, history["train_loss"],
+                                         history["eval_loss"])]
     return params, curve
 
 

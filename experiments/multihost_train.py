@@ -1,9 +1,11 @@
 """Data-parallel training across hosts and devices with JAX's distributed runtime.
 
-Every host runs this same script. Each one loads only its rows of every global batch
-(``jaxnn.parallel.process_slice``), the rows are assembled into one global array sharded over all
-devices of all hosts (``jaxnn.parallel.global_batch``), and one jitted step (hand-derived backward,
-gradients all-reduced by XLA) updates the replicated parameters.
+Every host runs this same script, which is ``jaxnn.fit`` over every device of every host
+(``devices=jax.devices()``): each mini-batch is split across all of them, one compiled step
+(hand-derived backward, gradients all-reduced by XLA) updates the replicated parameters, and the
+evaluation is the same on every host. Every host holds the whole (small) data set here; for data
+that does not fit on one host, ``jaxnn.parallel.process_slice`` and ``jaxnn.parallel.global_batch``
+load and assemble each host's rows of a global batch.
 
     # one host, all local devices (or forced CPU devices):
     XLA_FLAGS=--xla_force_host_platform_device_count=4 python experiments/multihost_train.py
@@ -22,7 +24,6 @@ from __future__ import annotations
 import argparse
 
 import jax
-import numpy as np
 import optax
 
 from jaxnn.cli.arguments import positive
@@ -47,28 +48,23 @@ def main(argv=None):
 
     import jaxnn
     from jaxnn import data
-    from jaxnn.training import parallel
 
     train, test = data.load("mnist", "train"), data.load("mnist", "test")
     net = jaxnn.Network([784, 128, 10], hidden="relu", output="softmax", loss="cross_entropy")
-    mesh = parallel.data_mesh(jax.devices())       # every device of every host
-    opt = optax.adam(1e-3)
-    params = jaxnn.init(jax.random.key(0), net, "he")
-    params, opt_state = parallel.replicate((params, opt.init(params)), mesh)
-    step = parallel.train_step(net, opt)
-    rows = parallel.process_slice(args.global_batch)     # this host's share of each batch
-    n_batches = len(train.x) // args.global_batch
-    for epoch in range(1, args.epochs + 1):
-        order = np.random.default_rng(epoch).permutation(len(train.x))   # same on every host
-        for b in range(n_batches):
-            idx = order[b * args.global_batch:(b + 1) * args.global_batch][rows]
-            x = parallel.global_batch(train.x[idx], mesh)
-            y = parallel.global_batch(train.y[idx], mesh)
-            params, opt_state, loss = step(params, opt_state, x, y)
-        acc = jaxnn.evaluate(net, jax.device_get(params), test.x, test.y)["accuracy"]
+
+    def report(epoch):
         if jax.process_index() == 0:
-            print(f"epoch {epoch}: loss {float(loss):.4f}, test accuracy {100 * acc:.2f}% "
-                  f"({jax.process_count()} process(es), {mesh.size} devices, {train.source} data)")
+            m = epoch.metrics
+            print(f"epoch {m['epoch']}: loss {m['train_loss']:.4f}, test accuracy "
+                  f"{100 * m['eval_accuracy']:.2f}% ({jax.process_count()} process(es), "
+                  f"{jax.device_count()} devices, {train.source} data)", flush=True)
+
+    _, history = jaxnn.fit(net, jaxnn.init(jax.random.key(0), net, "he"), (train.x, train.y),
+                           optimizer=optax.adam(1e-3), epochs=args.epochs,
+                           batch_size=args.global_batch, key=jax.random.key(1),
+                           eval_data=(test.x, test.y), devices=jax.devices(), callbacks=[report],
+                           progress=False)
+    acc = history["eval_accuracy"][-1]
     return acc
 
 

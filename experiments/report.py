@@ -202,9 +202,11 @@ def r_char_gpt() -> str:
     sample = " ".join(r["models"].get("GPT", {}).get("sample", "").replace("`", "'").split())[:160]
     return (table(["model", "parameters", "steps", "validation nats/char at the end", "best"], rows)
             + f"\n\nSetting: {r['seconds_per_model'] / 60:.0f} minutes of training per model, "
-            "compilation excluded; Python's reference topics, 90/10 split by position; AdamW 3e-3 "
-            "with warm-up and a cosine over the time budget, weight decay 0.1, dropout "
-            f"{r['dropout']}, batch 32; validation on 512 fixed windows of 64.{variants} A sample "
+            "compilation excluded, through `jaxnn.fit` (random windows of the text, an epoch of 25 "
+            "steps, the validation after each counted in the budget); Python's reference topics, "
+            "90/10 split by position; AdamW 3e-3 with warm-up and a cosine over the time budget, "
+            f"weight decay 0.1, dropout {r['dropout']}, batch 32; validation on 512 fixed windows of "
+            f"64.{variants} A sample "
             f"from the GPT (temperature 0.8): `{sample}`\n\n" + measured(r))
 
 

@@ -90,11 +90,12 @@ def value_grad_and_state(model, params, x, y, key=None):
     body = M.body(model)
     out, cache = M.forward(model, params, x, key)
     z, t = body.pre_activation(cache), M.targets(model, y, out)
-    # 1/m per example (× time step), see there; a loss over the batch gives its own δ^L
-    w = 1 if losses.get(model.loss).batch else M.weights(model, y, out)[..., None]
-    delta = w * output_delta(model.loss, body.activation, z, out, t)                # BP1
+    w = M.weights(model, y, out)                         # 1/m per example (× time step); see there
+    # BP1; a loss over the batch gives its own δ^L
+    delta = output_delta(model.loss, body.activation, z, out, t)
+    delta = delta if losses.get(model.loss).batch else w[..., None] * delta
     grads, _ = body.backward_z(params, cache, delta)     # BP2-BP4: every layer, last to first
-    return M.cost(model, z, out, y), grads, M.new_state(model, params, cache)
+    return M.weighted_cost(model, z, out, t, w), grads, M.new_state(model, params, cache)
 
 
 def autodiff(model, params, x, y, key=None, *, reduce: Callable = lambda v: v):
@@ -141,14 +142,11 @@ def custom_vjp(layer, *, training: bool = False) -> Callable:
     if not isinstance(body, base.Layer):
         raise TypeError(f"custom_vjp takes a layer (init, forward and backward, see "
                         f"jaxnn.layers.base) or a model, got {layer!r}")
-    stochastic = bool(getattr(body, "stochastic", False))
+    stochastic = base.stochastic(body)
 
     def run(params, x, key):
         if model is not None:
-            M.check_params(model, params)
-            x = M.check_x(model, x)
-            if not jnp.issubdtype(x.dtype, jnp.floating) and not body.integer_input:
-                x = x.astype(jnp.result_type(*jax.tree.leaves(params)[:1] or [jnp.float32]))
+            x = M.as_input(model, params, x)
         y, state = _hand_vjp(body, params, x, key if training and stochastic else None)
         return (y, state) if training and jax.tree.leaves(state) else y
 

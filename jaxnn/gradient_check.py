@@ -28,8 +28,8 @@ from jaxnn.layers import base
 def kink_signs(layer, cache) -> list[jax.Array]:
     """For every ReLU-type activation inside ``layer`` (one with a kink), ``z > kink``: what tells a
     finite difference that crossed a kink (see the module docstring)."""
-    if hasattr(layer, "children"):
-        return [s for child, c in layer.children(cache) for s in kink_signs(child, c)]
+    if inside := base.children(layer, cache):
+        return [s for child, c in inside for s in kink_signs(child, c)]
     kink = activations.get(base.output_activation(layer)).kink
     return [] if kink is None else [layer.pre_activation(cache) > kink]
 
@@ -174,7 +174,7 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
     k_init, k_x, k_g, k_fd = jax.random.split(key, 4)
     params, out_shape = layer.init(k_init, tuple(input_shape), dtype)
     x = jax.random.normal(k_x, (batch, *input_shape), dtype) if x is None else jnp.asarray(x)
-    k_layer = jax.random.fold_in(k_fd, 1) if getattr(layer, "stochastic", False) else None
+    k_layer = jax.random.fold_in(k_fd, 1) if base.stochastic(layer) else None
     y_shape = jax.eval_shape(lambda p, xx: base.forward(layer, p, xx, k_layer)[0], params, x).shape
     g = jax.random.normal(k_g, y_shape, dtype)
     (grads, g_x), (auto_p, auto_x) = backward_and_vjp(layer, params, x, g, k_layer)

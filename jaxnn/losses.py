@@ -191,6 +191,12 @@ def name_of(loss) -> str:
     return get(loss).name
 
 
+def classifies(name: str, n_outputs: int) -> bool:
+    """Whether a model with this loss and ``n_outputs`` outputs classifies: several outputs, or one
+    that is the probability of class 1 (a ``binary`` loss)."""
+    return n_outputs > 1 or get(name).binary
+
+
 def get(name: str) -> Loss:
     """Look up a loss by name; raises ``ValueError`` naming the known losses and the fix."""
     if not isinstance(name, str) or name not in LOSSES:

@@ -121,8 +121,9 @@ def param_shapes(model, members: int | None = None) -> Params:
 
 
 def is_classifier(model) -> bool:
-    """Several outputs, or one output that is a class probability (binary cross-entropy)."""
-    return output_shape(model)[-1] > 1 or losses.get(model.loss).binary
+    """Several outputs, or one output that is a class probability (see
+    :func:`jaxnn.losses.classifies`)."""
+    return losses.classifies(model.loss, output_shape(model)[-1])
 
 
 @functools.cache
@@ -276,11 +277,17 @@ def forward(model, params, x, key=None):
         key: a PRNG key for the layers that act differently in training (``Dropout``,
             ``BatchNorm``: the batch's statistics); ``None``: evaluation, deterministic.
     """
+    return body(model).forward(params, as_input(model, params, x), key)
+
+
+def as_input(model, params, x) -> jax.Array:
+    """``x`` checked (:func:`check_x`) and ``params`` too (:func:`check_params`); integers (pixels)
+    cast to the parameters' dtype, unless the first layer takes integers (tokens)."""
     check_params(model, params)
-    a = check_x(model, x)
-    if not jnp.issubdtype(a.dtype, jnp.floating) and not body(model).integer_input:
-        a = a.astype(jnp.result_type(*jax.tree.leaves(params)[:1] or [jnp.float32]))
-    return body(model).forward(params, a, key)
+    x = check_x(model, x)
+    if not jnp.issubdtype(x.dtype, jnp.floating) and not body(model).integer_input:
+        x = x.astype(jnp.result_type(*jax.tree.leaves(params)[:1] or [jnp.float32]))
+    return x
 
 
 def output(model, params, x, key=None):
@@ -329,9 +336,15 @@ def weights(model, y, out):
 def cost(model, z, a, y):
     """The cost: the mean of ``C_x`` over all leading axes (the positions that count, see
     :func:`weights`), from the output's ``z^L`` and ``a^L`` (a loss over the batch: its value)."""
+    return weighted_cost(model, z, a, targets(model, y, a), weights(model, y, a))
+
+
+def weighted_cost(model, z, a, t, w):
+    """:func:`cost` from the batch's targets ``t`` (:func:`targets`) and weights ``w``
+    (:func:`weights`), for a caller that has them already (the backward pass)."""
     loss = losses.get(model.loss)
-    per_example = loss.per_example(z, a, targets(model, y, a))
-    return per_example if loss.batch else jnp.sum(weights(model, y, a) * per_example)
+    per_example = loss.per_example(z, a, t)
+    return per_example if loss.batch else jnp.sum(w * per_example)
 
 
 def loss(model, params, x, y, key=None):

@@ -185,3 +185,14 @@ def test_gpt_bad_text_gets_one_line(tmp_path, capsys, content, flags, match):
 def test_text_flags_without_gpt_are_refused(tmp_path, capsys):
     assert cli.main(["train", "--text", "x.txt", "--out", str(tmp_path / "run")]) == 2
     assert "--text and --context are for --arch gpt" in capsys.readouterr().err
+
+
+def test_sampling_windows_is_the_gpts_and_only_its(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("abc " * 100)
+    assert cli.main(["train", "--arch", "gpt", "--text", str(text), "--sampling", "shuffle",
+                     "--out", str(tmp_path / "a")]) == 2
+    assert "--sampling windows is how --arch gpt trains" in capsys.readouterr().err
+    assert cli.main(["train", "--sampling", "windows", "--dataset", "digits",
+                     "--out", str(tmp_path / "b")]) == 2
+    assert "the digit models take shuffle or random" in capsys.readouterr().err

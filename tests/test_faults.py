@@ -329,7 +329,7 @@ def test_help_shows_real_defaults_only(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: None)" not in text and "a int" not in text
     for shown in ("--epochs EPOCHS epochs in all (default 10;", "mini-batch size m (default 64)",
-                  "(default: cross_entropy)", "(default: he)", "(default: shuffle)"):
+                  "(default: cross_entropy)", "(default: he)", "shuffle (the default for digits)"):
         assert shown in text
 
 

@@ -4,6 +4,7 @@ steps, fit and checkpoints — takes the nested model as it takes a flat one."""
 
 import ast
 import dataclasses
+import inspect
 import re
 from pathlib import Path
 from typing import get_args
@@ -302,3 +303,51 @@ def test_a_model_with_dropout_equals_jax_grad_with_the_same_key_and_trains():
     step = parallel.train_step(model, jaxnn.sgd(0.1))
     with pytest.raises(ValueError, match="Dropout\\): pass a key"):
         step(params, jaxnn.sgd(0.1).init(params), x, labels)
+
+
+def test_old_module_paths_still_import_and_warn_with_the_new_one():
+    import importlib
+    import sys
+
+    for old, new in jaxnn.MOVED.items():
+        sys.modules.pop(old, None)
+        with pytest.warns(DeprecationWarning, match=f"{old} is now {new}"):
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new)
+    assert L.Model is jaxnn.Model is jaxnn.model.Model                 # where layer users found it
+    assert jaxnn.parallel is jaxnn.training.parallel and jaxnn.optim.sgd is jaxnn.sgd
+
+
+def test_every_built_in_layer_is_registered_where_it_is_defined():
+    """No list to keep in step: each class carries its own @register, so the registry holds every
+    layer class that jaxnn.layers exports."""
+    from jaxnn.layers import base
+
+    exported = {name for name in L.__all__ if name != "Model" and dataclasses.is_dataclass(getattr(L, name))}
+    assert exported == {n for n, c in base.REGISTRY.items() if c.__module__.startswith("jaxnn.")}
+    for name in exported:
+        source = Path(inspect.getsourcefile(getattr(L, name))).read_text()
+        assert f"@base.register\n@dataclasses.dataclass(frozen=True)\nclass {name}" in source
+
+
+def test_the_contract_names_every_hook_that_tools_read():
+    """Every optional hook the package reads is in the Hooks protocol (and its docstring)."""
+    from jaxnn.layers import base
+
+    hooks = set(base.Hooks.__annotations__) | {n for n in vars(base.Hooks) if not n.startswith("_")}
+    assert hooks == {"activation", "stochastic", "integer_input", "loop_preference", "pre_activation",
+                     "backward_z", "new_state", "children"}
+    read = set()
+    for path in Path(jaxnn.__file__).parent.rglob("*.py"):
+        read |= set(re.findall(r"(?:hasattr|getattr)\([\w.\[\]0-9]+, \"(\w+)\"", path.read_text()))
+    assert read <= hooks | {"key", "vma", "mat", "mallopt", "__index__", "__name__", "shape", "seed"}, read
+
+
+def test_the_exercises_come_by_topic_in_the_course_order():
+    from jaxnn import exercises
+    from jaxnn.exercises import conv, makemore, mlp, norms, sequences
+
+    topics = [mlp, conv, norms, sequences, makemore]
+    names = [n for t in topics for n in t.EXERCISES]
+    assert sorted(names) == sorted(exercises.COURSE) and len(set(names)) == len(names) == 23
+    assert tuple(exercises.EXERCISES) == exercises.COURSE == exercises.NAMES

@@ -284,3 +284,44 @@ def test_make_steps_runs_k_steps_of_make_step_in_one_call(digits):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14), got,
                  (*want, jnp.stack(costs)))
 
+
+
+def _text_model():
+    return jaxnn.models.gpt(vocab=5, context=8, dim=8, heads=2, depth=1)
+
+
+def test_a_token_stream_trains_through_fit_and_make_stream_steps_is_its_epoch():
+    """sampling="windows": random windows of one token stream; the loop of one's own
+    (make_stream_steps) runs exactly fit's epoch."""
+    model, opt = _text_model(), optax.adam(1e-2)
+    tokens = np.tile(np.arange(5, dtype=np.int32), 60)                   # 0 1 2 3 4 0 1 ...
+    params = jaxnn.init(jax.random.key(0), model)
+    key = jax.random.key(3)
+    trained, history = jaxnn.fit(model, params, tokens, optimizer=opt, epochs=1, batch_size=4,
+                                 key=key, sampling="windows", steps_per_epoch=30, progress=False)
+    run = jaxnn.epoch.make_stream_steps(model, opt, batch_size=4, steps=30)
+    by_hand, _, cost = run(params, opt.init(params), jax.random.fold_in(key, 1), jnp.asarray(tokens))
+    jax.tree.map(np.testing.assert_array_equal, trained, by_hand)
+    assert float(cost) == pytest.approx(history["train_loss"][0])
+    x, y = data.text.windows(tokens, 8)
+    _, history = jaxnn.fit(model, trained, tokens, optimizer=opt, epochs=3, batch_size=4, key=key,
+                           sampling="windows", eval_data=(x, y), progress=False)
+    assert history["eval_accuracy"][-1] > 0.9                     # the next token is predictable
+
+
+@pytest.mark.parametrize(("train", "kw", "match"), [
+    ((np.zeros((4, 8), np.int32), np.zeros((4, 8), np.int32)), {}, "one token stream; pass the tokens"),
+    (np.zeros(100), {}, "1-D array of integer tokens"),
+    (np.zeros(8, np.int32), {}, "hold no window of 9"),
+    (np.full(100, 7, np.int32), {}, r"tokens must lie in 0\.\.4"),
+    (np.zeros(100, np.int32), {"eval_train": True}, "a token stream has none"),
+])
+def test_a_token_stream_that_cannot_train_is_named(train, kw, match):
+    model = _text_model()
+    with pytest.raises(ValueError, match=match):
+        jaxnn.fit(model, jaxnn.init(jax.random.key(0), model), train, optimizer=optax.adam(1e-2),
+                  epochs=1, batch_size=4, key=jax.random.key(0), sampling="windows", progress=False, **kw)
+    with pytest.raises(ValueError, match="for a language model that reads tokens"):
+        jaxnn.fit(NET, jaxnn.init(jax.random.key(0), NET), np.zeros(100, np.int32),
+                  optimizer=optax.adam(1e-2), epochs=1, batch_size=4, key=jax.random.key(0),
+                  sampling="windows", progress=False)

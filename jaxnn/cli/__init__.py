@@ -78,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mini-batch size m (default 64)")
     t.add_argument("--epochs", type=arguments.positive(int), default=None, help="epochs in all (default 10; "
                    "with --resume: the total, not the number still to run)")
-    t.add_argument("--sampling", default="shuffle", choices=get_args(Sampling),
-                   help="shuffle: a permutation per epoch (Nielsen); random: each batch drawn anew")
+    t.add_argument("--sampling", default=None, choices=get_args(Sampling),
+                   help="shuffle (the default for digits): a permutation per epoch (Nielsen); random: "
+                        "each batch drawn anew; windows (--arch gpt, its only one): random windows of "
+                        "the text")
     t.add_argument("--backward", default="hand", choices=get_args(Backward),
                    help="hand-derived BP1-BP4 or jax.grad")
     t.add_argument("--devices", type=arguments.positive(int), default=None,
@@ -176,6 +178,10 @@ def cmd_train(args) -> int:
     if args.arch != "gpt" and (args.text is not None or args.context is not None):
         raise ValueError("--text and --context are for --arch gpt (a language model); "
                          f"--arch {args.arch} trains on digits")
+    if (args.sampling == "windows") != (args.arch == "gpt") and args.sampling is not None:
+        raise ValueError("--sampling windows is how --arch gpt trains (random windows of the text), "
+                         "and the only way it does; the digit models take shuffle or random")
+    args.sampling = args.sampling or ("windows" if args.arch == "gpt" else "shuffle")
     args.context = args.context or 64
     recipe = recipes.Recipe(64, 1e-3, 10)
     if args.recipe == "fast":
@@ -197,7 +203,7 @@ def cmd_train(args) -> int:
 class _Run(NamedTuple):
     """What a training run works on: data, model and how to describe them."""
 
-    train: tuple
+    train: object       # (x, y), or a language model's token stream
     test: tuple
     model: object
     params: object
@@ -240,15 +246,13 @@ def _text_run(args, key, out: Path) -> _Run:
     corpus, description = text.load_text(args.text)
     vocab = text.Vocab.of(corpus)
     train, val = text.split(vocab.encode(corpus), args.context)
-    print(f"data: {description}, {len(vocab.chars)} distinct characters; windows of "
-          f"{args.context} every {args.context // 2} characters: {len(train):,} train / "
-          f"{len(val):,} validation characters")
+    print(f"data: {description}, {len(vocab.chars)} distinct characters; random windows of "
+          f"{args.context}: {len(train):,} train / {len(val):,} validation characters")
     vocab.save(out / "vocab.json")                                         # for jaxnn generate
     model = jaxnn.models.gpt(len(vocab.chars), args.context)
     what = {"description": description, "source": "text", "note": "",
             "test": "validation windows (next-character accuracy)"}
-    return _Run(text.windows(train, args.context, max(args.context // 2, 1)),
-                text.windows(val, args.context), model, jaxnn.init(key, model),
+    return _Run(train, text.windows(val, args.context), model, jaxnn.init(key, model),
                 f"GPT (depth 2, dim 64, 4 heads, context {args.context})", what)
 
 
@@ -265,7 +269,7 @@ def _train(args, out: Path) -> int:
     model, params = run.model, run.params
     described = run.described
     if args.recipe == "fast":         # the schedule spans every step of the run
-        steps = len(run.train[0]) // args.batch_size * args.epochs
+        steps = len(run.train[0]) // args.batch_size * args.epochs   # (gpt takes no --recipe)
         optimizer, rate = optim.one_cycle(args.optimizer, args.lr, max(steps, 1)), f"one-cycle peak {args.lr}"
     else:
         optimizer, rate = optim.get(args.optimizer, args.lr), f"lr={args.lr}"
@@ -310,7 +314,8 @@ def _train(args, out: Path) -> int:
     source = run.data["source"]
     metrics = {"test_accuracy": acc, "test_loss": history["eval_loss"][-1],
                "seconds_total": total, "data": run.data["description"], "source": source,
-               "data_note": run.data["note"], "train_examples": len(run.train[0]),
+               "data_note": run.data["note"],
+               "train_examples": len(run.train) if args.arch == "gpt" else len(run.train[0]),
                "test_examples": len(run.test[0]), "network": model.to_dict(),
                "args": {k: str(v) for k, v in vars(args).items()}, "history": history}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -8,12 +8,12 @@ arrays (:func:`prepare`); :mod:`~jaxnn.data.images` reads image files to classif
 :mod:`~jaxnn.data.toy` has XOR, binary → decimal and friends.
 """
 
-from jaxnn.data.arrays import DataError, chunks, one_hot, prepare
+from jaxnn.data.arrays import DataError, chunks, one_hot, prepare, prepare_stream
 from jaxnn.data.idx import load_idx, read_idx
 from jaxnn.data.images import read_images
 from jaxnn.data.sources import CLASSES, DATASETS, ENV_DATA_DIR, SOURCES, Dataset, load, resolve_source, subset
 from jaxnn.data.toy import binary_to_decimal, spirals, two_moons, worked_example, xor
 
 __all__ = ["CLASSES", "DATASETS", "ENV_DATA_DIR", "SOURCES", "DataError", "Dataset", "binary_to_decimal",
-           "chunks", "load", "load_idx", "one_hot", "prepare", "read_idx", "read_images",
+           "chunks", "load", "load_idx", "one_hot", "prepare", "prepare_stream", "read_idx", "read_images",
            "resolve_source", "spirals", "subset", "two_moons", "worked_example", "xor"]

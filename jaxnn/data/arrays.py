@@ -59,8 +59,7 @@ def prepare(model, x, y, dtype, name: str = "data"):
     lead, n_outputs = out_shape[:-1], out_shape[-1]
     labels = y.ndim == 1 + len(lead)
     if labels:
-        classifier = n_outputs > 1 or losses.get(model.loss).binary   # class probabilities
-        n_classes = n_outputs if classifier else None
+        n_classes = n_outputs if losses.classifies(model.loss, n_outputs) else None
         if not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{name}: {y.ndim}-D y must be integer class labels, got dtype {y.dtype}")
         if y.shape[1:] != lead:
@@ -88,6 +87,34 @@ def prepare(model, x, y, dtype, name: str = "data"):
     else:
         x_dev = jnp.asarray(x, dtype)
     return x_dev, jnp.asarray(y, jnp.int32) if labels else jnp.asarray(y, dtype)
+
+
+def prepare_stream(model, tokens, name: str = "data") -> jnp.ndarray:
+    """A token stream ``(n,)`` checked against a language model (``model`` as in :func:`prepare`)
+    and put on the device as ``int32``: integer tokens in ``[0, vocab)`` (``vocab``: the model's
+    outputs), at least one window of ``T + 1`` (``T = input_shape[0]``).
+
+    Raises:
+        DataError: naming ``name`` and the problem.
+    """
+    if isinstance(tokens, (tuple, list)) and len(tokens) == 2:
+        raise DataError(f"{name}: sampling 'windows' trains on one token stream; pass the tokens "
+                        "(n,) themselves, not (x, y)")
+    tokens = np.asarray(tokens)
+    context, vocab = model.input_shape[0], model.output_shape[-1]
+    if not getattr(model.layers[0], "integer_input", False):
+        raise DataError(f"{name}: sampling 'windows' is for a language model that reads tokens "
+                        f"(one starting with an Embedding), not {model.layers[0]}")
+    if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
+        raise DataError(f"{name}: a token stream is a 1-D array of integer tokens, got "
+                        f"{tokens.dtype} of shape {tokens.shape}")
+    if len(tokens) < context + 1:
+        raise DataError(f"{name}: {len(tokens)} tokens hold no window of {context + 1} (the context "
+                        "and the next token); use a longer text or a smaller context")
+    if tokens.min() < 0 or tokens.max() >= vocab:
+        raise DataError(f"{name}: tokens must lie in 0..{vocab - 1} (the model's vocabulary), found "
+                        f"{tokens.min()}..{tokens.max()}")
+    return jnp.asarray(tokens, jnp.int32)
 
 
 def chunks(n: int, size: int) -> Iterator[slice]:

@@ -101,9 +101,18 @@ def windows(tokens: np.ndarray, context: int, stride: int | None = None):
     return tokens[idx[:, :-1]], tokens[idx[:, 1:]]
 
 
-def random_windows(key: jax.Array, tokens: jax.Array, batch_size: int, context: int):
-    """``batch_size`` windows at random positions (jittable): inputs ``x`` ``(batch, context)`` and
-    the next tokens ``y`` ``(batch, context)`` (``y[:, t] = x[:, t + 1]``)."""
-    starts = jax.random.randint(key, (batch_size,), 0, tokens.shape[0] - context)
+def window_starts(key: jax.Array, n: int, shape: tuple[int, ...], context: int) -> jax.Array:
+    """Random first positions, ``shape``, of windows of ``context + 1`` tokens in a stream of ``n``."""
+    return jax.random.randint(key, shape, 0, n - context)
+
+
+def windows_at(tokens: jax.Array, starts: jax.Array, context: int):
+    """The windows that begin at ``starts (batch,)`` (jittable): inputs ``x`` ``(batch, context)``
+    and the next tokens ``y`` ``(batch, context)`` (``y[:, t] = x[:, t + 1]``)."""
     rows = jax.vmap(lambda s: jax.lax.dynamic_slice(tokens, (s,), (context + 1,)))(starts)
     return rows[:, :-1], rows[:, 1:]
+
+
+def random_windows(key: jax.Array, tokens: jax.Array, batch_size: int, context: int):
+    """``batch_size`` windows at random positions (jittable), as :func:`windows_at` gives them."""
+    return windows_at(tokens, window_starts(key, tokens.shape[0], (batch_size,), context), context)

@@ -1,56 +1,41 @@
-"""The layer contract, written down once, and the registry that lets checkpoints rebuild layers.
+"""The layer contract, written down once — :class:`Layer`, the three methods every layer has, and
+:class:`Hooks`, the optional parts, each with what a layer without it means — and the registry that
+lets checkpoints rebuild layers.
 
 Every layer — jaxnn's own, a whole model's body (:class:`jaxnn.layers.Sequential`) and a user's —
-is a **frozen dataclass** (a hashable spec, static under ``jit``) with three methods. Shapes exclude
-the batch axis; arrays are batch-first (one example per row).
-
-- ``init(key, in_shape, dtype) -> (params, out_shape)``: a pytree of arrays (a dict; ``{}`` if
-  none; a list of its layers' params for a container) and the per-example output shape.
-- ``forward(params, x) -> (y, cache)``: the output and whatever ``backward`` needs (a named tuple,
-  read only by the layer itself).
-- ``backward(params, cache, g) -> (grads, g_x)``: ``g = ∂C/∂y`` in; ``∂C/∂params`` (shaped like
-  ``params``) and ``∂C/∂x`` out, **written out by hand** (no ``jax.grad``/``jax.vjp``).
-  ``g`` is the gradient of the *batch-mean* cost (the loss scales the output delta by 1/m once),
-  so parameter gradients are plain sums over the batch.
-
-A layer that applies an activation last may expose it, so the loss can form the fused output
-delta (``a − y`` for softmax + cross-entropy) at its pre-activation ``z``: ``activation`` (the
-name), ``pre_activation(cache) -> z`` and ``backward_z(params, cache, delta)`` (the backward pass
-started from ``δ = ∂C/∂z``). A layer that holds other layers lists them with
-``children(cache) -> [(layer, cache), ...]`` so tools can look inside (the gradient check finds
-ReLU kinks that way). A layer may declare ``loop_preference: dict[str, str]``, e.g. ``{"cpu":
-"python"}``: the epoch loop ``fit(loop="auto")`` should use on that backend.
-
-A layer that acts differently while training declares ``stochastic = True`` and takes
-``forward(params, x, key=None)``: a PRNG key in training, ``None`` at evaluation, where it must be
-deterministic. ``Dropout`` draws its mask from the key; ``BatchNorm`` only reads that it is
-training. Its backward reuses what the forward drew (kept in the cache). :func:`forward` calls any
-layer this way; the model's functions and ``fit`` pass the key.
-
-A layer with **state** (``BatchNorm``'s running statistics) keeps it in its params dict under
-``"state"``, made by ``init`` beside the parameters; its forward stops gradients into it and its
-backward returns zeros there (as ``jax.grad`` does). It also has ``new_state(params, cache) ->
-state``: the state after a training forward. The training step splits the state off
-(:func:`jaxnn.model.split_state`), lets the optimiser update the rest, and puts the new
-state back (:func:`new_state` collects it through containers); evaluation reads it from the params.
-So checkpoints, populations and the parallel steps carry it as params, and no optimiser sees it.
+is a **frozen dataclass** (a hashable spec, static under ``jit``). Shapes exclude the batch axis;
+arrays are batch-first (one example per row). Tools never read a hook directly: they call the
+function of the same name below (:func:`forward`, :func:`output_activation`, :func:`pre_activation`,
+:func:`backward_z`, :func:`new_state`, :func:`children`, :func:`stochastic`, :func:`integer_input`,
+:func:`loop_preference`), which supplies the default.
 
 A class that follows the contract works everywhere a jaxnn layer does — inside ``Sequential``,
-``Residual`` and ``Model``, in ``fit``, ``gradcheck``, ``check_layer``, the parallel steps and,
-after :func:`register`, in checkpoints.
+``Residual`` and ``Model``, in ``fit``, ``gradcheck``, ``check_layer``, ``custom_vjp``, the parallel
+steps and, after :func:`register`, in checkpoints.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import jax
 
 
 @runtime_checkable
 class Layer(Protocol):
-    """See the module docstring: ``init``, ``forward``, ``backward`` on a frozen dataclass."""
+    """The three methods of every layer.
+
+    - ``init(key, in_shape, dtype) -> (params, out_shape)``: a pytree of arrays (a dict; ``{}`` if
+      none; a list of its layers' params for a container) and the per-example output shape.
+    - ``forward(params, x) -> (y, cache)``: the output and whatever ``backward`` needs (a named
+      tuple, read only by the layer itself). A :attr:`Hooks.stochastic` layer takes
+      ``forward(params, x, key=None)``.
+    - ``backward(params, cache, g) -> (grads, g_x)``: ``g = ∂C/∂y`` in; ``∂C/∂params`` (shaped like
+      ``params``) and ``∂C/∂x`` out, **written out by hand** (no ``jax.grad``/``jax.vjp``). ``g`` is
+      the gradient of the *batch-mean* cost (the loss scales the output delta by 1/m once), so
+      parameter gradients are plain sums over the batch.
+    """
 
     def init(self, key: jax.Array, in_shape: tuple[int, ...], dtype: Any = ...
              ) -> tuple[Any, tuple[int, ...]]: ...
@@ -60,6 +45,53 @@ class Layer(Protocol):
     def backward(self, params: Any, cache: Any, g: jax.Array) -> tuple[Any, jax.Array]: ...
 
 
+class Hooks(Protocol):
+    """The optional parts of the contract; a layer has any of them, or none.
+
+    **An activation applied last** (so the loss can form the fused output delta, ``a − y`` for
+    softmax + cross-entropy, at its pre-activation ``z``): ``activation`` (the name), with
+    ``pre_activation(cache) -> z`` and ``backward_z(params, cache, delta) -> (grads, g_x)`` (the
+    backward started from ``δ = ∂C/∂z``). Without them the layer's output is its ``z``, with the
+    ``identity`` activation.
+
+    **Training and evaluation differ** (``stochastic = True``): ``forward(params, x, key=None)``
+    gets a PRNG key in training and ``None`` at evaluation, where it must be deterministic.
+    ``Dropout`` draws its mask from the key; ``BatchNorm`` only reads that it is training. Its
+    backward reuses what the forward drew (kept in the cache). Default ``False``.
+
+    **State** (``BatchNorm``'s running statistics): kept in the layer's params dict under
+    ``"state"``, made by ``init`` beside the parameters; the forward stops gradients into it and
+    the backward returns zeros there (as ``jax.grad`` does); ``new_state(params, cache) -> state``
+    is the state after a training forward. The training step splits the state off
+    (:func:`jaxnn.model.split_state`), lets the optimiser update the rest and puts the new state
+    back; evaluation reads it from the params. So checkpoints, populations and the parallel steps
+    carry it as params, and no optimiser sees it. Default: no state (``None``).
+
+    **Layers inside** (a container): ``children(cache) -> [(layer, cache), ...]``, so tools can look
+    inside (the gradient check finds ReLU kinks that way). Default: none.
+
+    **Integer input** (``integer_input = True``): the layer reads integers (an ``Embedding``'s
+    tokens), so a model starting with it does not cast its input to floats, and ``custom_vjp``
+    gives the input a ``float0`` cotangent. Default ``False``.
+
+    **A loop preference** (``loop_preference: dict[str, str]``, e.g. ``{"cpu": "python"}``): the
+    epoch loop ``fit(loop="auto")`` should use on that backend. Default ``{}``.
+    """
+
+    activation: str
+    stochastic: ClassVar[bool]
+    integer_input: ClassVar[bool]
+    loop_preference: dict[str, str]
+
+    def pre_activation(self, cache: Any) -> jax.Array: ...
+
+    def backward_z(self, params: Any, cache: Any, delta: jax.Array) -> tuple[Any, jax.Array]: ...
+
+    def new_state(self, params: Any, cache: Any) -> Any: ...
+
+    def children(self, cache: Any) -> list[tuple[Any, Any]]: ...
+
+
 # ------------------------------------------------------------ the optional parts, with defaults
 def check_rank(layer, x, rank: int, what: str) -> None:
     """``ValueError`` naming ``layer`` unless ``x`` has rank ``rank`` (``what``: the axes, in words)."""
@@ -67,10 +99,24 @@ def check_rank(layer, x, rank: int, what: str) -> None:
         raise ValueError(f"{layer}: expects input of rank {rank} {what}, got shape {x.shape}")
 
 
+def stochastic(layer) -> bool:
+    """Whether ``layer`` acts differently in training (takes a key): :attr:`Hooks.stochastic`."""
+    return bool(getattr(layer, "stochastic", False))
+
+
+def integer_input(layer) -> bool:
+    """Whether ``layer`` reads integers (tokens): :attr:`Hooks.integer_input`."""
+    return bool(getattr(layer, "integer_input", False))
+
+
+def loop_preference(layer) -> dict[str, str]:
+    """The epoch loop ``layer`` prefers on each backend: :attr:`Hooks.loop_preference`."""
+    return dict(getattr(layer, "loop_preference", {}))
+
+
 def forward(layer, params, x, key=None):
     """``layer.forward``, with ``key`` for a stochastic layer (``None``: evaluation)."""
-    return layer.forward(params, x, key=key) if getattr(layer, "stochastic", False) else \
-        layer.forward(params, x)
+    return layer.forward(params, x, key=key) if stochastic(layer) else layer.forward(params, x)
 
 
 def output_activation(layer) -> str:
@@ -94,6 +140,11 @@ def new_state(layer, params, cache):
     ``cache``, shaped like :func:`jaxnn.model.split_state`'s second part (``None`` where
     there is none)."""
     return layer.new_state(params, cache) if hasattr(layer, "new_state") else None
+
+
+def children(layer, cache) -> list[tuple[Any, Any]]:
+    """The layers inside ``layer`` with their caches (``[]`` for a layer of its own)."""
+    return layer.children(cache) if hasattr(layer, "children") else []
 
 
 # ----------------------------------------------------------------------------------- registry

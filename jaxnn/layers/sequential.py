@@ -95,18 +95,18 @@ class Sequential:
     @property
     def stochastic(self) -> bool:
         """A layer inside is random while training (takes a key)."""
-        return any(getattr(layer, "stochastic", False) for layer in self.layers)
+        return any(base.stochastic(layer) for layer in self.layers)
 
     @property
     def integer_input(self) -> bool:
         """The first layer takes integers (tokens), so the input is not cast to floats."""
-        return getattr(self.layers[0], "integer_input", False)
+        return base.integer_input(self.layers[0])
 
     @property
     def loop_preference(self) -> dict[str, str]:
         """``"python"`` on a backend where any layer inside prefers it (see ``fit(loop=)``)."""
         return {backend: "python" for layer in self.layers
-                for backend, loop in getattr(layer, "loop_preference", {}).items() if loop == "python"}
+                for backend, loop in base.loop_preference(layer).items() if loop == "python"}
 
 
 class Wrapper:
@@ -119,11 +119,11 @@ class Wrapper:
 
     @property
     def stochastic(self) -> bool:
-        return getattr(self.layer, "stochastic", False)
+        return base.stochastic(self.layer)
 
     @property
     def loop_preference(self) -> dict[str, str]:
-        return getattr(self.layer, "loop_preference", {})
+        return base.loop_preference(self.layer)
 
 
 @base.register

@@ -5,6 +5,10 @@
   every epoch, different examples are skipped each time and none for good.
 - ``sampling="random"``: each step draws ``batch_size`` distinct examples at random, independently
   of the other steps; an "epoch" is ``steps`` steps (default ``n // batch_size``).
+- ``sampling="windows"``: the training data is one token stream ``(n,)`` (a language model's text);
+  each step draws ``batch_size`` windows of ``T = input_shape[0]`` tokens at random positions and
+  the next tokens as their labels; an "epoch" is ``steps`` steps (default: as many as hold about
+  ``n`` tokens, ``n // (batch_size · T)``).
 
 The training set lives on the device; the epoch's index rows are drawn from the PRNG key inside the
 compiled program, and each step gathers its batch, runs the backward pass and the optimiser update.
@@ -22,11 +26,12 @@ import optax
 
 from jaxnn import model as M
 from jaxnn.backprop import autodiff, value_grad_and_state
-from jaxnn.data.text import random_windows
+from jaxnn.data.text import window_starts, windows_at
 
 Backward = Literal["hand", "autodiff"]
-Sampling = Literal["shuffle", "random"]
+Sampling = Literal["shuffle", "random", "windows"]
 Loop = Literal["auto", "scan", "python"]
+
 
 def check_choice(name: str, value, choices) -> str:
     """``value`` if it is one of the ``Literal`` ``choices``; else ``ValueError`` naming them."""
@@ -150,23 +155,33 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
     """
     step = make_step(model, optimizer, **step_options)
     if check_choice("sampling", sampling, Sampling) == "shuffle" and steps is not None:
-        raise ValueError("steps_per_epoch applies to sampling='random'; a shuffled epoch is "
-                         "n // batch_size steps (use sampling='random' to set the count)")
+        raise ValueError("steps_per_epoch applies to sampling='random' and 'windows'; a shuffled "
+                         "epoch is n // batch_size steps (use sampling='random' to set the count)")
     if check_choice("loop", loop, Loop) == "auto":
         loop = default_loop(model)
 
+    context = model.input_shape[0]
+
     def plan(key, n):
-        """The epoch's mini-batch index rows and one PRNG key per step."""
+        """The epoch's mini-batch index rows (windows: the windows' first tokens) and one PRNG key
+        per step."""
         key_rows, key_steps = jax.random.split(key)
         if sampling == "shuffle":
             rows = shuffled_batches(key_rows, n, batch_size)
-        else:
+        elif sampling == "random":
             rows = jax.vmap(lambda k: random_batch(k, n, batch_size))(
                 jax.random.split(key_rows, steps or n // batch_size))
+        else:
+            rows = window_starts(key_rows, n, (steps or max(n // (batch_size * context), 1), batch_size),
+                                 context)
         return rows, jax.random.split(key_steps, rows.shape[0])
 
     def indexed(carry, idx, key, x, y):
-        params, opt_state, value = step(*carry, x[idx], y[idx], key)
+        if sampling == "windows":     # x: the token stream; the batch: windows and their next tokens
+            xb, yb = windows_at(x, idx, context)
+        else:
+            xb, yb = x[idx], y[idx]
+        params, opt_state, value = step(*carry, xb, yb, key)
         return (params, opt_state), value
 
     if members:   # each member's plan, stepped through together: rows (steps, N, batch)
@@ -201,22 +216,16 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
 def make_stream_steps(model, optimizer: optax.GradientTransformation, *, batch_size: int,
                       steps: int, **step_options) -> Callable:
     """``steps`` optimiser steps of a language model on a token stream, as one compiled call
-    ``(params, opt_state, key, tokens) -> (params, opt_state, mean_cost)``: each step draws
-    ``batch_size`` windows of ``T = input_shape[0]`` tokens at random positions and the next tokens
-    as labels (:func:`jaxnn.data.text.random_windows`). ``step_options`` go to :func:`make_step`."""
-    step = make_step(model, optimizer, **step_options)
-    context = model.input_shape[0]
+    ``(params, opt_state, key, tokens) -> (params, opt_state, mean_cost)``, for a loop of one's
+    own: the epoch of ``sampling="windows"`` (:func:`make_epoch`), which ``fit`` runs, each step
+    drawing ``batch_size`` windows of ``T = input_shape[0]`` tokens at random positions and the next
+    tokens as labels. ``step_options`` go to :func:`make_step`."""
+    epoch = make_epoch(model, optimizer, batch_size=batch_size, sampling="windows", steps=steps,
+                       loop="scan", **step_options)
 
     @jax.jit
     def run(params, opt_state, key, tokens):
-        def body(carry, k):
-            x, y = random_windows(k, tokens, batch_size, context)
-            params, opt_state, value = step(*carry, x, y, jax.random.fold_in(k, 1))  # (Dropout)
-            return (params, opt_state), value
-
-        (params, opt_state), costs = jax.lax.scan(body, (params, opt_state),
-                                                  jax.random.split(key, steps))
-        return params, opt_state, jnp.mean(costs)
+        return epoch(params, opt_state, key, tokens, jnp.zeros(0, jnp.int32))
 
     return run
 

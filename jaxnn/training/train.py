@@ -43,7 +43,7 @@ import optax
 
 from jaxnn import model as M
 from jaxnn.backprop import value_and_grad
-from jaxnn.data import chunks, prepare
+from jaxnn.data import chunks, prepare, prepare_stream
 from jaxnn.model import Params
 from jaxnn.training import checkpoint as ckpt
 from jaxnn.training import parallel
@@ -231,15 +231,18 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         train: ``(x (n, *input_shape), y)`` with ``y`` integer labels ``(n,)`` or targets
             ``(n, n_L)`` (a :class:`jaxnn.data.Dataset` works too). Labels become one-hot targets
             for losses other than ``cross_entropy``; flat images are reshaped to the input shape.
+            With ``sampling="windows"``: a language model's token stream ``(n,)``.
         optimizer: :func:`jaxnn.training.optim.sgd` or any ``optax.GradientTransformation``.
         epochs: total number of epochs (a resumed run trains the remaining ones).
         batch_size: mini-batch size ``m``.
         key: PRNG key for the mini-batch order (and augmentation, Dropout).
         eval_data: ``(x, y)`` (recorded as ``eval``) or ``{name: (x, y)}`` such as
             ``{"validation": ..., "test": ...}``, each evaluated after every epoch.
-        sampling: ``"shuffle"`` (a permutation per epoch) or ``"random"`` (each batch drawn anew);
-            see :mod:`jaxnn.epoch`.
-        steps_per_epoch: for ``sampling="random"``; default ``n // batch_size``.
+        sampling: ``"shuffle"`` (a permutation per epoch), ``"random"`` (each batch drawn anew) or
+            ``"windows"`` (random windows of a token stream and their next tokens); see
+            :mod:`jaxnn.training.epoch`.
+        steps_per_epoch: for ``sampling="random"`` (default ``n // batch_size``) and
+            ``"windows"`` (default ``n // (batch_size · T)``).
         backward: ``"hand"`` (BP1–BP4) or ``"autodiff"`` (``jax.grad``), for honest comparisons.
         checkpoint: path of a checkpoint written every ``checkpoint_every`` epochs and at the end.
         resume: continue from ``checkpoint`` if it exists (params, optimiser state, key, history).
@@ -277,9 +280,15 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
     epochs, batch_size, checkpoint_every = _check_args(epochs, batch_size, checkpoint_every,
                                                        key[0] if members else key)
     dtype = _dtype(params)
-    x, y = prepare(model, train[0], train[1], dtype, name="train")
-    if batch_size > len(x):
-        raise ValueError(f"batch_size {batch_size} is larger than the {len(x)} training examples")
+    if sampling == "windows":                # a token stream: each step draws its windows
+        if eval_train:
+            raise ValueError("eval_train measures a set of examples; a token stream has none (pass "
+                             "windows of it in eval_data instead)")
+        x, y = prepare_stream(model, train, name="train"), jnp.zeros(0, jnp.int32)
+    else:
+        x, y = prepare(model, train[0], train[1], dtype, name="train")
+        if batch_size > len(x):
+            raise ValueError(f"batch_size {batch_size} is larger than the {len(x)} training examples")
     if eval_data is not None and not isinstance(eval_data, Mapping):
         eval_data = {"eval": eval_data}
     evals = {name: prepare(model, *pair, dtype, f"{name} data") for name, pair in (eval_data or {}).items()}
