@@ -337,3 +337,56 @@ def test_digits_run_prints_no_full_mnist_note(tmp_path, capsys):
     rc, out, _ = run_cli([*DIGITS, "--epochs", "1", "--out", str(tmp_path / "r")], capsys)
     assert rc == 0 and "full MNIST" not in out
 
+
+
+def _strict_lines(path):
+    """Every line of a JSON-lines file, parsed by a strict reader (no NaN or Infinity)."""
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
+
+
+def test_every_n_steps_ctrl_c_stops_inside_the_epoch_and_a_killed_run_leaves_whole_lines(tmp_path):
+    """--every N: Ctrl-C stops within N steps of a long epoch, the checkpoint holds the steps done
+    and --resume continues there; metrics.jsonl parses strictly while the run goes and after
+    kill -9."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "jaxnn", *DIGITS, "--out", str(out), "--batch-size", "1",
+           "--every", "5"]
+    lines = out / "metrics.jsonl"
+    proc = subprocess.Popen([*cmd, "--epochs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.time() + 120
+        while not (lines.exists() and len(_strict_lines(lines)) >= 2) and time.time() < deadline:
+            time.sleep(0.1)
+        assert all("step" in r for r in _strict_lines(lines))          # read while it goes
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err and "stopping within 5 steps" in err
+    meta = jaxnn.load(out / "checkpoint.npz").meta
+    reports = _strict_lines(lines)
+    assert meta["epoch"] == 0 and meta["step"] == reports[-1]["step"] < reports[-1]["steps"]
+    assert f"interrupted after step {meta['step']:,} of epoch 1" in err
+    assert f"the last checkpoint (step {meta['step']:,} of epoch 1)" in err
+    # kill -9 in the middle of the resumed run: what was written parses, line by line
+    proc = subprocess.Popen([*cmd, "--epochs", "1", "--resume"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while len(_strict_lines(lines)) < len(reports) + 3 and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    resumed = _strict_lines(lines)[len(reports):]
+    assert resumed[0]["step"] > meta["step"] and all(r["epoch"] == 1 for r in resumed)
+    rc = subprocess.run([*cmd, "--epochs", "1", "--resume"], capture_output=True, text=True, timeout=300)
+    assert rc.returncode == 0, rc.stderr
+    assert _strict_lines(lines)[-1]["epoch"] == 1 and "step" not in _strict_lines(lines)[-1]
+    summary = json.loads((out / "metrics.json").read_text(), parse_constant=lambda c: 1 / 0)
+    assert summary["history"]["train_accuracy"] == [None]              # NaN is null there too

@@ -325,3 +325,34 @@ def test_a_token_stream_that_cannot_train_is_named(train, kw, match):
         jaxnn.fit(NET, jaxnn.init(jax.random.key(0), NET), np.zeros(100, np.int32),
                   optimizer=optax.adam(1e-2), epochs=1, batch_size=4, key=jax.random.key(0),
                   sampling="windows", progress=False)
+
+
+def test_an_epoch_in_chunks_trains_as_in_one_piece_and_reports_inside_it(digits):
+    """fit(every=N): the same batches and updates as the whole epoch; a report every N steps."""
+    whole, _ = _fit(digits[0], epochs=2)
+    seen = []
+    chunked, history = _fit(digits[0], epochs=2, every=10, callbacks=[lambda e: seen.append(e.metrics)])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), whole, chunked)
+    steps = len(digits[0][0]) // 32
+    inside = [m for m in seen if "step" in m]
+    assert [m["step"] for m in inside if m["epoch"] == 1] == list(range(10, steps, 10))
+    assert all(m["steps"] == steps and np.isfinite(m["train_loss"]) for m in inside)
+    assert [m["epoch"] for m in seen if "step" not in m] == [1, 2] == history["epoch"]
+
+
+def test_a_run_stopped_inside_an_epoch_resumes_there_and_ends_as_an_uninterrupted_one(digits, tmp_path):
+    path = tmp_path / "c.npz"
+    whole, whole_history = _fit(digits[0], epochs=2, every=7, checkpoint=path)
+
+    def stop_at_epoch_2_step_14(epoch):
+        return "stop" if (epoch.metrics["epoch"], epoch.metrics.get("step")) == (2, 14) else None
+
+    _fit(digits[0], epochs=2, every=7, checkpoint=path, resume=False,
+         callbacks=[stop_at_epoch_2_step_14])
+    meta = jaxnn.load(path).meta
+    assert (meta["epoch"], meta["step"]) == (1, 14)
+    resumed, history = _fit(digits[0], epochs=2, every=7, checkpoint=path, resume=True)
+    jax.tree.map(np.testing.assert_array_equal, whole, resumed)
+    assert history["train_loss"][1] == pytest.approx(whole_history["train_loss"][1], rel=1e-9)
+    with pytest.raises(ValueError, match="every must be a positive integer"):
+        _fit(digits[0], epochs=1, every=0)

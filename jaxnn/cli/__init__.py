@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import math
 import sys
 import time
@@ -94,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: a new runs/<dataset>-<date>-<time>)")
     t.add_argument("--checkpoint-every", type=arguments.positive(int), default=1,
                    help="write OUT/checkpoint.npz every N epochs (and after the last)")
+    t.add_argument("--every", type=arguments.positive(int), default=None,
+                   help="also report, checkpoint and honour Ctrl-C every N steps inside an epoch (a "
+                        "long epoch: the run resumes from the last such checkpoint)")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz")
     t.add_argument("--overwrite", action="store_true",
@@ -262,6 +264,7 @@ def _train(args, out: Path) -> int:
     import jaxnn
     import jaxnn.training.train
     from jaxnn.training import checkpoint as ckpt
+    from jaxnn.training import run_dir
 
     t_start = time.perf_counter()
     key_init, key_train = jax.random.split(jax.random.key(args.seed))
@@ -278,25 +281,35 @@ def _train(args, out: Path) -> int:
           f"{args.epochs} epochs, backward={args.backward}, devices={jax.local_device_count()} "
           f"{jax.default_backend()}")
 
+    held = "validation" if args.arch == "gpt" else "test"
     if not args.quiet:
-        print(f"{'epoch':>5} {'train loss':>11} {'test loss':>10} {'test acc':>9} {'seconds':>8}")
-    done = {"epoch": 0}
+        print(f"{'epoch':>5} {'train loss':>11} {held + ' loss':>16} {held + ' acc':>15} {'seconds':>8}")
+    done = {"epoch": 0, "step": None}
+    lines = out / run_dir.METRICS_LINES
+    if not args.resume:
+        lines.unlink(missing_ok=True)
 
-    def row(epoch):
+    def row(epoch):                              # the table, and metrics.jsonl as it goes
         r = epoch.metrics
-        done["epoch"] = r["epoch"]
-        if not args.quiet:
-            print(f"{r['epoch']:>5} {r['train_loss']:>11.4f} {r['eval_loss']:>10.4f} "
-                  f"{100 * r['eval_accuracy']:>8.2f}% {r['seconds']:>8.2f}", flush=True)
+        run_dir.append_line(lines, r)
+        done["epoch"], done["step"] = (r["epoch"] - 1, r["step"]) if "step" in r else (r["epoch"], None)
+        if args.quiet:
+            return
+        if "step" in r:
+            print(f"{r['epoch']:>5} {r['train_loss']:>11.4f}   (step {r['step']:,} of {r['steps']:,})",
+                  flush=True)
+        else:
+            print(f"{r['epoch']:>5} {r['train_loss']:>11.4f} {r['eval_loss']:>16.4f} "
+                  f"{100 * r['eval_accuracy']:>14.2f}% {r['seconds']:>8.2f}", flush=True)
 
     checkpoint = out / CHECKPOINT
     try:
-        with jaxnn.training.train.stop_on_ctrl_c() as ctrl_c:   # the epoch and its checkpoint complete
+        with jaxnn.training.train.stop_on_ctrl_c(args.every) as ctrl_c:   # its checkpoint completes
             params, history = jaxnn.fit(
                 model, params, run.train, optimizer=optimizer, epochs=args.epochs,
                 batch_size=args.batch_size, key=key_train, eval_data=run.test,
                 sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
-                checkpoint_every=args.checkpoint_every, resume=args.resume,
+                checkpoint_every=args.checkpoint_every, resume=args.resume, every=args.every,
                 progress=False, callbacks=[row, ctrl_c], devices=args.devices)   # the table: progress
     except KeyboardInterrupt:                    # a second Ctrl-C: stopped at once
         when = f"in epoch {done['epoch'] + 1}"
@@ -304,7 +317,9 @@ def _train(args, out: Path) -> int:
         raise ValueError(f"cannot write {e.filename or checkpoint}: {e.strerror or e}; "
                          f"{ckpt.describe(checkpoint)}") from None
     else:
-        when = f"after epoch {done['epoch']}" if ctrl_c.pressed else None
+        at = f"epoch {done['epoch']}" if done["step"] is None else \
+            f"step {done['step']:,} of epoch {done['epoch'] + 1}"
+        when = f"after {at}" if ctrl_c.pressed else None
     if when is not None:
         print(f"\ninterrupted {when}; {ckpt.describe(checkpoint)}; continue with: jaxnn train "
               f"--out {out} --resume (and the same flags)", file=sys.stderr)
@@ -318,7 +333,7 @@ def _train(args, out: Path) -> int:
                "train_examples": len(run.train) if args.arch == "gpt" else len(run.train[0]),
                "test_examples": len(run.test[0]), "network": model.to_dict(),
                "args": {k: str(v) for k, v in vars(args).items()}, "history": history}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "metrics.json").write_text(run_dir.strict_json(metrics, indent=2))
     if not args.no_plot:
         from jaxnn.training.plots import plot_history
 
@@ -331,7 +346,8 @@ def _train(args, out: Path) -> int:
     if source == "shipped" and args.dataset == "mnist":
         print("note: trained on the shipped subset; accuracy is not comparable to full MNIST "
               "(point --data-dir at the IDX files for that)")
-    print(f"wrote {out}/metrics.json, checkpoint.npz" + ("" if args.no_plot else ", curves.png"))
+    print(f"wrote {out}/metrics.json, metrics.jsonl, checkpoint.npz"
+          + ("" if args.no_plot else ", curves.png"))
     return 0
 
 

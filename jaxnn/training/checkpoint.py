@@ -178,7 +178,10 @@ def load(path) -> Checkpoint:
 def describe(path) -> str:
     """'the last checkpoint (epoch N) is PATH', or that none was written there (for messages)."""
     try:
-        return f"the last checkpoint (epoch {load(path).meta.get('epoch', '?')}) is {path}"
+        meta = load(path).meta
+        at = f"epoch {meta.get('epoch', '?')}" if "step" not in meta else \
+            f"step {meta['step']:,} of epoch {meta['epoch'] + 1}"
+        return f"the last checkpoint ({at}) is {path}"
     except CheckpointError:
         return f"no usable checkpoint was written to {path}"
 

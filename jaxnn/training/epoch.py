@@ -153,6 +153,27 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
     own batches from its own key, exactly as a separate epoch would (``jax.vmap`` over members
     inside each step), and all share the device-resident ``x, y``.
     """
+    plan, run = make_chunks(model, optimizer, batch_size=batch_size, sampling=sampling, steps=steps,
+                            loop=loop, members=members, **step_options)
+
+    def epoch(params, opt_state, key, x, y):
+        rows, keys = plan(key, x.shape[0])
+        params, opt_state, costs = run(params, opt_state, rows, keys, x, y)
+        return params, opt_state, jnp.mean(costs, axis=0)
+
+    python = (default_loop(model) if loop == "auto" else loop) == "python"
+    return epoch if python else jax.jit(epoch)      # scan: the whole epoch one compiled call
+
+
+def make_chunks(model, optimizer: optax.GradientTransformation, *, batch_size: int,
+                sampling: Sampling = "shuffle", steps: int | None = None, loop: Loop = "auto",
+                members: bool = False, **step_options) -> tuple[Callable, Callable]:
+    """An epoch in two parts, so that it can run a chunk of its steps at a time (``fit(every=N)``):
+    ``plan(key, n) -> (rows, keys)``, the epoch's mini-batch index rows and one PRNG key per step
+    (``rows (steps, batch)``; windows: their first tokens; a population: ``(steps, N, batch)``), and
+    ``run(params, opt_state, rows, keys, x, y) -> (params, opt_state, costs)`` for any run of
+    consecutive steps of that plan (``costs (k,)``; ``(k, N)``). :func:`make_epoch` is ``run`` over
+    the whole plan; the arguments are its."""
     step = make_step(model, optimizer, **step_options)
     if check_choice("sampling", sampling, Sampling) == "shuffle" and steps is not None:
         raise ValueError("steps_per_epoch applies to sampling='random' and 'windows'; a shuffled "
@@ -163,8 +184,6 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
     context = model.input_shape[0]
 
     def plan(key, n):
-        """The epoch's mini-batch index rows (windows: the windows' first tokens) and one PRNG key
-        per step."""
         key_rows, key_steps = jax.random.split(key)
         if sampling == "shuffle":
             rows = shuffled_batches(key_rows, n, batch_size)
@@ -191,26 +210,22 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
             return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), jax.vmap(lambda k: plan_one(k, n))(key))
 
     if loop == "python":
-        plan_jit, step_jit = jax.jit(plan, static_argnums=1), jax.jit(indexed)
+        step_jit = jax.jit(indexed)
 
-        def epoch(params, opt_state, key, x, y):
-            rows, keys = plan_jit(key, x.shape[0])
+        def run(params, opt_state, rows, keys, x, y):
             carry, costs = (params, opt_state), []
             for idx, k in zip(list(rows), list(keys)):
                 carry, value = step_jit(carry, idx, k, x, y)
                 costs.append(value)
-            return *carry, jnp.mean(jnp.stack(costs), axis=0)
+            return *carry, jnp.stack(costs)
+    else:
+        @jax.jit
+        def run(params, opt_state, rows, keys, x, y):
+            body = lambda carry, r: indexed(carry, r[0], r[1], x, y)  # noqa: E731
+            (params, opt_state), costs = jax.lax.scan(body, (params, opt_state), (rows, keys))
+            return params, opt_state, costs
 
-        return epoch
-
-    @jax.jit
-    def epoch(params, opt_state, key, x, y):
-        rows, keys = plan(key, x.shape[0])
-        body = lambda carry, r: indexed(carry, r[0], r[1], x, y)  # noqa: E731
-        (params, opt_state), costs = jax.lax.scan(body, (params, opt_state), (rows, keys))
-        return params, opt_state, jnp.mean(costs, axis=0)
-
-    return epoch
+    return jax.jit(plan, static_argnums=1), run
 
 
 def make_stream_steps(model, optimizer: optax.GradientTransformation, *, batch_size: int,

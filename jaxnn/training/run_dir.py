@@ -1,7 +1,8 @@
 """A run folder that is safe to train into: checked writable before training, locked against a
-second run, and never silently overwritten. A run that stops before its first checkpoint leaves
-nothing behind: the lock file and the folders it created are removed (a folder that existed stays
-as it was).
+second run, and never silently overwritten; and its files that people and programs read while the
+run goes (``metrics.jsonl``: a strict JSON line per report, appended). A run that stops before
+its first checkpoint leaves nothing behind: the lock file and the folders it created are removed
+(a folder that existed stays as it was).
 
 The lock is an OS-level ``flock`` on ``FOLDER/.lock``: the kernel drops it when the process ends,
 ``kill -9`` included, so a crashed run never leaves a stale lock behind. The file holds the PID of
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,8 @@ from pathlib import Path
 from jaxnn.training.checkpoint import CHECKPOINT
 
 LOCK = ".lock"
+METRICS_LINES = "metrics.jsonl"
+"""The run's reports, one strict JSON object a line, appended as they come (see :func:`append_line`)."""
 
 
 class RunDirError(ValueError):
@@ -87,3 +92,30 @@ def _remove(made: list[Path]) -> None:
     for p in sorted(made, key=lambda p: len(p.parts), reverse=True):
         with contextlib.suppress(OSError):     # not empty (something else was written): keep it
             p.unlink() if p.name == LOCK else p.rmdir()
+
+
+def strict_json(value, indent: int | None = None) -> str:
+    """``value`` as strict JSON: NaN and ±infinity (which Python's ``json`` writes bare, and strict
+    readers reject) as ``null``, NumPy numbers and arrays as plain ones."""
+    def plain(v):
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if hasattr(v, "tolist"):                   # NumPy and JAX scalars and arrays
+            return plain(v.tolist())
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    return json.dumps(plain(value), allow_nan=False, indent=indent)
+
+
+def append_line(path, record: dict) -> None:
+    """Append ``record`` to the JSON-lines file ``path`` as one line in one ``write`` (so a reader,
+    and a run killed with ``kill -9``, leave whole lines only: the kernel has each as it is written)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (strict_json(record) + "\n").encode())
+    finally:
+        os.close(fd)

@@ -47,7 +47,7 @@ from jaxnn.data import chunks, prepare, prepare_stream
 from jaxnn.model import Params
 from jaxnn.training import checkpoint as ckpt
 from jaxnn.training import parallel
-from jaxnn.training.epoch import Backward, Loop, Sampling, make_epoch
+from jaxnn.training.epoch import Backward, Loop, Sampling, make_chunks, make_epoch
 
 
 class TrainingDiverged(FloatingPointError):
@@ -166,6 +166,8 @@ def progress_bar(epochs: int, start: int = 0, enabled: bool | None = True):
         return values[np.isfinite(values)].mean() if np.isfinite(values).any() else math.nan
 
     def callback(epoch: Epoch):
+        if "step" in epoch.metrics:                  # a report inside an epoch
+            return
         acc = next(v for k, v in epoch.metrics.items() if k.endswith("_accuracy") and k != "train_accuracy")
         bar.set_postfix(loss=f"{mean(epoch.metrics['train_loss']):.4f}", acc=f"{mean(acc):.4f}")
         bar.update(1)
@@ -177,9 +179,10 @@ def progress_bar(epochs: int, start: int = 0, enabled: bool | None = True):
 
 
 @contextlib.contextmanager
-def stop_on_ctrl_c():
+def stop_on_ctrl_c(every: int | None = None):
     """While the block runs, the first Ctrl-C asks training to stop once the running epoch (and its
-    checkpoint) is done: the callback this yields then answers ``"stop"``; a second Ctrl-C
+    checkpoint) is done, or its next chunk of ``every`` steps (``fit(every=N)``): the callback this
+    yields then answers ``"stop"``; a second Ctrl-C
     interrupts at once (``KeyboardInterrupt``). ``callback.pressed`` tells whether Ctrl-C was
     pressed. Outside the main thread (where Python delivers no signals) the callback never stops."""
     def callback(epoch: Epoch):
@@ -189,8 +192,8 @@ def stop_on_ctrl_c():
         if callback.pressed:
             raise KeyboardInterrupt
         callback.pressed = True
-        print("\nCtrl-C: stopping after this epoch (press it again to stop at once)",
-              file=sys.stderr, flush=True)
+        when = "after this epoch" if every is None else f"within {every} steps"
+        print(f"\nCtrl-C: stopping {when} (press it again to stop at once)", file=sys.stderr, flush=True)
 
     callback.pressed = False
     if threading.current_thread() is not threading.main_thread():
@@ -206,12 +209,19 @@ def stop_on_ctrl_c():
 def checkpointer(path, model, key, *, every: int = 1, last: int | None = None,
                  members: int | None = None) -> Callback:
     """A callback writing checkpoint ``path`` every ``every`` epochs and after epoch ``last``
-    (``members``: a population's, see :func:`jaxnn.save`)."""
+    (``members``: a population's, see :func:`jaxnn.save`), and at every report inside an epoch
+    (``fit(every=N)``: the steps done in it, so a resumed run continues from there)."""
     def callback(epoch: Epoch):
         n = epoch.metrics["epoch"]
-        if n % every == 0 or n == last:
-            ckpt.save(path, model, epoch.params, epoch.opt_state, key=key, members=members,
-                      meta={"epoch": n, "history": epoch.history})
+        if "step" in epoch.metrics:                  # inside epoch n: n − 1 epochs and some steps done
+            done = epoch.metrics["step"]
+            meta = {"epoch": n - 1, "step": done, "history": epoch.history,
+                    "loss_sum": (np.asarray(epoch.metrics["train_loss"]) * done).tolist()}
+        elif n % every == 0 or n == last:
+            meta = {"epoch": n, "history": epoch.history}
+        else:
+            return
+        ckpt.save(path, model, epoch.params, epoch.opt_state, key=key, members=members, meta=meta)
 
     return callback
 
@@ -222,7 +232,8 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         checkpoint_every: int = 1, resume: bool = False, progress: bool | None = None,
         callbacks: Sequence[Callback] = (), devices: int | list | None = None,
         eval_train: bool = False, augment: Callable | None = None, loop: Loop = "auto",
-        opt_state=None, members: int | None = None) -> tuple[Params, dict[str, list]]:
+        opt_state=None, members: int | None = None, every: int | None = None
+        ) -> tuple[Params, dict[str, list]]:
     """Train ``model`` from ``params`` on ``train = (x, y)``; return ``(params, history)``.
 
     ``model`` is any model (:func:`jaxnn.Network`, :class:`jaxnn.layers.Model`, nested blocks).
@@ -303,15 +314,19 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
                          "optimizer.init(params) (for a model with BatchNorm: of the params without "
                          "their state, jaxnn.model.split_state(params)[0]) or leave it out")
     history: dict[str, list] = {}
-    start = 0
+    start, partial = 0, None
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        params, opt_state, key, history, start = _resume(checkpoint, model, optimizer, opt_state,
-                                                         dtype, members)
+        params, opt_state, key, history, start, partial = _resume(checkpoint, model, optimizer,
+                                                                  opt_state, dtype, members)
     sharding, (params, opt_state, key, x, y, evals) = _place(devices, batch_size, members,
                                                             (params, opt_state, key, x, y, evals))
-    epoch_fn = make_epoch(model, optimizer, batch_size=batch_size, sampling=sampling,
-                          steps=steps_per_epoch, loop=loop, backward=backward, augment=augment,
-                          batch_sharding=sharding, members=bool(members))
+    options = dict(batch_size=batch_size, sampling=sampling, steps=steps_per_epoch, loop=loop,
+                   backward=backward, augment=augment, batch_sharding=sharding, members=bool(members))
+    if every is None:
+        epoch_fn = make_epoch(model, optimizer, **options)
+    else:
+        every = _count("every", every, 1)
+        plan, run = make_chunks(model, optimizer, **options)
     fold = jax.vmap(jax.random.fold_in, in_axes=(0, None)) if members else jax.random.fold_in
     writer = ([checkpointer(checkpoint, model, key, every=checkpoint_every, last=epochs,
                             members=members)] if checkpoint is not None else [])
@@ -319,7 +334,24 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
     with progress_bar(epochs, start, progress) as bar:
         for n in range(start + 1, epochs + 1):
             t0 = time.perf_counter()
-            new_params, new_state, train_loss = epoch_fn(params, opt_state, fold(key, n), x, y)
+            if every is None:
+                new_params, new_state, train_loss = epoch_fn(params, opt_state, fold(key, n), x, y)
+            else:               # in chunks, with a report after each but the last
+                done, loss_sum = partial if n == start + 1 and partial else (0, 0.0)
+                rows, keys = plan(fold(key, n), x.shape[0])
+                new_params, new_state, total = params, opt_state, rows.shape[0]
+                for first in range(done, total, every):
+                    new_params, new_state, costs = run(new_params, new_state, rows[first:first + every],
+                                                       keys[first:first + every], x, y)
+                    done = min(first + every, total)
+                    loss_sum = loss_sum + np.asarray(costs, np.float64).sum(0)
+                    if done == total:
+                        break
+                    report = Epoch({"epoch": n, "step": done, "steps": total,
+                                    "train_loss": (loss_sum / done).tolist()}, history, new_params, new_state)
+                    if "stop" in [cb(report) for cb in (*writer, bar, *callbacks)]:
+                        return new_params, history
+                train_loss = loss_sum / total
             train_loss = np.asarray(train_loss, np.float64)
             diverged = _diverged(train_loss, diverged, n, checkpoint, params, history)
             params, opt_state = new_params, new_state
@@ -425,4 +457,5 @@ def _resume(path, model, optimizer, opt_state, dtype, members):
                                        "(written by jaxnn.save, not by fit?)")
     params = jax.tree.map(lambda a: jnp.asarray(a, dtype), c.params)
     opt_state = ckpt.restore_opt_state(optimizer, params, c.opt_state, template=opt_state)
-    return params, opt_state, c.key, c.meta["history"], int(c.meta["epoch"])
+    partial = (int(c.meta["step"]), np.asarray(c.meta["loss_sum"], np.float64)) if "step" in c.meta else None
+    return params, opt_state, c.key, c.meta["history"], int(c.meta["epoch"]), partial
