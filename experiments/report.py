@@ -157,13 +157,16 @@ def r_summary() -> str:
         how = f"{r['epochs']} epochs, {secs(run['seconds'])}"
         if name == "cnn_mnist_norm-idx":                     # its baseline, run on the same machine
             plain = r["runs"]["without augmentation"]
-            how += f" (without it, same run: {pct(plain['final_test_accuracy'])}, {secs(plain['seconds'])})"
+            how += (f" (without BatchNorm, same run: {pct(plain['final_test_accuracy'])}, "
+                    f"{secs(plain['seconds'])})")
+        how += f" on {cpu(r['machine'])}, {r['date']}"
         rows.append([what, "full MNIST test accuracy", pct(run["final_test_accuracy"]), how])
     g = results("char_gpt")
     runs.append(g)
     gpt = g["models"]["GPT"]
     rows.append([f"GPT, {gpt['parameters']:,} parameters", "validation nats/char", f"{gpt['final_val']:.3f}",
-                 f"{g['seconds_per_model'] / 60:.0f} minutes of training"])
+                 f"{g['seconds_per_model'] / 60:.0f} minutes of training on {cpu(g['machine'])}, "
+                 f"{g['date']}"])
     p = results("bench_peers")
     runs.append(p)
     for model, row in p["step_ms"].items():
@@ -172,8 +175,14 @@ def r_summary() -> str:
             value = f"{statistics.median(call):.2f}× a call" + (
                 f", {statistics.median(scanned):.2f}× as `fit` runs it" if scanned else "")
             rows.append([f"{model} training step", "time ÷ the faster PyTorch", value,
-                         f"median of {len(call)} paired rounds; below 1: jaxnn is faster"])
+                         f"median of {len(call)} paired rounds on {cpu(p['machine'])}, {p['date']}; "
+                         "below 1: jaxnn is faster"])
     return table(["model", "figure", "value", "how"], rows) + "\n\n" + measured(*runs)
+
+
+def cpu(machine: str) -> str:
+    """The processor of a results file's machine, without the core count and OS."""
+    return machine.split(",")[0].replace("(R)", "")
 
 
 def r_nielsen_book() -> str:

@@ -153,13 +153,30 @@ def test_gpt_trains_on_a_text_file_and_generates(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == written
     assert cli.main(["generate", str(out / "checkpoint.npz"), "--prompt", "THE"]) == 2
     assert "not in the vocabulary" in capsys.readouterr().err
-    assert cli.main(["eval", str(out)]) == 2
-    assert f"is in {out / 'metrics.json'}" in capsys.readouterr().err
+    assert cli.main(["eval", str(out)]) == 0                     # the validation part of its text
+    evaluated = capsys.readouterr().out
+    loss = json.loads((out / "metrics.json").read_text())["test_loss"]
+    assert f"validation loss {loss:.4f} nats/char" in evaluated and "bits per character" in evaluated
     np.save(tmp_path / "x.npy", np.zeros((1, 4, 4)))
     assert cli.main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "x.npy")]) == 2
     assert "is a language model" in capsys.readouterr().err
-    (out / "vocab.json").write_text("[1, 2]")
-    assert cli.main(["generate", str(out / "checkpoint.npz")]) == 2
+    # the vocabulary and a prompt from the text live in the checkpoint: a copied file generates
+    (tmp_path / "elsewhere").mkdir()
+    copied = tmp_path / "elsewhere" / "model.npz"
+    copied.write_bytes((out / "checkpoint.npz").read_bytes())
+    assert cli.main(["generate", str(copied), "--steps", "30"]) == 0
+    assert capsys.readouterr().out.strip() == written                  # default prompt: "the "
+    # a run folder from before (vocab.json beside a checkpoint without it) still generates
+    c = jaxnn.load(out)
+    old = tmp_path / "old"
+    old.mkdir()
+    jaxnn.save(old / "checkpoint.npz", c.model, c.params,
+               meta={k: v for k, v in c.meta.items() if k not in ("vocab", "prompt", "text")})
+    jaxnn.data.text.Vocab(c.meta["vocab"]).save(old / "vocab.json")
+    assert cli.main(["generate", str(old), "--prompt", "the ", "--steps", "30"]) == 0
+    assert capsys.readouterr().out.strip() == written
+    (old / "vocab.json").write_text("[1, 2]")
+    assert cli.main(["generate", str(old)]) == 2
     err = capsys.readouterr().err
     assert "not the vocabulary jaxnn train wrote" in err and "Traceback" not in err
 
@@ -184,7 +201,27 @@ def test_gpt_bad_text_gets_one_line(tmp_path, capsys, content, flags, match):
 
 def test_text_flags_without_gpt_are_refused(tmp_path, capsys):
     assert cli.main(["train", "--text", "x.txt", "--out", str(tmp_path / "run")]) == 2
-    assert "--text and --context are for --arch gpt" in capsys.readouterr().err
+    assert "--text is for --arch gpt" in capsys.readouterr().err
+    assert cli.main(["train", "--dim", "32", "--depth", "1", "--out", str(tmp_path / "run")]) == 2
+    assert "--dim and --depth are for --arch gpt" in capsys.readouterr().err
+
+
+def test_the_gpts_size_flags_build_it_and_a_small_text_trains_with_the_default_batch(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("a tiny text. " * 12)                  # 156 characters: fewer than 64 windows
+    out = tmp_path / "g"
+    assert cli.main(["train", "--arch", "gpt", "--text", str(text), "--context", "8", "--dim", "16",
+                     "--depth", "1", "--heads", "2", "--dropout", "0.1", "--epochs", "1", "--quiet",
+                     "--no-plot", "--out", str(out)]) == 0
+    assert "GPT (depth 1, dim 16, 2 heads, context 8, dropout 0.1)" in capsys.readouterr().out
+    model = jaxnn.load(out).model
+    assert model == jaxnn.models.gpt(len(set(text.read_text())), 8, dim=16, heads=2, depth=1, dropout=0.1)
+    assert cli.main(["train", "--arch", "gpt", "--text", str(text), "--heads", "3",
+                     "--out", str(tmp_path / "h")]) == 2
+    assert "--heads 3 does not divide --dim 64" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--arch", "gpt", "--text", str(text), "--dropout", "1.5"])
+    assert "argument --dropout: expected a number in [0, 1), got 1.5" in capsys.readouterr().err
 
 
 def test_sampling_windows_is_the_gpts_and_only_its(tmp_path, capsys):

@@ -356,3 +356,19 @@ def test_a_run_stopped_inside_an_epoch_resumes_there_and_ends_as_an_uninterrupte
     assert history["train_loss"][1] == pytest.approx(whole_history["train_loss"][1], rel=1e-9)
     with pytest.raises(ValueError, match="every must be a positive integer"):
         _fit(digits[0], epochs=1, every=0)
+
+
+def test_a_checkpoint_reads_with_numpy_alone_as_the_docs_say(tmp_path, digits):
+    """docs/training.md, "The checkpoint file": every entry where it says."""
+    import json
+
+    path = tmp_path / "c.npz"
+    params, _ = _fit(digits[0], epochs=1, checkpoint=path)
+    with np.load(path) as f:
+        assert str(f["__jaxnn__"]) == "jaxnn-checkpoint-1"
+        network, meta = json.loads(str(f["network"])), json.loads(str(f["meta"]))
+        assert network["kind"] == "Model" and network["layers"][0]["type"] == "Dense"
+        assert meta["epoch"] == 1 and meta["history"]["epoch"] == [1]
+        np.testing.assert_array_equal(f["params/0/W"], params[0]["W"])
+        assert int(f["opt_state/count"]) == len(jax.tree.leaves(optax.adam(1e-2).init(params)))
+        assert str(f["key/impl"]) == "threefry2x32" and "members" not in f

@@ -37,7 +37,8 @@ def _data_args(p: argparse.ArgumentParser, split_default: str = "test"):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(allow_abbrev=False, prog="jaxnn", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="jaxnn",
+                                     description=__doc__.split("\n\n")[0].replace("``", ""),
                                      formatter_class=arguments.HelpFormatter)
     commands = parser.add_subparsers(dest="command")
 
@@ -59,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "shipped with Python)")
     t.add_argument("--context", type=arguments.positive(int), default=None,
                    help="--arch gpt: characters the model sees at once (default 64)")
+    for flag, default, what in (("--dim", 64, "width of the embeddings and the residual stream"),
+                                ("--depth", 2, "transformer blocks"),
+                                ("--heads", 4, "attention heads (they divide --dim)")):
+        t.add_argument(flag, type=arguments.positive(int), default=None,
+                       help=f"--arch gpt: {what} (default {default})")
+    t.add_argument("--dropout", type=arguments.probability, default=None,
+                   help="--arch gpt: Dropout rate at the end of each residual branch (default 0)")
     t.add_argument("--layers", type=arguments.sizes, default=[128, 64],
                    help="hidden layer widths (input and output come from the data)")
     t.add_argument("--hidden", type=arguments.activation, default="relu", help="hidden activation")
@@ -106,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint_help = "a checkpoint.npz, or the run folder (--out of train) that holds it"
     e = sub("eval", "evaluate a checkpoint on a dataset split")
     e.add_argument("checkpoint", type=Path, help=checkpoint_help)
-    e.add_argument("--split", default="test", choices=("train", "test"), help="which split")
+    e.add_argument("--split", default="test", choices=("train", "test"),
+                   help="which split (a language model: train, or test for its validation part)")
+    e.add_argument("--text", type=Path, default=None,
+                   help="a language model's text (default: the one it was trained on)")
     _data_args(e)
 
     pr = sub("predict", "classify images with a checkpoint")
@@ -117,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub("generate", "write text with a language model (--arch gpt) checkpoint")
     g.add_argument("checkpoint", type=Path, help=checkpoint_help)
-    g.add_argument("--prompt", default="The ", help="the text to continue")
+    g.add_argument("--prompt", default=None,
+                   help="the text to continue (default: the first word of the training text)")
     g.add_argument("--steps", type=arguments.positive(int), default=300, help="characters to write")
     g.add_argument("--temperature", type=arguments.positive(float), default=0.8,
                    help="below 1: safer choices; above 1: more surprising ones")
@@ -177,14 +189,20 @@ def cmd_train(args) -> int:
                          "give it a text with --text FILE")
     if args.norm != "none" and args.arch != "cnn":
         raise ValueError(f"--norm is for --arch cnn, not --arch {args.arch}")
-    if args.arch != "gpt" and (args.text is not None or args.context is not None):
-        raise ValueError("--text and --context are for --arch gpt (a language model); "
-                         f"--arch {args.arch} trains on digits")
+    gpt_flags = [f"--{name}" for name in ("text", "context", "dim", "depth", "heads", "dropout")
+                 if getattr(args, name) is not None]
+    if args.arch != "gpt" and gpt_flags:
+        raise ValueError(f"{' and '.join(gpt_flags)} {'is' if len(gpt_flags) == 1 else 'are'} for "
+                         f"--arch gpt (a language model); --arch {args.arch} trains on digits")
     if (args.sampling == "windows") != (args.arch == "gpt") and args.sampling is not None:
         raise ValueError("--sampling windows is how --arch gpt trains (random windows of the text), "
                          "and the only way it does; the digit models take shuffle or random")
     args.sampling = args.sampling or ("windows" if args.arch == "gpt" else "shuffle")
-    args.context = args.context or 64
+    args.context, args.dim, args.depth = args.context or 64, args.dim or 64, args.depth or 2
+    args.heads, args.dropout = args.heads or 4, args.dropout or 0.0
+    if args.dim % args.heads:
+        raise ValueError(f"--heads {args.heads} does not divide --dim {args.dim}: each head takes "
+                         "dim/heads of the width; choose, e.g., --heads 4 with --dim 64")
     recipe = recipes.Recipe(64, 1e-3, 10)
     if args.recipe == "fast":
         if args.arch not in recipes.RECIPES:
@@ -250,12 +268,16 @@ def _text_run(args, key, out: Path) -> _Run:
     train, val = text.split(vocab.encode(corpus), args.context)
     print(f"data: {description}, {len(vocab.chars)} distinct characters; random windows of "
           f"{args.context}: {len(train):,} train / {len(val):,} validation characters")
-    vocab.save(out / "vocab.json")                                         # for jaxnn generate
-    model = jaxnn.models.gpt(len(vocab.chars), args.context)
+    model = jaxnn.models.gpt(len(vocab.chars), args.context, dim=args.dim, heads=args.heads,
+                             depth=args.depth, dropout=args.dropout)
     what = {"description": description, "source": "text", "note": "",
-            "test": "validation windows (next-character accuracy)"}
+            "test": "validation windows (next-character accuracy)",
+            # what generate and eval need, kept in the checkpoint itself
+            "meta": {"vocab": vocab.chars, "prompt": text.first_word(corpus),
+                     "text": None if args.text is None else str(Path(args.text).resolve())}}
     return _Run(train, text.windows(val, args.context), model, jaxnn.init(key, model),
-                f"GPT (depth 2, dim 64, 4 heads, context {args.context})", what)
+                f"GPT (depth {args.depth}, dim {args.dim}, {args.heads} heads, context {args.context}"
+                + (f", dropout {args.dropout}" if args.dropout else "") + ")", what)
 
 
 def _train(args, out: Path) -> int:
@@ -310,6 +332,7 @@ def _train(args, out: Path) -> int:
                 batch_size=args.batch_size, key=key_train, eval_data=run.test,
                 sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
                 checkpoint_every=args.checkpoint_every, resume=args.resume, every=args.every,
+                checkpoint_meta=run.data.get("meta"),
                 progress=False, callbacks=[row, ctrl_c], devices=args.devices)   # the table: progress
     except KeyboardInterrupt:                    # a second Ctrl-C: stopped at once
         when = f"in epoch {done['epoch'] + 1}"
@@ -337,11 +360,13 @@ def _train(args, out: Path) -> int:
     if not args.no_plot:
         from jaxnn.training.plots import plot_history
 
-        plot_history(history, out / "curves.png", title=f"{run.data['description'][:50]} ({source})")
+        title = run.data["description"][:50]
+        plot_history(history, out / "curves.png",
+                     title=title if title.startswith(source) else f"{title} ({source})")
     if args.arch == "gpt":
         print(f"validation loss: {metrics['test_loss']:.3f} nats/char "
               f"({metrics['test_loss'] / math.log(2):.2f} bits)")
-    print(f"test accuracy: {100 * acc:.2f}% on {len(run.test[0]):,} {run.data['test']} "
+    print(f"{held} accuracy: {100 * acc:.2f}% on {len(run.test[0]):,} {run.data['test']} "
           f"[{source}] after {len(history['epoch'])} epochs, {total:.1f} s in all")
     if source == "shipped" and args.dataset == "mnist":
         print("note: trained on the shipped subset; accuracy is not comparable to full MNIST "
@@ -370,19 +395,33 @@ def cmd_generate(args) -> int:
     import jax
 
     import jaxnn
-    from jaxnn.data.text import Vocab
 
     c, folder = _load(args.checkpoint, language_model=True)
-    vocab = Vocab.load(folder / "vocab.json")
-    tokens = jaxnn.generate(c.model, c.params, vocab.encode(args.prompt), args.steps,
+    vocab = _vocab(c, folder)
+    prompt = args.prompt if args.prompt is not None else c.meta.get("prompt", "The ")
+    tokens = jaxnn.generate(c.model, c.params, vocab.encode(prompt), args.steps,
                             temperature=args.temperature, key=jax.random.key(args.seed))
-    print(args.prompt + vocab.decode(tokens))
+    print(prompt + vocab.decode(tokens))
     return 0
+
+
+def _vocab(c, folder: Path):
+    """A language model's vocabulary: in its checkpoint, or (runs before that) vocab.json in the
+    run folder."""
+    from jaxnn.data.text import Vocab
+
+    return Vocab("".join(c.meta["vocab"])) if "vocab" in c.meta else Vocab.load(folder / "vocab.json")
 
 
 def cmd_eval(args) -> int:
     import jaxnn
+    from jaxnn.model import body
 
+    checkpoint = jaxnn.load(args.checkpoint)
+    if body(checkpoint.model).integer_input:
+        return _eval_language_model(args, checkpoint)
+    if args.text is not None:
+        raise ValueError("--text is for a language model's checkpoint (jaxnn train --arch gpt)")
     c, _ = _load(args.checkpoint, language_model=False)
     (d,) = _load_splits(args, (args.split,))
     n_inputs = math.prod(c.model.input_shape)
@@ -393,6 +432,30 @@ def cmd_eval(args) -> int:
     print(f"data: {d.description}")
     print(f"{args.split} loss {m['loss']:.4f}, accuracy {100 * m['accuracy']:.2f}% "
           f"on {len(d.x):,} images")
+    return 0
+
+
+def _eval_language_model(args, c) -> int:
+    """The loss, bits per character and next-character accuracy on the validation part of the text
+    the model was trained on (the run records it), or of ``--text``."""
+    import jaxnn
+    from jaxnn.data import text
+
+    folder = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
+    vocab = _vocab(c, folder)
+    corpus, description = text.load_text(args.text or c.meta.get("text"))
+    try:
+        tokens = vocab.encode(corpus)
+    except ValueError as e:
+        raise ValueError(f"{e}: {description} is not the text this model was trained on; pass that "
+                         "one with --text FILE") from None
+    context = c.model.input_shape[0]
+    part = "train" if args.split == "train" else "validation"
+    tokens = text.split(tokens, context)[part == "validation"]
+    m = jaxnn.evaluate(c.model, c.params, *text.windows(tokens, context))
+    print(f"data: {description}, its {part} part ({len(tokens):,} characters)")
+    print(f"{part} loss {m['loss']:.4f} nats/char ({m['loss'] / math.log(2):.3f} bits per character), "
+          f"next-character accuracy {100 * m['accuracy']:.2f}%")
     return 0
 
 

@@ -51,3 +51,14 @@ def activation(text: str) -> str:
         return activations.get(text).name
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def probability(text: str) -> float:
+    """A rate in ``[0, 1)`` (a Dropout rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value

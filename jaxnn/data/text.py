@@ -8,6 +8,7 @@ with every CPython: ≈465,000 characters of English and code); any UTF-8 file w
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -79,6 +80,13 @@ class Vocab(NamedTuple):
         except (ValueError, KeyError, TypeError):
             raise DataError(f"{path} is not the vocabulary jaxnn train wrote (a JSON object with "
                             "\"chars\"); restore it from the run folder") from None
+
+
+def first_word(text: str) -> str:
+    """The first word of ``text`` and the space after it (a prompt drawn from the text itself):
+    e.g. ``"The "``; the first character where the text has no word."""
+    match = re.search(r"\w+\s?", text)
+    return match.group(0) if match else text[:1]
 
 
 def split(tokens: np.ndarray, context: int, train_fraction: float = 0.9):

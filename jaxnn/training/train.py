@@ -207,10 +207,13 @@ def stop_on_ctrl_c(every: int | None = None):
 
 
 def checkpointer(path, model, key, *, every: int = 1, last: int | None = None,
-                 members: int | None = None) -> Callback:
+                 members: int | None = None, meta: dict | None = None) -> Callback:
     """A callback writing checkpoint ``path`` every ``every`` epochs and after epoch ``last``
     (``members``: a population's, see :func:`jaxnn.save`), and at every report inside an epoch
-    (``fit(every=N)``: the steps done in it, so a resumed run continues from there)."""
+    (``fit(every=N)``: the steps done in it, so a resumed run continues from there); ``meta``: more
+    entries for every checkpoint's ``meta``."""
+    extra = meta
+
     def callback(epoch: Epoch):
         n = epoch.metrics["epoch"]
         if "step" in epoch.metrics:                  # inside epoch n: n − 1 epochs and some steps done
@@ -221,7 +224,8 @@ def checkpointer(path, model, key, *, every: int = 1, last: int | None = None,
             meta = {"epoch": n, "history": epoch.history}
         else:
             return
-        ckpt.save(path, model, epoch.params, epoch.opt_state, key=key, members=members, meta=meta)
+        ckpt.save(path, model, epoch.params, epoch.opt_state, key=key, members=members,
+                  meta={**(extra or {}), **meta})
 
     return callback
 
@@ -232,8 +236,8 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         checkpoint_every: int = 1, resume: bool = False, progress: bool | None = None,
         callbacks: Sequence[Callback] = (), devices: int | list | None = None,
         eval_train: bool = False, augment: Callable | None = None, loop: Loop = "auto",
-        opt_state=None, members: int | None = None, every: int | None = None
-        ) -> tuple[Params, dict[str, list]]:
+        opt_state=None, members: int | None = None, every: int | None = None,
+        checkpoint_meta: dict | None = None) -> tuple[Params, dict[str, list]]:
     """Train ``model`` from ``params`` on ``train = (x, y)``; return ``(params, history)``.
 
     ``model`` is any model (:func:`jaxnn.Network`, :class:`jaxnn.layers.Model`, nested blocks).
@@ -256,6 +260,8 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
             ``"windows"`` (default ``n // (batch_size · T)``).
         backward: ``"hand"`` (BP1–BP4) or ``"autodiff"`` (``jax.grad``), for honest comparisons.
         checkpoint: path of a checkpoint written every ``checkpoint_every`` epochs and at the end.
+        checkpoint_meta: JSON-able entries kept in every checkpoint's ``meta`` beside fit's own
+            (what a language model's vocabulary needs, say).
         resume: continue from ``checkpoint`` if it exists (params, optimiser state, key, history).
         progress: a progress bar over epochs: ``True`` always, ``None`` only on a terminal,
             ``False`` never.
@@ -329,7 +335,7 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         plan, run = make_chunks(model, optimizer, **options)
     fold = jax.vmap(jax.random.fold_in, in_axes=(0, None)) if members else jax.random.fold_in
     writer = ([checkpointer(checkpoint, model, key, every=checkpoint_every, last=epochs,
-                            members=members)] if checkpoint is not None else [])
+                            members=members, meta=checkpoint_meta)] if checkpoint is not None else [])
     diverged = np.zeros(members or 1, bool)
     with progress_bar(epochs, start, progress) as bar:
         for n in range(start + 1, epochs + 1):
