@@ -1,11 +1,11 @@
 """Data-parallel training across hosts and devices with JAX's distributed runtime.
 
 Every host runs this same script, which is ``jaxnn.fit`` over every device of every host
-(``devices=jax.devices()``): each mini-batch is split across all of them, one compiled step
-(hand-derived backward, gradients all-reduced by XLA) updates the replicated parameters, and the
-evaluation is the same on every host. Every host holds the whole (small) data set here; for data
-that does not fit on one host, ``jaxnn.parallel.process_slice`` and ``jaxnn.parallel.global_batch``
-load and assemble each host's rows of a global batch.
+(``devices=jax.devices()``): each host passes only its share of the training rows
+(``jaxnn.parallel.process_slice``), each mini-batch is split across all the devices, one compiled
+step (hand-derived backward, gradients all-reduced by XLA) updates the replicated parameters, and
+the evaluation and history are the same on every host; process 0 prints. ``jaxnn train
+--coordinator HOST:PORT --num-processes N --process-id I`` does the same for every model.
 
     # one host, all local devices (or forced CPU devices):
     XLA_FLAGS=--xla_force_host_platform_device_count=4 python experiments/multihost_train.py
@@ -39,15 +39,12 @@ def main(argv=None):
     p.add_argument("--global-batch", type=positive(int), default=256)
     p.add_argument("--epochs", type=positive(int), default=3)
     args = p.parse_args(argv)
-    if args.distributed:   # must come before any other JAX call
-        try:                 # CPU processes talk through gloo (GPU/TPU use their own fabric)
-            jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        except (AttributeError, KeyError, ValueError):
-            pass
-        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
-
     import jaxnn
     from jaxnn import data
+    from jaxnn.training import parallel
+
+    if args.distributed:   # must come before any other JAX computation
+        parallel.start_processes(args.coordinator, args.num_processes, args.process_id)
 
     train, test = data.load("mnist", "train"), data.load("mnist", "test")
     net = jaxnn.Network([784, 128, 10], hidden="relu", output="softmax", loss="cross_entropy")
@@ -59,7 +56,8 @@ def main(argv=None):
                   f"{100 * m['eval_accuracy']:.2f}% ({jax.process_count()} process(es), "
                   f"{jax.device_count()} devices, {train.source} data)", flush=True)
 
-    _, history = jaxnn.fit(net, jaxnn.init(jax.random.key(0), net, "he"), (train.x, train.y),
+    rows = parallel.process_slice(len(train.x) - len(train.x) % jax.process_count())   # this host's
+    _, history = jaxnn.fit(net, jaxnn.init(jax.random.key(0), net, "he"), (train.x[rows], train.y[rows]),
                            optimizer=optax.adam(1e-3), epochs=args.epochs,
                            batch_size=args.global_batch, key=jax.random.key(1),
                            eval_data=(test.x, test.y), devices=jax.devices(), callbacks=[report],

@@ -10,7 +10,9 @@ subset), prints a per-epoch table and the final test accuracy, and writes ``metr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import io
 import math
 import sys
 import time
@@ -93,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hand-derived BP1-BP4 or jax.grad")
     t.add_argument("--devices", type=arguments.positive(int), default=None,
                    help="train data-parallel on this many local devices")
+    t.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="train as one of several processes (jax.distributed; with --num-processes and "
+                        "--process-id): every device of every process, each process loading its share "
+                        "of the images, process 0 writing the run folder")
+    t.add_argument("--num-processes", type=arguments.positive(int), default=None,
+                   help="the number of processes of such a run")
+    t.add_argument("--process-id", type=int, default=None, help="this process's index, 0 to N-1")
+    t.add_argument("--distributed", action="store_true",
+                   help="join a run of several processes that JAX's cluster detection finds (a TPU pod "
+                        "slice, SLURM) instead of giving the three flags above")
     t.add_argument("--seed", type=int, default=0, help="seed of the initial weights and batch order")
     _data_args(t)
     t.add_argument("--limit", type=arguments.positive(int), default=None,
@@ -174,6 +186,23 @@ def _load_splits(args, splits, limit=None):
 
 
 def cmd_train(args) -> int:
+    if args.distributed or any(v is not None for v in (args.coordinator, args.num_processes,
+                                                        args.process_id)):
+        import jax
+
+        from jaxnn.training import parallel
+
+        if args.devices is not None:
+            raise ValueError("--devices counts this machine's devices; a run of several processes "
+                             "trains on every device of every process (leave --devices out)")
+        parallel.start_processes(args.coordinator, args.num_processes, args.process_id)
+        if jax.process_index() != 0:     # process 0 speaks and writes the run folder; the others train
+            with contextlib.redirect_stdout(io.StringIO()):
+                return _checked_train(args, open_folder=False)
+    return _checked_train(args, open_folder=True)
+
+
+def _checked_train(args, open_folder: bool) -> int:
     from jaxnn.training.run_dir import open_run_dir
 
     if args.resume and args.out is None:
@@ -216,6 +245,8 @@ def cmd_train(args) -> int:
     out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.resume and not (out / CHECKPOINT).exists():
         print(f"note: {out} holds no checkpoint yet; --resume starts a new run there")
+    if not open_folder:
+        return _train(args, out)
     with open_run_dir(out, resume=args.resume, overwrite=args.overwrite):   # RunDirError: one line
         return _train(args, out)
 
@@ -232,13 +263,19 @@ class _Run(NamedTuple):
 
 
 def _images_run(args, key) -> _Run:
+    import jax
+
     import jaxnn
     from jaxnn import models
+    from jaxnn.training import parallel
 
     train, test = _load_splits(args, ("train", "test"), limit=args.limit)
-    x = train.x
+    x, y = train.x, train.y
     print(f"data: {train.description}")
     print(f"      {len(x):,} training / {len(test.x):,} test images")
+    if jax.process_count() > 1:                        # this process's share of the rows
+        rows = parallel.process_slice(len(x) - len(x) % jax.process_count())
+        x, y = x[rows], y[rows]
     side = math.isqrt(x.shape[1])
     scheme = None                                        # each layer's own init
     if args.arch == "mlp":
@@ -256,7 +293,7 @@ def _images_run(args, key) -> _Run:
     params = jaxnn.init(key, model, scheme)
     what = {"description": train.description, "source": train.source, "note": train.note,
             "test": f"{args.dataset} test images"}
-    return _Run((x, train.y), (test.x, test.y), model, params, described, what)
+    return _Run((x, y), (test.x, test.y), model, params, described, what)
 
 
 def _text_run(args, key, out: Path) -> _Run:
@@ -294,13 +331,14 @@ def _train(args, out: Path) -> int:
     model, params = run.model, run.params
     described = run.described
     if args.recipe == "fast":         # the schedule spans every step of the run
-        steps = len(run.train[0]) // args.batch_size * args.epochs   # (gpt takes no --recipe)
+        rows = len(run.train[0]) * jax.process_count()              # (gpt takes no --recipe)
+        steps = rows // args.batch_size * args.epochs
         optimizer, rate = optim.one_cycle(args.optimizer, args.lr, max(steps, 1)), f"one-cycle peak {args.lr}"
     else:
         optimizer, rate = optim.get(args.optimizer, args.lr), f"lr={args.lr}"
     print(f"network: {described}, "
           f"{model.loss}, {args.optimizer} {rate}, batch {args.batch_size}, "
-          f"{args.epochs} epochs, backward={args.backward}, devices={jax.local_device_count()} "
+          f"{args.epochs} epochs, backward={args.backward}, devices={jax.device_count()} "
           f"{jax.default_backend()}")
 
     held = "validation" if args.arch == "gpt" else "test"
@@ -308,12 +346,14 @@ def _train(args, out: Path) -> int:
         print(f"{'epoch':>5} {'train loss':>11} {held + ' loss':>16} {held + ' acc':>15} {'seconds':>8}")
     done = {"epoch": 0, "step": None}
     lines = out / run_dir.METRICS_LINES
-    if not args.resume:
+    writes = jax.process_index() == 0              # a run of several processes: process 0 writes
+    if writes and not args.resume:
         lines.unlink(missing_ok=True)
 
     def row(epoch):                              # the table, and metrics.jsonl as it goes
         r = epoch.metrics
-        run_dir.append_line(lines, r)
+        if writes:
+            run_dir.append_line(lines, r)
         done["epoch"], done["step"] = (r["epoch"] - 1, r["step"]) if "step" in r else (r["epoch"], None)
         if args.quiet:
             return
@@ -333,7 +373,8 @@ def _train(args, out: Path) -> int:
                 sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
                 checkpoint_every=args.checkpoint_every, resume=args.resume, every=args.every,
                 checkpoint_meta=run.data.get("meta"),
-                progress=False, callbacks=[row, ctrl_c], devices=args.devices)   # the table: progress
+                progress=False, callbacks=[row, ctrl_c],                # the table: progress
+                devices=jax.devices() if jax.process_count() > 1 else args.devices)
     except KeyboardInterrupt:                    # a second Ctrl-C: stopped at once
         when = f"in epoch {done['epoch'] + 1}"
     except OSError as e:
@@ -356,8 +397,9 @@ def _train(args, out: Path) -> int:
                "train_examples": len(run.train) if args.arch == "gpt" else len(run.train[0]),
                "test_examples": len(run.test[0]), "network": model.to_dict(),
                "args": {k: str(v) for k, v in vars(args).items()}, "history": history}
-    (out / "metrics.json").write_text(run_dir.strict_json(metrics, indent=2))
-    if not args.no_plot:
+    if writes:
+        (out / "metrics.json").write_text(run_dir.strict_json(metrics, indent=2))
+    if writes and not args.no_plot:
         from jaxnn.training.plots import plot_history
 
         title = run.data["description"][:50]

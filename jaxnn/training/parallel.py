@@ -198,6 +198,59 @@ def process_slice(global_batch_size: int, process_index: int | None = None,
     return slice(index * share, (index + 1) * share)
 
 
+def start_processes(coordinator: str | None = None, num_processes: int | None = None,
+                    process_id: int | None = None, *, heartbeat_seconds: int = 30,
+                    initialization_timeout: int = 120) -> None:
+    """Join a run of several processes (JAX's distributed runtime, ``jax.distributed.initialize``):
+    ``coordinator`` (``HOST:PORT`` of process 0), the number of processes and this one's index; all
+    ``None``: JAX's own cluster detection (TPU pod slices, SLURM, ...). On the CPU the processes'
+    collectives go through gloo. A process that stops answering is noticed within
+    ``heartbeat_seconds``, and the others then end instead of waiting for it. Call it first, before
+    any other JAX computation.
+
+    Raises:
+        ValueError: a partial set of arguments, or no cluster to detect (the message names the flags).
+    """
+    given = [v is not None for v in (coordinator, num_processes, process_id)]
+    if any(given) and not all(given):
+        raise ValueError("a run of several processes needs all three: the coordinator's HOST:PORT, "
+                         "the number of processes and this process's index (or none of them, for "
+                         "JAX's cluster detection on a TPU pod slice or under SLURM)")
+    try:                       # CPU processes talk through gloo (GPUs and TPUs have their own fabric)
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    except (AttributeError, KeyError, ValueError):
+        pass
+    try:
+        jax.distributed.initialize(coordinator, num_processes, process_id,
+                                   initialization_timeout=initialization_timeout,
+                                   heartbeat_timeout_seconds=heartbeat_seconds)
+    except (ValueError, RuntimeError) as e:
+        if not any(given):
+            raise ValueError(f"found no cluster to join ({e}); on your own machines give the "
+                             "coordinator, the number of processes and this process's index") from None
+        raise
+
+
+def spans_processes(devices) -> bool:
+    """Whether ``devices`` (a list of devices, or a count of local ones) include another process's."""
+    return not isinstance(devices, int) and devices is not None and \
+        any(d.process_index != jax.process_index() for d in devices)
+
+
+def gather_rows(*arrays):
+    """Each process's rows of ``arrays`` (the same number on every process: its share, see
+    :func:`process_slice`) put together in process order, on every process (the data set of a run
+    whose processes each load only their part)."""
+    from jax.experimental import multihost_utils
+
+    counts = np.asarray(multihost_utils.process_allgather(np.array([len(arrays[0])]))).ravel()
+    if len(set(counts.tolist())) > 1:
+        raise ValueError(f"the processes hold {counts.tolist()} training rows; each must pass the "
+                         "same number, its share (jaxnn.parallel.process_slice of the rows)")
+    return tuple(jnp.asarray(multihost_utils.process_allgather(np.asarray(a), tiled=True))
+                 for a in arrays)
+
+
 def global_batch(local_rows, mesh: Mesh) -> jax.Array:
     """Assemble the global batch from each host's rows (``process_slice``), sharded over ``mesh``."""
     return jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(local_rows))

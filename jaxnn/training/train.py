@@ -224,8 +224,9 @@ def checkpointer(path, model, key, *, every: int = 1, last: int | None = None,
             meta = {"epoch": n, "history": epoch.history}
         else:
             return
-        ckpt.save(path, model, epoch.params, epoch.opt_state, key=key, members=members,
-                  meta={**(extra or {}), **meta})
+        if jax.process_index() == 0:                 # a run of several processes: written once
+            ckpt.save(path, model, epoch.params, epoch.opt_state, key=key, members=members,
+                      meta={**(extra or {}), **meta})
 
     return callback
 
@@ -269,6 +270,11 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
             written); one that returns ``"stop"`` ends training there.
         devices: this many local devices (or these devices); ``None`` = 1. One model trains
             data-parallel (each batch split across them), a population's members are split.
+            Devices of several processes (``jax.devices()`` after
+            :func:`jaxnn.parallel.start_processes`): each process passes its own rows of ``train``
+            (the same number on each, e.g. ``x[parallel.process_slice(len(x))]``) and the whole
+            ``eval_data``; every process then holds the same parameters and history, and process
+            0 alone writes the checkpoint.
         eval_train: also measure accuracy on the whole training set after every epoch.
         augment: ``(key, x_batch) -> x_batch``, applied to every mini-batch inside the compiled
             epoch (e.g. ``functools.partial(jaxnn.training.augment.random_affine, image_shape=(28, 28, 1))``).
@@ -304,6 +310,8 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         x, y = prepare_stream(model, train, name="train"), jnp.zeros(0, jnp.int32)
     else:
         x, y = prepare(model, train[0], train[1], dtype, name="train")
+        if parallel.spans_processes(devices):    # each process passed its rows: the data set is all of them
+            x, y = parallel.gather_rows(x, y)
         if batch_size > len(x):
             raise ValueError(f"batch_size {batch_size} is larger than the {len(x)} training examples")
     if eval_data is not None and not isinstance(eval_data, Mapping):
