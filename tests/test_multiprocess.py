@@ -83,3 +83,36 @@ def test_a_run_of_several_processes_that_cannot_start_says_why(tmp_path, capsys,
     assert cli.main(["train", *MLP, "--out", str(tmp_path / "r"), *flags]) == 2
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err and not (tmp_path / "r").exists()
+
+
+def test_a_killed_process_ends_the_others_in_one_line_and_resume_ends_where_an_uninterrupted_run_does(
+        tmp_path):
+    """kill -9 one process mid-run: the other ends within the heartbeat with one line naming what
+    happened and the last checkpoint; --resume on both ends at the parameters of a run that was
+    never interrupted."""
+    import signal
+    import time
+
+    args = [*MLP[:4], "--epochs", "6", "--batch-size", "4", "--optimizer", "sgd", "--lr", "0.05",
+            "--heartbeat", "5"]
+    port, out = _port(), tmp_path / "run"
+    reference = _train(args, tmp_path / "reference", 1)              # meanwhile, uninterrupted
+    procs = [_train(args, out, 2, i, port) for i in range(2)]
+    deadline = time.time() + 120
+    while not (out / "checkpoint.npz").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    procs[1].send_signal(signal.SIGKILL)
+    killed = time.time()
+    _, err = procs[0].communicate(timeout=120)
+    procs[1].wait()
+    assert time.time() - killed < 60 and procs[0].returncode == 2
+    assert err.count("\n") == 1 and "another process of the run stopped answering" in err, err
+    assert f"the last checkpoint (epoch {jaxnn.load(out).meta['epoch']})" in err and "--resume" in err
+    assert jaxnn.load(out).meta["epoch"] < 6
+    port = _port()
+    resumed = [_train([*args, "--resume"], out, 2, i, port) for i in range(2)]
+    for p in (*resumed, reference):
+        assert p.wait(timeout=300) == 0, p.stderr.read()[-2000:]
+    want, got = (dict(named_params(jaxnn.load(folder).params)) for folder in (tmp_path / "reference", out))
+    for path in want:
+        assert np.max(np.abs(got[path] - want[path])) <= 1e-4 * np.max(np.abs(want[path])), path

@@ -14,6 +14,8 @@ import contextlib
 import difflib
 import io
 import math
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -102,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--num-processes", type=arguments.positive(int), default=None,
                    help="the number of processes of such a run")
     t.add_argument("--process-id", type=int, default=None, help="this process's index, 0 to N-1")
+    t.add_argument("--heartbeat", type=arguments.positive(int), default=30, metavar="SECONDS",
+                   help="a run of several processes: how long a silent process may stay silent before "
+                        "the others end the run")
     t.add_argument("--distributed", action="store_true",
                    help="join a run of several processes that JAX's cluster detection finds (a TPU pod "
                         "slice, SLURM) instead of giving the three flags above")
@@ -160,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in (*commands, "-h", "--help"):
         argv = ["train", *argv]  # `jaxnn` alone runs the main job
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:
@@ -195,11 +201,59 @@ def cmd_train(args) -> int:
         if args.devices is not None:
             raise ValueError("--devices counts this machine's devices; a run of several processes "
                              "trains on every device of every process (leave --devices out)")
-        parallel.start_processes(args.coordinator, args.num_processes, args.process_id)
+        if args.out is None:
+            raise ValueError("a run of several processes needs --out, the same folder on every "
+                             "process: process 0 writes the run there and --resume continues from it")
+        if os.environ.get(_CHILD) != "1":
+            parallel.check_process_flags(args.coordinator, args.num_processes, args.process_id)
+            return _supervise(args)
+        parallel.start_processes(args.coordinator, args.num_processes, args.process_id,
+                                 heartbeat_seconds=args.heartbeat)
         if jax.process_index() != 0:     # process 0 speaks and writes the run folder; the others train
             with contextlib.redirect_stdout(io.StringIO()):
                 return _checked_train(args, open_folder=False)
     return _checked_train(args, open_folder=True)
+
+
+_CHILD = "JAXNN_RUN_PROCESS"       # set in the process that trains under _supervise
+_RUNTIME_LOG = re.compile(r"^(\[Gloo\]|[EFWI]\d{4} |\s+@ |\*\*\* |RPC: |The tasks have|\d+$|$)")
+
+
+def _supervise(args) -> int:
+    """This process's part of a run of several processes, trained in a child process: when another
+    process dies, JAX's runtime ends the survivors with an abort and a C++ stack trace (after the
+    heartbeat); here that becomes one line saying what happened and how to go on. The child dies
+    with this process (PR_SET_PDEATHSIG on Linux); its standard output passes through."""
+    import ctypes
+    import signal
+    import subprocess
+
+    def die_with_parent():
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)          # PR_SET_PDEATHSIG
+
+    child = subprocess.Popen([sys.executable, "-m", "jaxnn", *args.argv], env={**os.environ, _CHILD: "1"},
+                             stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the child's to handle
+    runtime = []
+    try:
+        for line in child.stderr:
+            if _RUNTIME_LOG.match(line):
+                runtime.append(line)
+            else:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+        code = child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if code == 0 or not runtime or not any("distributed" in line or "heartbeat" in line
+                                           for line in runtime):
+        return code if code >= 0 else 1
+    from jaxnn.training import checkpoint as ckpt
+
+    raise ValueError("another process of the run stopped answering, and JAX's distributed runtime "
+                     f"ended this one {args.heartbeat} s later; {ckpt.describe(args.out / CHECKPOINT)}; "
+                     "start every process again with --resume (and the same flags)")
 
 
 def _checked_train(args, open_folder: bool) -> int:

@@ -211,11 +211,7 @@ def start_processes(coordinator: str | None = None, num_processes: int | None = 
     Raises:
         ValueError: a partial set of arguments, or no cluster to detect (the message names the flags).
     """
-    given = [v is not None for v in (coordinator, num_processes, process_id)]
-    if any(given) and not all(given):
-        raise ValueError("a run of several processes needs all three: the coordinator's HOST:PORT, "
-                         "the number of processes and this process's index (or none of them, for "
-                         "JAX's cluster detection on a TPU pod slice or under SLURM)")
+    given = check_process_flags(coordinator, num_processes, process_id)
     try:                       # CPU processes talk through gloo (GPUs and TPUs have their own fabric)
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     except (AttributeError, KeyError, ValueError):
@@ -229,6 +225,18 @@ def start_processes(coordinator: str | None = None, num_processes: int | None = 
             raise ValueError(f"found no cluster to join ({e}); on your own machines give the "
                              "coordinator, the number of processes and this process's index") from None
         raise
+
+
+def check_process_flags(coordinator, num_processes, process_id) -> list[bool]:
+    """Which of :func:`start_processes`' three arguments are given; ``ValueError`` for some only."""
+    given = [v is not None for v in (coordinator, num_processes, process_id)]
+    if any(given) and not all(given):
+        raise ValueError("a run of several processes needs all three: the coordinator's HOST:PORT, "
+                         "the number of processes and this process's index (or none of them, for "
+                         "JAX's cluster detection on a TPU pod slice or under SLURM)")
+    if all(given) and not 0 <= process_id < num_processes:
+        raise ValueError(f"process index {process_id} is not one of 0..{num_processes - 1}")
+    return given
 
 
 def spans_processes(devices) -> bool:
