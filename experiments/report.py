@@ -231,6 +231,12 @@ def r_bench_memory() -> str:
     return bench_memory.render(results("bench_memory"))
 
 
+def r_bench_sharding() -> str:
+    import bench_sharding
+
+    return bench_sharding.render(results("bench_sharding"))
+
+
 def r_bench_vjp() -> str:
     import bench_vjp
 

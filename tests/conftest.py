@@ -83,5 +83,7 @@ def optimized():
     """XLA's optimizations on for one test (the suite runs with them off, see above)."""
     before = jax.config.values["jax_disable_most_optimizations"]
     jax.config.update("jax_disable_most_optimizations", False)
+    jax.clear_caches()     # jax's in-memory caches do not key on this flag: no program crosses over
     yield
     jax.config.update("jax_disable_most_optimizations", before)
+    jax.clear_caches()     # (an optimized draw differs from an unoptimized one in the last bit)

@@ -156,6 +156,14 @@ def test_char_gpt_learns_below_the_unigram_baseline(tmp_path):
     assert (tmp_path / "char_gpt.png").exists()
 
 
+@pytest.mark.forced_cpu_devices
+def test_sharding_benchmark_keeps_a_quarter_per_device():
+    import bench_sharding
+
+    r = bench_sharding.main(["--models", "mlp-B", "--no-keep"])["models"]["mlp-B"]
+    assert r["sharded"]["state"] == pytest.approx(r["replicated"]["state"] / 4, rel=0.05)
+
+
 def test_attention_benchmark_reports_time_and_memory_ratios():
     import bench_attention
 

@@ -181,3 +181,94 @@ def test_two_processes_train_like_one_process_with_two_devices():
     single_line = re.search(r"epoch 1: loss ([\d.]+).*\(1 process\(es\), 2 devices", single)
     assert multi_line and single_line, (outs, single)
     assert float(multi_line.group(1)) == pytest.approx(float(single_line.group(1)), rel=1e-5)
+
+
+def _sharded_fit(model, train, devices, shard, epochs=2, **kw):
+    """SGD with momentum: Adam would magnify rounding noise in gradients that are exactly zero (the
+    attention's key bias) into differences of its step size."""
+    params = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
+    return jaxnn.fit(model, params, train, optimizer=optax.sgd(0.1, momentum=0.9), epochs=epochs,
+                     batch_size=8, key=jax.random.key(1), devices=devices, shard_params=shard,
+                     progress=False, **kw)
+
+
+@pytest.mark.forced_cpu_devices
+def test_sharded_parameters_train_as_replicated_ones_and_as_one_device(tmp_path):
+    """shard_params=True (FSDP-style): the same parameters as replicated on 4 devices and as 1
+    device (float64, ≤ 1e-10), for the MLP and the GPT; each W lies split over the devices."""
+    rng = np.random.default_rng(0)
+    mlp = jaxnn.models.mlp(12, (16, 8), 4)
+    gpt = jaxnn.models.gpt(vocab=5, context=8, dim=8, heads=2, depth=1)
+    cases = [(mlp, (rng.normal(size=(64, 12)), rng.integers(0, 4, 64)), {}),
+             (gpt, np.tile(np.arange(5, dtype=np.int32), 40), {"sampling": "windows"})]
+    for model, train, kw in cases:
+        one, _ = _sharded_fit(model, train, None, False, **kw)
+        replicated, _ = _sharded_fit(model, train, 4, False, **kw)
+        sharded, _ = _sharded_fit(model, train, 4, True, **kw)
+        for other in (replicated, sharded):
+            assert max(jaxnn.gradient_check.rel_error(a, b) for a, b in zip(
+                jax.tree.leaves(other), jax.tree.leaves(one))) <= 1e-10
+    assert sharded[-1]["W"].sharding.spec == jax.sharding.PartitionSpec(None, "data")   # (5, 8): 8 splits
+    w = _sharded_fit(mlp, cases[0][1], 4, True)[0][0]["W"]                             # (16, 12)
+    assert tuple(w.sharding.spec) == ("data", None)
+
+
+@pytest.mark.forced_cpu_devices
+def test_sharded_parameters_keep_a_quarter_of_the_memory_and_checkpoints_move_between_device_counts(
+        tmp_path):
+    model, opt = jaxnn.models.mlp(784, (256, 128), 10), optax.adam(1e-3)
+    mesh = parallel.data_mesh(4)
+    params = jaxnn.init(jax.random.key(0), model)
+    x, y = np.zeros((4, 784), np.float32), np.zeros(4, np.int32)
+
+    def argument_bytes(shard):
+        state = parallel.place_state((params, opt.init(params)), mesh, shard)
+        step = jaxnn.epoch.make_step(model, opt, batch_sharding=parallel.batch_sharding(mesh),
+                                     state_sharding=jax.tree.map(lambda a: a.sharding, state))
+        xb, yb = parallel.shard_batch(x, mesh), parallel.shard_batch(y, mesh)
+        return jax.jit(step).lower(*state, xb, yb).compile().memory_analysis().argument_size_in_bytes
+
+    ratio = argument_bytes(True) / argument_bytes(False)
+    assert 0.2 <= ratio <= 0.3, ratio                    # ≈ 1/4 per device (the batch is tiny)
+    # a sharded run's checkpoint resumes on one device, and a one-device run's on four, sharded
+    rng = np.random.default_rng(0)
+    train = (rng.normal(size=(64, 12)), rng.integers(0, 4, 64))
+    small = jaxnn.models.mlp(12, (16, 8), 4)
+    whole, _ = _sharded_fit(small, train, None, False, epochs=3)
+    _sharded_fit(small, train, 4, True, epochs=2, checkpoint=tmp_path / "a.npz")
+    on_one, _ = _sharded_fit(small, train, None, False, epochs=3, checkpoint=tmp_path / "a.npz", resume=True)
+    _sharded_fit(small, train, None, False, epochs=2, checkpoint=tmp_path / "b.npz")
+    on_four, _ = _sharded_fit(small, train, 4, True, epochs=3, checkpoint=tmp_path / "b.npz", resume=True)
+    for got in (on_one, on_four):
+        assert max(jaxnn.gradient_check.rel_error(a, b) for a, b in zip(
+            jax.tree.leaves(got), jax.tree.leaves(whole))) <= 1e-10
+
+
+@pytest.mark.forced_cpu_devices
+def test_a_users_own_sharding_is_kept():
+    mesh = parallel.data_mesh(4)
+    model = jaxnn.models.mlp(12, (16, 8), 4)
+    params = jaxnn.init(jax.random.key(0), model, dtype=jnp.float64)
+    mine = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data", None))
+    params[0]["W"] = jax.device_put(params[0]["W"], mine)               # (16, 12): rows split
+    rng = np.random.default_rng(0)
+    trained, _ = jaxnn.fit(model, params, (rng.normal(size=(64, 12)), rng.integers(0, 4, 64)),
+                           optimizer=optax.adam(1e-2), epochs=1, batch_size=8, key=jax.random.key(1),
+                           devices=4, progress=False)
+    assert trained[0]["W"].sharding.spec == mine.spec
+    assert trained[1]["W"].sharding.is_fully_replicated
+
+
+@pytest.mark.forced_cpu_devices
+def test_jaxnn_train_shards_the_parameters_when_asked(tmp_path, capsys):
+    from jaxnn import cli
+
+    flags = ["train", "--dataset", "digits", "--layers", "16", "--epochs", "1", "--quiet", "--no-plot",
+             "--optimizer", "sgd", "--lr", "0.1"]
+    assert cli.main([*flags, "--devices", "4", "--out", str(tmp_path / "r")]) == 0
+    assert cli.main([*flags, "--devices", "4", "--shard-params", "--out", str(tmp_path / "s")]) == 0
+    a, b = (jaxnn.load(tmp_path / name).params for name in "rs")
+    errors = [jaxnn.gradient_check.rel_error(u, v) for u, v in zip(jax.tree.leaves(b), jax.tree.leaves(a))]
+    assert max(errors) < 1e-5
+    assert cli.main([*flags, "--shard-params", "--out", str(tmp_path / "t")]) == 2
+    assert "pass devices (--devices N) too" in capsys.readouterr().err

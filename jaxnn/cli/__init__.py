@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hand-derived BP1-BP4 or jax.grad")
     t.add_argument("--devices", type=arguments.positive(int), default=None,
                    help="train data-parallel on this many local devices")
+    t.add_argument("--shard-params", action="store_true",
+                   help="with several devices: shard the parameters and the optimiser state over them "
+                        "(FSDP-style; each keeps about 1/N) instead of replicating them")
     t.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="train as one of several processes (jax.distributed; with --num-processes and "
                         "--process-id): every device of every process, each process loading its share "
@@ -426,7 +429,7 @@ def _train(args, out: Path) -> int:
                 batch_size=args.batch_size, key=key_train, eval_data=run.test,
                 sampling=args.sampling, backward=args.backward, checkpoint=checkpoint,
                 checkpoint_every=args.checkpoint_every, resume=args.resume, every=args.every,
-                checkpoint_meta=run.data.get("meta"),
+                checkpoint_meta=run.data.get("meta"), shard_params=args.shard_params,
                 progress=False, callbacks=[row, ctrl_c],                # the table: progress
                 devices=jax.devices() if jax.process_count() > 1 else args.devices)
     except KeyboardInterrupt:                    # a second Ctrl-C: stopped at once

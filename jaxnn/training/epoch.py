@@ -74,7 +74,7 @@ def random_batch(key: jax.Array, n: int, batch_size: int) -> jax.Array:
 
 # ---------------------------------------------------------------------------------- the step
 def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backward | Callable = "hand",
-              augment: Callable | None = None, batch_sharding=None) -> Callable:
+              augment: Callable | None = None, batch_sharding=None, state_sharding=None) -> Callable:
     """One optimiser step ``(params, opt_state, x, y, key=None) -> (params, opt_state, cost)``.
 
     ``backward``: ``"hand"`` (:func:`jaxnn.backprop.value_grad_and_state`), ``"autodiff"``
@@ -83,7 +83,9 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
     params without their state (:func:`jaxnn.model.split_state`); the step puts the new state back.
     ``augment(key, x)`` transforms the batch first (e.g. :func:`jaxnn.training.augment.random_affine`);
     ``batch_sharding`` (a ``jax.sharding.Sharding``) splits it across devices, and XLA then
-    inserts the gradient all-reduce (see :mod:`jaxnn.parallel`). Jitted and called once per step
+    inserts the gradient all-reduce (see :mod:`jaxnn.parallel`); ``state_sharding`` (the
+    shardings of ``(params, opt_state)``) keeps the updated ones where they were (sharded
+    parameters, FSDP-style). Jitted and called once per step
     from Python, each call takes the step's temporary memory afresh (see :mod:`jaxnn.memory`);
     ``fit`` runs an epoch's steps in one ``lax.scan`` instead, and so does :func:`make_steps`.
     """
@@ -110,7 +112,10 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
             value, grads, state = autodiff(model, params, x, y, *keys)
         trainable, grads = M.split_state(params)[0], M.split_state(grads)[0]
         updates, opt_state = optimizer.update(grads, opt_state, trainable)
-        return M.merge_state(optax.apply_updates(trainable, updates), state), opt_state, value
+        params = M.merge_state(optax.apply_updates(trainable, updates), state)
+        if state_sharding is not None:
+            params, opt_state = jax.lax.with_sharding_constraint((params, opt_state), state_sharding)
+        return params, opt_state, value
 
     return step
 
@@ -219,11 +224,16 @@ def make_chunks(model, optimizer: optax.GradientTransformation, *, batch_size: i
                 costs.append(value)
             return *carry, jnp.stack(costs)
     else:
+        keep = step_options.get("state_sharding")   # the loop's carry stays where it was put too
+
+        def kept(state):
+            return state if keep is None else jax.lax.with_sharding_constraint(state, keep)
+
         @jax.jit
         def run(params, opt_state, rows, keys, x, y):
             body = lambda carry, r: indexed(carry, r[0], r[1], x, y)  # noqa: E731
-            (params, opt_state), costs = jax.lax.scan(body, (params, opt_state), (rows, keys))
-            return params, opt_state, costs
+            (params, opt_state), costs = jax.lax.scan(body, kept((params, opt_state)), (rows, keys))
+            return *kept((params, opt_state)), costs
 
     return jax.jit(plan, static_argnums=1), run
 

@@ -125,6 +125,33 @@ def replicate(tree, mesh: Mesh):
     return jax.device_put(tree, NamedSharding(mesh, P()))
 
 
+def fsdp_sharding(mesh: Mesh, shape) -> NamedSharding:
+    """A parameter's sharding when parameters are sharded over the data axis (FSDP-style): its
+    largest axis that the mesh's size divides is split across the devices; a leaf with none (a
+    scalar, an odd-sized bias) is replicated."""
+    axes = sorted((i for i, n in enumerate(shape) if n % mesh.size == 0), key=lambda i: -shape[i])
+    spec = [None] * len(shape)
+    if axes:
+        spec[axes[0]] = AXIS
+    return NamedSharding(mesh, P(*spec))
+
+
+def place_state(tree, mesh: Mesh, shard: bool = False):
+    """Parameters and optimiser state on ``mesh``: replicated, or (``shard``) each leaf by
+    :func:`fsdp_sharding`; a leaf that already lies sharded on these devices (a user's own
+    sharding) stays as it is."""
+    devices = set(mesh.devices.flat)
+
+    def place(a):
+        sharding = getattr(a, "sharding", None)
+        if isinstance(sharding, NamedSharding) and set(sharding.device_set) == devices \
+                and not sharding.is_fully_replicated:
+            return a
+        return jax.device_put(a, fsdp_sharding(mesh, np.shape(a)) if shard else NamedSharding(mesh, P()))
+
+    return jax.tree.map(place, tree)
+
+
 def shard_batch(x, mesh: Mesh) -> jax.Array:
     """Place a global batch with its first axis split across the mesh (must divide evenly)."""
     x = jnp.asarray(x)

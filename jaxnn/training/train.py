@@ -224,8 +224,13 @@ def checkpointer(path, model, key, *, every: int = 1, last: int | None = None,
             meta = {"epoch": n, "history": epoch.history}
         else:
             return
+        params, opt_state = epoch.params, epoch.opt_state
+        if not all(getattr(a, "is_fully_addressable", True) for a in jax.tree.leaves((params, opt_state))):
+            from jax.experimental import multihost_utils  # sharded over several processes: whole
+
+            params, opt_state = multihost_utils.process_allgather((params, opt_state), tiled=True)
         if jax.process_index() == 0:                 # a run of several processes: written once
-            ckpt.save(path, model, epoch.params, epoch.opt_state, key=key, members=members,
+            ckpt.save(path, model, params, opt_state, key=key, members=members,
                       meta={**(extra or {}), **meta})
 
     return callback
@@ -238,7 +243,8 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         callbacks: Sequence[Callback] = (), devices: int | list | None = None,
         eval_train: bool = False, augment: Callable | None = None, loop: Loop = "auto",
         opt_state=None, members: int | None = None, every: int | None = None,
-        checkpoint_meta: dict | None = None) -> tuple[Params, dict[str, list]]:
+        checkpoint_meta: dict | None = None, shard_params: bool = False
+        ) -> tuple[Params, dict[str, list]]:
     """Train ``model`` from ``params`` on ``train = (x, y)``; return ``(params, history)``.
 
     ``model`` is any model (:func:`jaxnn.Network`, :class:`jaxnn.layers.Model`, nested blocks).
@@ -263,6 +269,11 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         checkpoint: path of a checkpoint written every ``checkpoint_every`` epochs and at the end.
         checkpoint_meta: JSON-able entries kept in every checkpoint's ``meta`` beside fit's own
             (what a language model's vocabulary needs, say).
+        shard_params: with ``devices``, shard the parameters and the optimiser state over the
+            devices (FSDP-style, :func:`jaxnn.parallel.fsdp_sharding`) instead of replicating
+            them: each device keeps about ``1/N`` of them, the same updates. Parameters a user
+            sharded over these devices keep their sharding either way. Checkpoints hold whole
+            arrays, so a run resumes on any number of devices.
         resume: continue from ``checkpoint`` if it exists (params, optimiser state, key, history).
         progress: a progress bar over epochs: ``True`` always, ``None`` only on a terminal,
             ``False`` never.
@@ -333,9 +344,12 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         params, opt_state, key, history, start, partial = _resume(checkpoint, model, optimizer,
                                                                   opt_state, dtype, members)
     sharding, (params, opt_state, key, x, y, evals) = _place(devices, batch_size, members,
-                                                            (params, opt_state, key, x, y, evals))
+                                                            (params, opt_state, key, x, y, evals),
+                                                            shard_params)
     options = dict(batch_size=batch_size, sampling=sampling, steps=steps_per_epoch, loop=loop,
                    backward=backward, augment=augment, batch_sharding=sharding, members=bool(members))
+    if sharding is not None:       # on a mesh: the updated parameters stay where they were put
+        options["state_sharding"] = jax.tree.map(lambda a: a.sharding, (params, opt_state))
     if every is None:
         epoch_fn = make_epoch(model, optimizer, **options)
     else:
@@ -390,14 +404,21 @@ def _check_args(epochs, batch_size, checkpoint_every, key):
     return counts
 
 
-def _place(devices, batch_size: int, members, tree):
+def _place(devices, batch_size: int, members, tree, shard_params: bool = False):
     """``(batch_sharding, tree)`` of ``(params, opt_state, key, x, y, evals)``: ``devices=None``:
-    as they are; one model: everything replicated on a data mesh, each mini-batch split across it;
-    a population: the members split across it, the data replicated."""
+    as they are; one model: the data replicated on a data mesh, each mini-batch split across it,
+    the parameters and optimiser state replicated or (``shard_params``) sharded; a population: the
+    members split across it, the data replicated."""
     if devices is None:
+        if shard_params:
+            raise ValueError("shard_params (--shard-params) shards the parameters over several "
+                             "devices; pass devices (--devices N) too")
         return None, tree
     mesh = parallel.data_mesh(devices)
     if members:
+        if shard_params:
+            raise ValueError("a population splits its members over the devices; shard_params is for "
+                             "one model")
         if members % mesh.size:
             raise ValueError(f"{members} members cannot be split evenly over {mesh.size} devices; "
                              f"use a multiple of {mesh.size} members")
@@ -407,8 +428,8 @@ def _place(devices, batch_size: int, members, tree):
         raise ValueError(f"batch_size {batch_size} is not divisible by the {mesh.size} devices; "
                          f"use a multiple of {mesh.size}")
     params, opt_state, key, *data = tree
-    return parallel.batch_sharding(mesh), (*parallel.replicate((params, opt_state), mesh), key,
-                                           *parallel.replicate(tuple(data), mesh))
+    return parallel.batch_sharding(mesh), (*parallel.place_state((params, opt_state), mesh, shard_params),
+                                           key, *parallel.replicate(tuple(data), mesh))
 
 
 def _diverged(train_loss: np.ndarray, before: np.ndarray, epoch: int, checkpoint, params, history):
