@@ -247,11 +247,13 @@ def start_processes(coordinator: str | None = None, num_processes: int | None = 
         jax.distributed.initialize(coordinator, num_processes, process_id,
                                    initialization_timeout=initialization_timeout,
                                    heartbeat_timeout_seconds=heartbeat_seconds)
-    except (ValueError, RuntimeError) as e:
+    except (ValueError, RuntimeError) as e:        # (XlaRuntimeError is a RuntimeError)
         if not any(given):
             raise ValueError(f"found no cluster to join ({e}); on your own machines give the "
                              "coordinator, the number of processes and this process's index") from None
-        raise
+        raise ValueError(f"could not join the run at {coordinator} as process {process_id} of "
+                         f"{num_processes} ({str(e).splitlines()[0]}); start every process with the "
+                         "same --coordinator and --num-processes, process 0 first") from None
 
 
 def check_process_flags(coordinator, num_processes, process_id) -> list[bool]:
