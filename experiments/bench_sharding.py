@@ -64,6 +64,8 @@ def main(argv=None) -> dict:
 
 def render(r: dict) -> str:
     """The docs' table (markdown) from a results dict."""
+    from common import measured_line
+
     lines = ["| model | parameters | per device, replicated | per device, sharded | sharded ÷ replicated "
              "| the step's temporaries (replicated → sharded) |", "|---|---|---|---|---|---|"]
     for name, m in r["models"].items():
@@ -77,7 +79,7 @@ def render(r: dict) -> str:
         "Sharded, each device keeps its quarter and gathers the rest for the step's products, so the "
         "step's transient memory grows while the kept memory shrinks: at these sizes the "
         "temporaries dominate; sharding pays where the parameters and optimiser state do.", "",
-        f"{r['machine']}; {r['backend']}; jax {r['versions']['jax']}; {r['date']}; `{r['command']}`."])
+        measured_line(r)])
 
 
 if __name__ == "__main__":

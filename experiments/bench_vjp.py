@@ -24,7 +24,7 @@ import statistics
 import time
 
 from bench_peers import BATCH, fixed_batch, jax_setup
-from common import RESULTS, provenance, write_json
+from common import RESULTS, measured_line, provenance, write_json
 
 from jaxnn.cli.arguments import positive
 
@@ -143,7 +143,7 @@ def render(r: dict) -> str:
         f"alternated rounds): the user's step ÷ jaxnn's own **{g['ratio_median']:.2f}×** (rounds "
         f"{lo:.2f}–{hi:.2f}).", "",
         "| step | ms |", "|---|---|", *speed, "",
-        f"{r['machine']}; {r['backend']}; jax {r['versions']['jax']}; {r['date']}; `{r['command']}`."])
+        measured_line(r)])
 
 
 if __name__ == "__main__":

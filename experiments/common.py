@@ -85,6 +85,12 @@ def provenance() -> dict:
             "backend": f"{jax.default_backend()} ({jax.devices()[0].device_kind})"}
 
 
+def measured_line(results: dict) -> str:
+    """Where and how a benchmark's results file was measured, for the line under its table."""
+    r = results
+    return f"{r['machine']}; {r['backend']}; jax {r['versions']['jax']}; {r['date']}; `{r['command']}`."
+
+
 def write_json(out: Path, name: str, results: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"

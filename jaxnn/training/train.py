@@ -212,16 +212,14 @@ def checkpointer(path, model, key, *, every: int = 1, last: int | None = None,
     (``members``: a population's, see :func:`jaxnn.save`), and at every report inside an epoch
     (``fit(every=N)``: the steps done in it, so a resumed run continues from there); ``meta``: more
     entries for every checkpoint's ``meta``."""
-    extra = meta
-
     def callback(epoch: Epoch):
         n = epoch.metrics["epoch"]
         if "step" in epoch.metrics:                  # inside epoch n: n − 1 epochs and some steps done
             done = epoch.metrics["step"]
-            meta = {"epoch": n - 1, "step": done, "history": epoch.history,
-                    "loss_sum": (np.asarray(epoch.metrics["train_loss"]) * done).tolist()}
+            progress = {"epoch": n - 1, "step": done,
+                        "loss_sum": (np.asarray(epoch.metrics["train_loss"]) * done).tolist()}
         elif n % every == 0 or n == last:
-            meta = {"epoch": n, "history": epoch.history}
+            progress = {"epoch": n}
         else:
             return
         params, opt_state = epoch.params, epoch.opt_state
@@ -231,7 +229,7 @@ def checkpointer(path, model, key, *, every: int = 1, last: int | None = None,
             params, opt_state = multihost_utils.process_allgather((params, opt_state), tiled=True)
         if jax.process_index() == 0:                 # a run of several processes: written once
             ckpt.save(path, model, params, opt_state, key=key, members=members,
-                      meta={**(extra or {}), **meta})
+                      meta={**(meta or {}), **progress, "history": epoch.history})
 
     return callback
 
@@ -360,24 +358,18 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
                             members=members, meta=checkpoint_meta)] if checkpoint is not None else [])
     diverged = np.zeros(members or 1, bool)
     with progress_bar(epochs, start, progress) as bar:
+        listeners = (*writer, bar, *callbacks)
         for n in range(start + 1, epochs + 1):
             t0 = time.perf_counter()
             if every is None:
                 new_params, new_state, train_loss = epoch_fn(params, opt_state, fold(key, n), x, y)
             else:               # in chunks, with a report after each but the last
-                done, loss_sum = partial if n == start + 1 and partial else (0, 0.0)
-                rows, keys = plan(fold(key, n), x.shape[0])
-                new_params, new_state, total = params, opt_state, rows.shape[0]
-                for first in range(done, total, every):
-                    new_params, new_state, costs = run(new_params, new_state, rows[first:first + every],
-                                                       keys[first:first + every], x, y)
-                    done = min(first + every, total)
-                    loss_sum = loss_sum + np.asarray(costs, np.float64).sum(0)
-                    if done == total:
-                        break
+                resumed = partial if n == start + 1 and partial else (0, 0.0)
+                for new_params, new_state, done, total, loss_sum in _in_chunks(
+                        plan, run, params, opt_state, fold(key, n), x, y, every, *resumed):
                     report = Epoch({"epoch": n, "step": done, "steps": total,
                                     "train_loss": (loss_sum / done).tolist()}, history, new_params, new_state)
-                    if "stop" in [cb(report) for cb in (*writer, bar, *callbacks)]:
+                    if done < total and "stop" in [cb(report) for cb in listeners]:
                         return new_params, history
                 train_loss = loss_sum / total
             train_loss = np.asarray(train_loss, np.float64)
@@ -389,9 +381,22 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
             for k, v in metrics.items():
                 history.setdefault(k, []).append(v)
             epoch = Epoch(metrics, history, params, opt_state)
-            if "stop" in [cb(epoch) for cb in (*writer, bar, *callbacks)]:
+            if "stop" in [cb(epoch) for cb in listeners]:
                 break
     return params, history
+
+
+def _in_chunks(plan, run, params, opt_state, key, x, y, every: int, done: int, loss_sum):
+    """An epoch (:func:`jaxnn.training.epoch.make_chunks`'s ``plan``) from step ``done`` on, in
+    compiled chunks of ``every`` steps: after each, ``(params, opt_state, steps done, steps in all,
+    the sum of the costs so far)`` (``loss_sum``: the sum of the steps before ``done``)."""
+    rows, keys = plan(key, x.shape[0])
+    total = rows.shape[0]
+    for first in range(done, total, every):
+        params, opt_state, costs = run(params, opt_state, rows[first:first + every],
+                                       keys[first:first + every], x, y)
+        loss_sum = loss_sum + np.asarray(costs, np.float64).sum(0)
+        yield params, opt_state, min(first + every, total), total, loss_sum
 
 
 def _check_args(epochs, batch_size, checkpoint_every, key):
