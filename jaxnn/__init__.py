@@ -52,7 +52,7 @@ and warns (``DeprecationWarning``). The public names ``jaxnn.parallel``, ``jaxnn
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds an old module path of :data:`MOVED` and hands back the module at its new one."""
+    """Finds an old module path of `MOVED` and hands back the module at its new one."""
 
     def find_spec(self, name, path=None, target=None):
         return importlib.util.spec_from_loader(name, self) if name in MOVED else None

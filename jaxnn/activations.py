@@ -1,11 +1,11 @@
 """Activation functions σ and their derivatives σ', as small named pairs.
 
-Every activation is an :class:`Activation`: ``fn(z) -> a`` and ``deriv(z, a) -> σ'(z)``
-(elementwise; it may use the already computed ``a`` to save work, e.g. ``σ' = a(1 − a)``).
+Every activation is an [`Activation`][jaxnn.activations.Activation]: ``fn(z) -> a`` and ``deriv(z, a) ->
+σ'(z)`` (elementwise; it may use the already computed ``a`` to save work, e.g. ``σ' = a(1 − a)``).
 The backward pass only ever asks for ``backward(z, a, g) = g ⊙ σ'(z)``, which for softmax, the
 one activation that is not elementwise, is the Jacobian-vector product ``a ⊙ (g − Σ_k g_k a_k)``.
 
-Names are strings so that a :func:`jaxnn.Network` stays hashable and can be rebuilt from a
+Names are strings so that a [`jaxnn.Network`][] stays hashable and can be rebuilt from a
 checkpoint. Parameterised activations take their parameter in parentheses:
 ``"leaky_relu(0.2)"``, ``"elu(0.5)"``.
 

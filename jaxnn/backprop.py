@@ -1,22 +1,23 @@
 """The hand-derived backward pass, its autodiff counterpart, and the hand backward registered with
 JAX.
 
-- :func:`value_and_grad` (and :func:`value_grad_and_state`): the four backpropagation equations in
-  batched matrix form, for every model (a :func:`jaxnn.Network`, a :class:`jaxnn.model.Model`,
-  nested blocks included).
-- :func:`autodiff`: the same cost differentiated by ``jax.value_and_grad``, what the hand backward
-  is proven equal to and timed against.
-- :func:`custom_vjp`: any layer or model as a JAX function whose VJP is its hand backward, so
-  ``jax.grad`` of one's own code runs it.
+- [`value_and_grad`][jaxnn.backprop.value_and_grad] (and
+  [`value_grad_and_state`][jaxnn.backprop.value_grad_and_state]): the four backpropagation equations in
+  batched matrix form, for every model (a [`jaxnn.Network`][], a [`jaxnn.model.Model`][], nested blocks
+  included).
+- [`autodiff`][jaxnn.backprop.autodiff]: the same cost differentiated by ``jax.value_and_grad``, what the hand
+  backward is proven equal to and timed against.
+- [`custom_vjp`][jaxnn.backprop.custom_vjp]: any layer or model as a JAX function whose VJP is its hand
+  backward, so ``jax.grad`` of one's own code runs it.
 
 No ``jax.grad`` or ``jax.vjp`` here or in any layer's backward: every derivative is written out,
-but for a loss of a user's own registered without its gradient (:func:`jaxnn.losses.register`),
+but for a loss of a user's own registered without its gradient ([`jaxnn.losses.register`][]),
 whose ``∇ₐC`` is ``jax.vjp`` of that loss alone. The tests prove the result equal to
 ``jax.value_and_grad(jaxnn.loss, argnums=1)``.
 
 BP1 is the one step at the loss, below; the rest is the model's body's own ``backward``
-(:class:`jaxnn.layers.Sequential`: each layer's ``backward`` in reverse), and for the
-:class:`jaxnn.layers.Dense` layers of an MLP that backward is BP2–BP4. Batch-first (one example per
+([`jaxnn.layers.Sequential`][]: each layer's ``backward`` in reverse), and for the
+[`jaxnn.layers.Dense`][] layers of an MLP that backward is BP2–BP4. Batch-first (one example per
 row), with ``δ^l = ∂C/∂z^l``:
 
 - BP1  ``δ^L = ∇ₐC ⊙ σ'_L(z^L)``              (fused to ``a^L − y`` for softmax+CE and sigmoid+BCE)
@@ -58,14 +59,15 @@ def output_delta(loss: str, output: str, z: Array, a: Array, y: Array) -> Array:
     return activations.get(output).backward(z, a, grad_a)
 
 
-def value_and_grad(model, params, x, y, key=None) -> tuple[Array, M.Params]:
+def value_and_grad(model: M.Model, params: M.Params, x: Array, y: Array,
+                   key: Array | None = None) -> tuple[Array, M.Params]:
     """The cost and its gradient with respect to ``params``, by backpropagation.
 
     Returns the same as ``jax.value_and_grad(jaxnn.loss, argnums=1)(model, params, x, y, key)``.
 
     Args:
-        model: any model (:func:`jaxnn.Network`, :class:`jaxnn.layers.Model`).
-        params: as :func:`jaxnn.init` makes them (a Network: ``[{"W": (n_l, n_{l-1}), "b":
+        model: any model ([`jaxnn.Network`][], [`jaxnn.Model`][]).
+        params: as [`jaxnn.init`][] makes them (a Network: ``[{"W": (n_l, n_{l-1}), "b":
             (n_l,)}, ...]``).
         x: inputs ``(m, *input_shape)``.
         y: targets ``(m, *output_shape)`` (cross-entropy: or integer labels).
@@ -84,9 +86,9 @@ def value_and_grad(model, params, x, y, key=None) -> tuple[Array, M.Params]:
 
 
 def value_grad_and_state(model, params, x, y, key=None):
-    """:func:`value_and_grad`'s ``(C, grads)`` and the model's state after this forward (what
-    training puts back into the params: ``BatchNorm``'s running statistics; see
-    :func:`jaxnn.model.split_state`)."""
+    """[`value_and_grad`][jaxnn.backprop.value_and_grad]'s ``(C, grads)`` and the model's state after this
+    forward (what training puts back into the params: ``BatchNorm``'s running statistics; see
+    [`jaxnn.model.split_state`][])."""
     body = M.body(model)
     out, cache = M.forward(model, params, x, key)
     z, t = body.pre_activation(cache), M.targets(model, y, out)
@@ -100,7 +102,8 @@ def value_grad_and_state(model, params, x, y, key=None):
 
 def autodiff(model, params, x, y, key=None, *, reduce: Callable = lambda v: v):
     """``jax.value_and_grad`` of the cost (after ``reduce``, e.g. a ``pmean`` across devices), and
-    the state the forward left (``reduce``d too): :func:`value_grad_and_state`'s counterpart."""
+    the state the forward left (``reduce``d too):
+    [`value_grad_and_state`][jaxnn.backprop.value_grad_and_state]'s counterpart."""
     def cost(p):
         out, cache = M.forward(model, p, x, key)
         return reduce(M.cost(model, M.body(model).pre_activation(cache), out, y)), cache
@@ -110,14 +113,14 @@ def autodiff(model, params, x, y, key=None, *, reduce: Callable = lambda v: v):
 
 
 # --------------------------------------------------------------- the hand backward inside JAX
-def custom_vjp(layer, *, training: bool = False) -> Callable:
+def custom_vjp(layer: base.Layer | M.Model, *, training: bool = False) -> Callable:
     """``layer`` (any layer, block, or a whole model) as a function whose VJP is its hand backward.
 
     Args:
-        layer: a layer following :mod:`jaxnn.layers.base` (jaxnn's or your own, a
-            ``Sequential``/``Residual``/``Remat`` block), or a model (:class:`jaxnn.layers.Model`,
-            anything from :mod:`jaxnn.models`; then ``params`` and ``x`` are checked and integer
-            pixels cast, as :func:`jaxnn.forward` does).
+        layer: a layer following [`jaxnn.layers.base`][] (jaxnn's or your own, a
+            ``Sequential``/``Residual``/``Remat`` block), or a model
+            ([`jaxnn.Model`][], anything from [`jaxnn.models`][]; then ``params`` and
+            ``x`` are checked and integer pixels cast, as [`jaxnn.forward`][] does).
         training: ``False``: evaluation (``Dropout`` off, ``BatchNorm`` by its running
             statistics). ``True``: the training forward, which takes a PRNG key and, for a layer
             that keeps state (``BatchNorm``), also returns the new state.
@@ -126,8 +129,8 @@ def custom_vjp(layer, *, training: bool = False) -> Callable:
         ``f(params, x) -> y`` (``training=False``), or ``f(params, x, key) -> y`` (``training=True``)
         with ``y = layer.forward(params, x)[0]`` of shape ``(m, *out_shape)``; in training a layer
         with state returns ``(y, state)``, ``state`` shaped as
-        :func:`jaxnn.model.split_state`'s second part (it carries no gradient, as in
-        ``fit``: put it back with :func:`jaxnn.model.merge_state`). The VJP gives
+        [`jaxnn.model.split_state`][]'s second part (it carries no gradient, as in
+        ``fit``: put it back with [`jaxnn.model.merge_state`][]). The VJP gives
         ``∂/∂params`` (zeros for the state entries) and ``∂/∂x`` from ``layer.backward``; integer
         inputs (tokens) get ``float0`` cotangents and the key none.
 

@@ -1,4 +1,4 @@
-"""Sampling text from a trained language model (a :func:`jaxnn.models.gpt`, or any model that maps
+"""Sampling text from a trained language model (a [`jaxnn.models.gpt`][], or any model that maps
 token windows ``(m, T)`` to next-token probabilities ``(m, T, vocab)``), compiled: one program for
 all the steps, no Python loop per token."""
 

@@ -38,7 +38,8 @@ class GradcheckRow(NamedTuple):
     """One parameter array's comparison.
 
     Attributes:
-        layer: 1-based layer number ``l`` (``0`` for the input ``x`` in :func:`check_layer`).
+        layer: 1-based layer number ``l`` (``0`` for the input ``x`` in
+            [`check_layer`][jaxnn.gradient_check.check_layer]).
         name: the parameter's name (``"W"``, ``"b"``, ``"k"`` …, or ``"x"``); inside a nested block
             its path, e.g. ``"0/W"`` for the ``W`` of the block's first layer.
         vs_autodiff: relative error of the hand-derived gradient against ``jax.grad``/``jax.vjp``.
@@ -103,23 +104,23 @@ def _compare(theta, hand, auto, probe, label, eps, max_entries, key) -> list[Gra
     return rows
 
 
-def gradcheck(model, params, x, y, *, eps: float | None = None, max_entries: int = 32,
-              key: jax.Array | None = None) -> list[GradcheckRow]:
+def gradcheck(model, params: M.Params, x: jax.Array, y: jax.Array, *, eps: float | None = None,
+              max_entries: int = 32, key: jax.Array | None = None) -> list[GradcheckRow]:
     """Compare the hand-derived gradient with ``jax.grad`` and with central finite differences.
 
-    Works for every model: a :func:`jaxnn.Network` or a :class:`jaxnn.layers.Model` (CNN, RNN,
+    Works for every model: a [`jaxnn.Network`][] or a [`jaxnn.Model`][] (CNN, RNN,
     nested blocks).
 
     Args:
         x: a batch ``(m, *input_shape)``.
-        y: its targets ``(m, *output_shape)`` or labels, as :func:`jaxnn.loss` takes them.
+        y: its targets ``(m, *output_shape)`` or labels, as [`jaxnn.loss`][] takes them.
         eps: finite-difference step; default ``1e-6`` for float64 and ``1e-2`` for float32 params.
         max_entries: at most this many entries per parameter array are checked with finite
             differences (a random sample drawn with ``key``; all entries if the array is smaller).
         key: PRNG key for the sample (default ``jax.random.key(0)``).
 
     Returns:
-        One :class:`GradcheckRow` per parameter array, layer by layer (in ``jax.tree`` order: a
+        One `GradcheckRow` per parameter array, layer by layer (in ``jax.tree`` order: a
         Network's ``W`` then ``b``).
 
     Examples:
@@ -157,7 +158,7 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
                 batch: int = 3, eps: float | None = None, max_entries: int = 32,
                 x=None) -> list[GradcheckRow]:
     """Check a layer's hand-written ``backward`` — the tool for someone who just derived one. A
-    whole block (a :class:`jaxnn.layers.Sequential`, a :class:`jaxnn.layers.Residual`) is a layer too.
+    whole block (a [`jaxnn.layers.Sequential`][], a [`jaxnn.layers.Residual`][]) is a layer too.
 
     Runs ``layer`` on a random batch ``(batch, *input_shape)`` (or on ``x``, e.g. integer tokens
     for an ``Embedding``; a stochastic layer such as ``Dropout`` in training, with one fixed
@@ -167,8 +168,9 @@ def check_layer(layer, input_shape, *, dtype=jnp.float64, key: jax.Array | None 
     errors: ≲ 1e-10 against ``jax.vjp`` is exact.
 
     Returns:
-        Rows like :func:`gradcheck`'s: ``x`` (layer 0) first (not for integer inputs, which have
-        no gradient), then each parameter (layer 1); ``print(format_table(rows))`` shows them.
+        Rows like [`gradcheck`][jaxnn.gradient_check.gradcheck]'s: ``x`` (layer 0) first (not for integer
+        inputs, which have no gradient), then each parameter (layer 1); ``print(format_table(rows))`` shows
+        them.
     """
     key = jax.random.key(0) if key is None else key
     k_init, k_x, k_g, k_fd = jax.random.split(key, 4)

@@ -16,7 +16,7 @@ lecun       N(0, 1/n_in)                       0                            LeCu
 nielsen     N(0, 1/n_in)                       N(0, 1)                      Nielsen's network2.py
 ==========  =================================  ===========================  ======================
 
-Each layer's own ``init`` — what :func:`jaxnn.init` uses when no scheme is named — draws:
+Each layer's own ``init`` — what [`jaxnn.init`][] uses when no scheme is named — draws:
 ``Dense`` and ``Conv2D``: ``he``; ``SimpleRNN`` and ``LSTM``: ``lecun`` for ``Wx`` and ``Wh``
 (the LSTM's forget-gate bias starts at 1). Naming a scheme applies it to every parameter instead.
 """

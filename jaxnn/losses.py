@@ -3,8 +3,8 @@
 Every loss is defined per example (``C_x``) and the network's cost is the mean over the batch,
 ``C = (1/m) Σ_x C_x`` (Nielsen's convention). ``y`` is a target array ``(m, n_L)``; for
 ``cross_entropy`` and ``hinge`` integer class labels ``(m,)`` are turned into one-hot targets
-first, and a label :data:`IGNORE` leaves its example (or time step) out: the cost is then the mean
-over the others (padding in a batch of sequences of different lengths).
+first, and a label [`IGNORE`][jaxnn.losses.IGNORE] leaves its example (or time step) out: the cost is then the
+mean over the others (padding in a batch of sequences of different lengths).
 
 =========================  ==================================  =====================  ============
 name                       ``C_x``                             ``∇ₐ C_x``             output
@@ -26,7 +26,7 @@ never as ``log(a)``, so they stay finite when ``a`` saturates to 0 or 1. Their o
 the exact form is ``a Σ_k y_k − y``, which is what is computed). Every other pairing goes through the
 general BP1, ``δ^L = ∇ₐC ⊙ σ'(z^L)``.
 
-**Your own loss** (:func:`register`): a function of the outputs and targets, per example
+**Your own loss** ([`register`][jaxnn.losses.register]): a function of the outputs and targets, per example
 (``C_x``, averaged like the built-in ones) or over the whole batch (a contrastive loss, an
 auxiliary term over the batch), known by name like a layer, so a model names it and a checkpoint
 stores that name. Its ``∇ₐC`` is the hand form you give (``grad``), else ``jax.vjp`` of the loss
@@ -47,7 +47,7 @@ Array = jax.Array
 
 IGNORE = -1
 """The label that counts nowhere: its position adds nothing to the cost, the gradient or the
-accuracy (see :func:`jaxnn.model.weights`)."""
+accuracy (see [`jaxnn.model.weights`][])."""
 
 
 class Loss(NamedTuple):
@@ -121,7 +121,7 @@ LOSSES: dict[str, Loss] = {
     ]
 }
 NAMES = tuple(LOSSES)
-"""The built-in losses (those of :func:`register` come on top, in :data:`LOSSES`)."""
+"""The built-in losses (those of [`register`][jaxnn.losses.register] come on top, in `LOSSES`)."""
 
 _REGISTERED: dict[str, Callable] = {}      # a registered loss's name -> the user's function
 
@@ -177,8 +177,8 @@ def register(fn: Callable | None = None, *, name: str | None = None, grad: Calla
 
 
 def name_of(loss) -> str:
-    """The registered name of ``loss``: a name, a function given to :func:`register`, or a
-    :class:`Loss`; ``ValueError`` naming the fix for any other."""
+    """The registered name of ``loss``: a name, a function given to [`register`][jaxnn.losses.register], or a
+    [`Loss`][jaxnn.losses.Loss]; ``ValueError`` naming the fix for any other."""
     if isinstance(loss, Loss):
         loss = loss.name
     if callable(loss):

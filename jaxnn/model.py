@@ -1,9 +1,9 @@
 """Models: a body of layers, the per-example input shape, and a loss — and the functions every model
 shares (``init``, ``forward``, ``loss``, ``predict``, the checks).
 
-A *model* is any object with ``layers`` (its body, run as a :class:`jaxnn.layers.Sequential`, so a
+A *model* is any object with ``layers`` (its body, run as a [`jaxnn.layers.Sequential`][], so a
 layer may itself be a Sequential or a Residual block), ``input_shape`` (per example) and ``loss`` (a
-name in :mod:`jaxnn.losses`): a :class:`Model` (:func:`jaxnn.Network` builds the classic stack of
+name in [`jaxnn.losses`][]): a [`Model`][jaxnn.model.Model] ([`jaxnn.Network`][] builds the classic stack of
 Dense layers as one). Parameters are the body's: a list with one entry per
 layer (a dict of arrays, ``{}`` for layers without parameters, a list again for a nested
 Sequential), so optax, ``jax.tree_util`` and checkpoints take them unchanged. The cost is the mean
@@ -32,9 +32,9 @@ class Model:
     """A sequence of layers, the per-example input shape, and the loss. Immutable and hashable.
 
     Args:
-        layers: layers following :mod:`jaxnn.layers.base` (jaxnn's, your own, nested blocks).
+        layers: layers following [`jaxnn.layers.base`][] (jaxnn's, your own, nested blocks).
         input_shape: one example's shape, e.g. ``(28, 28, 1)`` or ``(T, features)``.
-        loss: a name in :mod:`jaxnn.losses` (yours after :func:`jaxnn.losses.register`, or the
+        loss: a name in [`jaxnn.losses`][] (yours after [`jaxnn.losses.register`][], or the
             registered function itself; the model keeps its name); ``cross_entropy`` needs the
             model to end in softmax (``Dense(k, "softmax")`` or ``Activation("softmax")``),
             ``binary_cross_entropy`` in sigmoid.
@@ -64,7 +64,7 @@ class Model:
     def output_shape(self) -> tuple[int, ...]:
         return output_shape(self)
 
-    # The classic network's view (:func:`jaxnn.Network`), for a stack of Dense layers over vectors.
+    # The classic network's view (`jaxnn.Network`), for a stack of Dense layers over vectors.
     @property
     def sizes(self) -> tuple[int, ...]:
         """``(n_0, n_1, …, n_L)``: the input width and each Dense layer's units."""
@@ -91,7 +91,7 @@ class Model:
 
     def to_dict(self) -> dict:
         """A JSON-friendly description (layers by their registered names, see
-        :func:`jaxnn.layers.register`); :meth:`from_dict` rebuilds the same model."""
+        [`jaxnn.layers.register`][]); `from_dict` rebuilds the same model."""
         return {"kind": "Model", "input_shape": list(self.input_shape), "loss": self.loss,
                 "layers": [base.to_spec(layer) for layer in self.layers]}
 
@@ -114,7 +114,7 @@ def output_shape(model) -> tuple[int, ...]:
 
 def param_shapes(model, members: int | None = None) -> Params:
     """The parameters as ``init`` makes them, as ``ShapeDtypeStruct``s (nothing allocated);
-    ``members``: a population's, each with that leading axis (see :mod:`jaxnn.population`)."""
+    ``members``: a population's, each with that leading axis (see [`jaxnn.training.population`][])."""
     if members is None:
         return _trace(model)[0]
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct((members, *s.shape), s.dtype), _trace(model)[0])
@@ -122,7 +122,7 @@ def param_shapes(model, members: int | None = None) -> Params:
 
 def is_classifier(model) -> bool:
     """Several outputs, or one output that is a class probability (see
-    :func:`jaxnn.losses.classifies`)."""
+    [`jaxnn.losses.classifies`][])."""
     return losses.classifies(model.loss, output_shape(model)[-1])
 
 
@@ -171,13 +171,14 @@ def _check_entry(want, got, path: str, where: str, layer) -> None:
 
 
 STATE = "state"
-"""The params key under which a layer keeps its state (see :mod:`jaxnn.layers.base`)."""
+"""The params key under which a layer keeps its state (see [`jaxnn.layers.base`][])."""
 
 
 def split_state(params):
     """``(trainable, state)``: ``params`` without the ``"state"`` entries of layers with state (what
     the optimiser updates), and those entries alone, nested alike (``None`` for a layer without
-    state). :func:`merge_state` is the inverse. A model without state: ``(params, [None, …])``."""
+    state). [`merge_state`][jaxnn.model.merge_state] is the inverse. A model without state:
+    ``(params, [None, …])``."""
     if isinstance(params, dict):
         return {k: v for k, v in params.items() if k != STATE}, params.get(STATE)
     if isinstance(params, (list, tuple)):
@@ -187,7 +188,8 @@ def split_state(params):
 
 
 def merge_state(trainable, state):
-    """The params of ``trainable`` with ``state`` (:func:`split_state`'s two parts) put back."""
+    """The params of ``trainable`` with ``state`` ([`split_state`][jaxnn.model.split_state]'s two parts) put
+    back."""
     if state is None:
         return trainable
     if isinstance(trainable, dict):
@@ -196,8 +198,8 @@ def merge_state(trainable, state):
 
 
 def new_state(model, params, cache):
-    """The model's state after a training forward that left ``cache`` (:func:`split_state`'s
-    second part)."""
+    """The model's state after a training forward that left ``cache``
+    ([`split_state`][jaxnn.model.split_state]'s second part)."""
     return base.new_state(body(model), params, cache)
 
 
@@ -211,14 +213,15 @@ def named_params(params) -> list[tuple[str, jax.Array]]:
             for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]]
 
 
-def init(key: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) -> Params:
+def init(key: jax.Array, model, scheme: str | None = None,
+         dtype: jax.typing.DTypeLike = jnp.float32) -> Params:
     """Draw parameters for ``model``: one entry per layer (a Network: ``[{"W": (n_l, n_{l-1}),
     "b": (n_l,)} for l = 1..L]``).
 
     Args:
         key: a JAX PRNG key (``jax.random.key(0)`` or ``jax.random.PRNGKey(0)``).
         scheme: ``None`` — each layer's own ``init`` (``Dense``/``Conv2D``: He; see
-            :mod:`jaxnn.initializers`) — or a scheme applied to every parameter: ``normal``
+            [`jaxnn.initializers`][]) — or a scheme applied to every parameter: ``normal``
             (Nielsen's N(0, 1)), ``small``, ``uniform``, ``he``, ``glorot``, ``lecun``, ``nielsen``
             (network2.py's default: N(0, 1/n_in) weights, N(0, 1) biases).
         dtype: floating dtype of the parameters (``jnp.float64`` needs ``jax_enable_x64``).
@@ -266,9 +269,9 @@ def check_x(model, x) -> jax.Array:
     return x
 
 
-def forward(model, params, x, key=None):
+def forward(model, params: Params, x: jax.Array, key: jax.Array | None = None):
     """Run the model: ``(output, cache)``, the output ``(m, *output_shape)`` and the body's
-    :class:`jaxnn.layers.SequentialCache` (``cache.layers[l]`` is layer ``l``'s cache; for a
+    [`jaxnn.layers.SequentialCache`][] (``cache.layers[l]`` is layer ``l``'s cache; for a
     ``Dense`` layer a ``DenseCache(x, z, a)``: ``a^{l-1}``, ``z^l``, ``a^l``).
 
     Args:
@@ -281,8 +284,9 @@ def forward(model, params, x, key=None):
 
 
 def as_input(model, params, x) -> jax.Array:
-    """``x`` checked (:func:`check_x`) and ``params`` too (:func:`check_params`); integers (pixels)
-    cast to the parameters' dtype, unless the first layer takes integers (tokens)."""
+    """``x`` checked ([`check_x`][jaxnn.model.check_x]) and ``params`` too
+    ([`check_params`][jaxnn.model.check_params]); integers (pixels) cast to the parameters' dtype, unless the
+    first layer takes integers (tokens)."""
     check_params(model, params)
     x = check_x(model, x)
     if not jnp.issubdtype(x.dtype, jnp.floating) and not body(model).integer_input:
@@ -319,7 +323,7 @@ def targets(model, y, out):
 
 def counted(model, y, out):
     """Which positions count in the cost, ``out.shape[:-1]`` (bool): every one but one whose integer
-    label is :data:`jaxnn.losses.IGNORE` (for a loss that takes labels)."""
+    label is [`jaxnn.losses.IGNORE`][] (for a loss that takes labels)."""
     y, lead = jnp.asarray(y), out.shape[:-1]
     if losses.get(model.loss).labels and jnp.issubdtype(y.dtype, jnp.integer) and y.shape == lead:
         return y != losses.IGNORE
@@ -328,32 +332,35 @@ def counted(model, y, out):
 
 def weights(model, y, out):
     """Each position's weight in the cost, ``out.shape[:-1]``: ``1/n`` for each of the ``n``
-    positions that count (:func:`counted`), 0 for the others, so that ``Σ w C_x`` is their mean."""
+    positions that count ([`counted`][jaxnn.model.counted]), 0 for the others, so that ``Σ w C_x`` is their
+    mean."""
     mask = counted(model, y, out).astype(out.dtype)
     return mask / jnp.maximum(jnp.sum(mask), 1)
 
 
 def cost(model, z, a, y):
     """The cost: the mean of ``C_x`` over all leading axes (the positions that count, see
-    :func:`weights`), from the output's ``z^L`` and ``a^L`` (a loss over the batch: its value)."""
+    [`weights`][jaxnn.model.weights]), from the output's ``z^L`` and ``a^L`` (a loss over the batch: its
+    value)."""
     return weighted_cost(model, z, a, targets(model, y, a), weights(model, y, a))
 
 
 def weighted_cost(model, z, a, t, w):
-    """:func:`cost` from the batch's targets ``t`` (:func:`targets`) and weights ``w``
-    (:func:`weights`), for a caller that has them already (the backward pass)."""
+    """[`cost`][jaxnn.model.cost] from the batch's targets ``t`` ([`targets`][jaxnn.model.targets]) and
+    weights ``w`` ([`weights`][jaxnn.model.weights]), for a caller that has them already (the backward
+    pass)."""
     loss = losses.get(model.loss)
     per_example = loss.per_example(z, a, t)
     return per_example if loss.batch else jnp.sum(w * per_example)
 
 
-def loss(model, params, x, y, key=None):
+def loss(model, params: Params, x: jax.Array, y: jax.Array, key: jax.Array | None = None):
     """The scalar cost of ``params`` on a batch (differentiable with ``jax.grad``).
 
     Args:
         x: ``(m, *input_shape)``; y: targets ``(m, *output_shape)`` (cross-entropy: or integer
             labels ``(m,)``, ``(m, T)`` for sequences).
-        key: for ``Dropout`` in training (see :func:`forward`).
+        key: for ``Dropout`` in training (see [`forward`][jaxnn.model.forward]).
     """
     return cost(model, *output(model, params, x, key), y)
 
@@ -366,13 +373,13 @@ def to_classes(a_out):
 
 
 def predict(model, params, x):
-    """Class predictions ``(m,)`` (see :func:`to_classes`)."""
+    """Class predictions ``(m,)`` (see [`to_classes`][jaxnn.model.to_classes])."""
     return to_classes(forward(model, params, x)[0])
 
 
 def accuracy(model, params, x, labels):
-    """Fraction of examples ``x (m, *input_shape)`` whose :func:`predict` equals ``labels``
-    ``(m,)`` (or one-hot rows ``(m, n_L)``); labels :data:`jaxnn.losses.IGNORE` left out."""
+    """Fraction of examples ``x (m, *input_shape)`` whose [`predict`][jaxnn.model.predict] equals ``labels``
+    ``(m,)`` (or one-hot rows ``(m, n_L)``); labels [`jaxnn.losses.IGNORE`][] left out."""
     labels = jnp.asarray(labels)
     out = forward(model, params, x)[0]
     if labels.ndim == out.ndim:

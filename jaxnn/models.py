@@ -1,11 +1,11 @@
-"""The model zoo: the classic network's constructor :func:`Network` and the ready-made models that
-the CLI, the experiments and the notebooks build from.
+"""The model zoo: the classic network's constructor [`Network`][jaxnn.models.Network] and the ready-made
+models that the CLI, the experiments and the notebooks build from.
 
-Each is a function returning a :class:`jaxnn.model.Model` (the one model type); nothing here is
+Each is a function returning a [`jaxnn.model.Model`][] (the one model type); nothing here is
 more than a list of layers, so reading a function shows the whole architecture.
 
 **Network** (``Network(sizes, hidden, output, loss)``): a Model whose layers are
-:class:`jaxnn.layers.Dense` (each ``a^l = σ_l(W^l a^{l-1} + b^l)``), so ``init``, ``forward``,
+[`jaxnn.layers.Dense`][] (each ``a^l = σ_l(W^l a^{l-1} + b^l)``), so ``init``, ``forward``,
 ``loss``, the hand-derived backward pass, checkpoints and every tool treat it as any other model.
 Its ``sizes``, ``hidden``, ``output``, ``activations`` and ``loss`` are read back from the model.
 
@@ -52,15 +52,15 @@ from jaxnn.model import Model
 
 def Network(sizes: Sequence[int], hidden: str | Sequence[str] = "sigmoid",  # noqa: N802 (a constructor)
             output: str = "sigmoid", loss: str = "quadratic") -> Model:
-    """A feedforward network of Dense layers: the :class:`jaxnn.layers.Model` with layers
+    """A feedforward network of Dense layers: the [`jaxnn.Model`][] with layers
     ``Dense(n_l, σ_l)`` for ``l = 1..L`` over inputs ``(n_0,)``.
 
     Args:
         sizes: neurons per layer ``[n_0, n_1, ..., n_L]`` (at least two positive ints).
         hidden: activation of the hidden layers 1..L−1: one name for all, or a list with one name
-            per hidden layer (see :mod:`jaxnn.activations`).
+            per hidden layer (see [`jaxnn.activations`][]).
         output: activation of the output layer L.
-        loss: cost function (a name in :mod:`jaxnn.losses`, or your registered function);
+        loss: cost function (a name in [`jaxnn.losses`][], or your registered function);
             ``cross_entropy`` needs a ``softmax`` output, ``binary_cross_entropy`` a ``sigmoid``
             output.
 
@@ -110,8 +110,8 @@ def small_cnn(input_shape=(28, 28, 1), n_classes: int = 10, padding: str = "vali
     """Conv2D(32, 3×3) → ReLU → MaxPool 2 → Conv2D(64, 3×3) → ReLU → MaxPool 2 → Flatten →
     Dense(128) → ReLU → Dense(n_classes) → softmax, with cross-entropy (``padding="same"`` keeps
     small images such as 8×8 digits large enough for both pooling layers). ``norm="batch"`` puts a
-    :class:`BatchNorm` before each of the three ReLUs (spatial after the convolutions) and drops
-    the bias of the layer before it (``bias=False``: BatchNorm's β shifts instead)."""
+    [`BatchNorm`][jaxnn.layers.norm.BatchNorm] before each of the three ReLUs (spatial after the convolutions)
+    and drops the bias of the layer before it (``bias=False``: BatchNorm's β shifts instead)."""
     if norm not in (None, "batch"):
         raise ValueError(f"norm must be None or 'batch', got {norm!r}")
     bias, bn = (False, [BatchNorm()]) if norm == "batch" else (True, [])
@@ -145,8 +145,8 @@ def gpt(vocab: int, context: int, dim: int = 64, heads: int = 4, depth: int = 2,
     ``x + mlp(LN(x))``] → LN → Dense(vocab) + softmax, with cross-entropy at every position
     (labels ``(m, T)``: the next token). The MLP is Dense(4·dim, GELU) → Dense(dim) on the last
     axis; ``dropout > 0`` puts a ``Dropout`` at the end of each residual branch. ``remat=True``
-    wraps each branch in :class:`Remat`: the backward recomputes the branch's forward instead of
-    keeping its activations (less memory, a second forward's time)."""
+    wraps each branch in [`Remat`][jaxnn.layers.sequential.Remat]: the backward recomputes the branch's
+    forward instead of keeping its activations (less memory, a second forward's time)."""
     drop = [Dropout(dropout)] if dropout else []
     wrap = Remat if remat else (lambda block: block)
     blocks = [Residual(wrap(Sequential(branch))) for _ in range(depth) for branch in (

@@ -46,7 +46,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def activation(text: str) -> str:
-    """An activation's name (see :mod:`jaxnn.activations`), checked, with its parameter if any."""
+    """An activation's name (see [`jaxnn.activations`][]), checked, with its parameter if any."""
     try:
         return activations.get(text).name
     except ValueError as e:

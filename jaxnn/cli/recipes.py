@@ -1,6 +1,6 @@
 """Training recipes of the zoo's models: the batch size, peak learning rate and epochs that
 ``jaxnn train --recipe fast`` and the experiments use (the optimisers they feed are
-:mod:`jaxnn.training.optim`'s)."""
+[`jaxnn.training.optim`][]'s)."""
 
 from __future__ import annotations
 
@@ -21,4 +21,4 @@ RECIPES = {
 }
 """The fastest recipes found to 99% (the small CNN) and 98% (LSTM(128) on image rows) on full
 MNIST, measured by ``experiments/bench_time_to_accuracy.py`` (the README's speed section): Adam
-with :func:`jaxnn.training.optim.one_cycle` over all the steps of ``epochs`` epochs."""
+with [`jaxnn.training.optim.one_cycle`][] over all the steps of ``epochs`` epochs."""

@@ -1,11 +1,11 @@
 """Data: MNIST and Fashion-MNIST, toy tasks, and the one place where arrays enter training.
 
 Images come back as ``float32`` in ``[0, 1]``, flattened to ``(n, 784)`` or kept ``(n, 28, 28, 1)``;
-labels as ``int32`` ``(n,)``. :mod:`~jaxnn.data.sources` picks one source for every split — IDX
-files (:mod:`~jaxnn.data.idx`), tensorflow-datasets (:mod:`~jaxnn.data.tfds`) or the digits a
-package ships (:mod:`~jaxnn.data.shipped`); :mod:`~jaxnn.data.arrays` checks and encodes user
-arrays (:func:`prepare`); :mod:`~jaxnn.data.images` reads image files to classify;
-:mod:`~jaxnn.data.toy` has XOR, binary → decimal and friends.
+labels as ``int32`` ``(n,)``. `sources` picks one source for every split — IDX
+files (`idx`), tensorflow-datasets (`tfds`) or the digits a
+package ships (`shipped`); `arrays` checks and encodes user
+arrays ([`prepare`][jaxnn.data.prepare]); `images` reads image files to classify;
+`toy` has XOR, binary → decimal and friends.
 """
 
 from jaxnn.data.arrays import DataError, chunks, one_hot, prepare, prepare_stream

@@ -90,9 +90,9 @@ def prepare(model, x, y, dtype, name: str = "data"):
 
 
 def prepare_stream(model, tokens, name: str = "data") -> jnp.ndarray:
-    """A token stream ``(n,)`` checked against a language model (``model`` as in :func:`prepare`)
-    and put on the device as ``int32``: integer tokens in ``[0, vocab)`` (``vocab``: the model's
-    outputs), at least one window of ``T + 1`` (``T = input_shape[0]``).
+    """A token stream ``(n,)`` checked against a language model (``model`` as in
+    [`prepare`][jaxnn.data.arrays.prepare]) and put on the device as ``int32``: integer tokens in ``[0,
+    vocab)`` (``vocab``: the model's outputs), at least one window of ``T + 1`` (``T = input_shape[0]``).
 
     Raises:
         DataError: naming ``name`` and the problem.

@@ -1,10 +1,10 @@
 """Which source the data comes from, decided once: IDX files, tensorflow-datasets, or shipped.
 
 ``load(name, split, source="auto")`` takes each split from one source, chosen once from what is on
-disk (:func:`resolve_source`), so train and test never come from different sources. A folder the
-user names (``data_dir``/``$JAXNN_DATA_DIR``) or a source named explicitly either works fully or
-raises :class:`DataError` naming what is missing; only ``auto`` with nothing given falls back to
-the shipped subset, and says so in ``Dataset.note``.
+disk ([`resolve_source`][jaxnn.data.sources.resolve_source]), so train and test never come from different
+sources. A folder the user names (``data_dir``/``$JAXNN_DATA_DIR``) or a source named explicitly either works
+fully or raises [`DataError`][jaxnn.data.arrays.DataError] naming what is missing; only ``auto`` with nothing
+given falls back to the shipped subset, and says so in ``Dataset.note``.
 """
 
 from __future__ import annotations
@@ -121,10 +121,11 @@ def _data_dir(data_dir) -> Path | None:
     return directory
 
 
-def load(name: str = "mnist", split: str = "train", *, source: str = "auto", data_dir=None,
-         flatten: bool = True, one_hot: bool = False, limit: int | None = None,
-         seed: int = 0) -> Dataset:
-    """Load one split of a digits dataset from the source :func:`resolve_source` picks.
+def load(name: str = "mnist", split: str = "train", *, source: str = "auto",
+         data_dir: str | os.PathLike | None = None, flatten: bool = True, one_hot: bool = False,
+         limit: int | None = None, seed: int = 0) -> Dataset:
+    """Load one split of a digits dataset from the source
+    [`resolve_source`][jaxnn.data.sources.resolve_source] picks.
 
     Both splits loaded with the same arguments always come from the same source; if the split is
     missing or broken there, this raises (it never switches to another source).
@@ -132,15 +133,17 @@ def load(name: str = "mnist", split: str = "train", *, source: str = "auto", dat
     Args:
         name: ``"mnist"``, ``"fashion_mnist"`` or ``"digits"`` (8×8, shipped only).
         split: ``"train"`` or ``"test"``.
-        source: ``"auto"`` or one of ``"tfds"``, ``"idx"``, ``"shipped"`` (see :func:`resolve_source`).
+        source: ``"auto"`` or one of ``"tfds"``, ``"idx"``, ``"shipped"`` (see
+            [`resolve_source`][jaxnn.data.sources.resolve_source]).
         data_dir: folder with the IDX files and/or prepared tfds data (default ``$JAXNN_DATA_DIR``).
         flatten: ``(n, rows·cols)`` if true, else ``(n, rows, cols, 1)``.
         one_hot: labels as one-hot float32 rows instead of int32.
-        limit: keep only this many examples, a class-stratified subset (see :func:`subset`).
+        limit: keep only this many examples, a class-stratified subset (see
+            [`subset`][jaxnn.data.sources.subset]).
         seed: seed of that subset.
 
     Returns:
-        A :class:`Dataset` (``x``, ``y``, ``source``, ``description``, ``note``).
+        A [`Dataset`][jaxnn.data.sources.Dataset] (``x``, ``y``, ``source``, ``description``, ``note``).
 
     Examples:
         >>> train = load("mnist", "train")            # offline: the shipped subset

@@ -70,7 +70,7 @@ class Vocab(NamedTuple):
 
     @classmethod
     def load(cls, path) -> Vocab:
-        """Read a vocabulary :meth:`save` wrote; ``DataError`` naming the file otherwise."""
+        """Read a vocabulary `save` wrote; ``DataError`` naming the file otherwise."""
         path = Path(path)
         if not path.is_file():
             raise DataError(f"no {path.name} in {path.parent}: it maps the model's tokens to "
@@ -102,7 +102,7 @@ def split(tokens: np.ndarray, context: int, train_fraction: float = 0.9):
 
 
 def windows(tokens: np.ndarray, context: int, stride: int | None = None):
-    """Windows every ``stride`` tokens (default ``context``) as arrays for :func:`jaxnn.fit`:
+    """Windows every ``stride`` tokens (default ``context``) as arrays for [`jaxnn.fit`][]:
     inputs ``(n, context)`` and next-token labels ``(n, context)``."""
     starts = np.arange(0, len(tokens) - context, stride or context)
     idx = starts[:, None] + np.arange(context + 1)
@@ -122,5 +122,5 @@ def windows_at(tokens: jax.Array, starts: jax.Array, context: int):
 
 
 def random_windows(key: jax.Array, tokens: jax.Array, batch_size: int, context: int):
-    """``batch_size`` windows at random positions (jittable), as :func:`windows_at` gives them."""
+    """``batch_size`` windows at random positions (jittable), as `windows_at` gives them."""
     return windows_at(tokens, window_starts(key, tokens.shape[0], (batch_size,), context), context)

@@ -66,7 +66,7 @@ def can_download(name: str) -> bool:
 def load(name: str, split: str, data_dir=None) -> tuple[np.ndarray, np.ndarray, str]:
     """Images ``(n, 28, 28)`` uint8 and labels ``(n,)`` of one split, and a description.
 
-    Prepares (downloads) the dataset first if nothing is prepared in :func:`tfds_dir`.
+    Prepares (downloads) the dataset first if nothing is prepared in `tfds_dir`.
 
     Raises:
         TfdsError: nothing prepared and no download possible, or a format this machine cannot read.
@@ -166,7 +166,7 @@ def _download_host(name: str) -> str:
 
 @functools.cache
 def _host_answers(host: str) -> bool:
-    """A TCP connection to ``host``:443 within :data:`PROBE_SECONDS` (DNS included)."""
+    """A TCP connection to ``host``:443 within `PROBE_SECONDS` (DNS included)."""
     if not host:
         return False
     result = []

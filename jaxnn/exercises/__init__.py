@@ -16,7 +16,7 @@ treated as constants, ...)::
 Shapes are batch-first (one example per row), as everywhere in jaxnn: a Dense layer computes
 ``z = x Wᵀ + b`` with ``W`` of shape ``(n_out, n_in)``. Costs are means over the batch.
 Runs in float64 when ``jax_enable_x64`` is on, else float32 with matching tolerances.
-Solutions: :mod:`jaxnn.exercises.solutions` (try first).
+Solutions: `jaxnn.exercises.solutions` (try first).
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def check(name: str, backward: Callable, *, seed: int = 0, verbose: bool = True)
     """Grade ``backward`` for exercise ``name`` against ``jax.vjp`` of its forward.
 
     The inputs are random (``seed``); ``g`` (the upstream gradient) too, except for costs (``g``
-    = 1). Returns a :class:`Report` (``report.passed``), printed when ``verbose``.
+    = 1). Returns a `Report` (``report.passed``), printed when ``verbose``.
     """
     ex = _get(name)
     dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32

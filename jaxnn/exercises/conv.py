@@ -11,15 +11,15 @@ from jaxnn.layers.conv import unslice, window_slices
 def im2col(x, kh: int, kw: int):
     """The patches of a valid, stride-1 convolution: ``x (m, H, W, C)`` → ``P (m·H_o·W_o, kh·kw·C)``
     with ``H_o = H − kh + 1``; one row per output pixel, ordered like ``k.reshape(kh·kw·C, F)``
-    (``Conv2D``'s own gather, :func:`jaxnn.layers.conv.window_slices`)."""
+    (``Conv2D``'s own gather, `jaxnn.layers.conv.window_slices`)."""
     m, H, W, C = x.shape
     cols = window_slices(x, (kh, kw), (1, 1), (H - kh + 1, W - kw + 1))
     return jnp.concatenate(cols, axis=3).reshape(-1, kh * kw * C)
 
 
 def col2im(dP, x_shape, kh: int, kw: int):
-    """The adjoint of :func:`im2col`: each patch row's gradient added back onto the pixels it was
-    taken from (overlapping patches add up). ``dP (m·H_o·W_o, kh·kw·C)`` → ``(m, H, W, C)``."""
+    """The adjoint of [`im2col`][jaxnn.exercises.conv.im2col]: each patch row's gradient added back onto the
+    pixels it was taken from (overlapping patches add up). ``dP (m·H_o·W_o, kh·kw·C)`` → ``(m, H, W, C)``."""
     m, H, W, C = x_shape
     parts = jnp.split(dP.reshape(m, H - kh + 1, W - kw + 1, kh * kw * C), kh * kw, axis=3)
     return unslice(parts, (kh, kw), (1, 1), (H, W))

@@ -1,4 +1,4 @@
-"""Solutions to :mod:`jaxnn.exercises` — each a few lines, the equations written out. Try first."""
+"""Solutions to [`jaxnn.exercises`][] — each a few lines, the equations written out. Try first."""
 
 import jax
 import jax.numpy as jnp

@@ -1,7 +1,7 @@
 """Layers — Dense, Activation, Flatten, Dropout, Conv2D, MaxPool2D, AvgPool2D, BatchNorm, GroupNorm,
 LayerNorm, SimpleRNN, LSTM, Embedding, SelfAttention, and the layers made of layers, Sequential,
 Residual and Remat — each an init/forward/backward triple with a hand-derived backward (the contract:
-:mod:`jaxnn.layers.base`), registered where it is defined. A :class:`jaxnn.model.Model` (also
+[`jaxnn.layers.base`][]), registered where it is defined. A [`jaxnn.model.Model`][] (also
 ``jaxnn.layers.Model``) is a body of layers plus a loss."""
 
 from jaxnn.layers.attention import Embedding, SelfAttention

@@ -1,5 +1,5 @@
 """The transformer's own layers, each backward written out: token (and position) embeddings and
-causal multi-head self-attention (its layer normalisation is :class:`jaxnn.layers.LayerNorm`, with
+causal multi-head self-attention (its layer normalisation is [`jaxnn.layers.LayerNorm`][], with
 the other norms). Sequences are batch-first, ``(m, T, d)``.
 
 Embedding (``y_t = E[token_t] + P_t``): backward adds each position's gradient into the row of

@@ -1,17 +1,20 @@
-"""The layer contract, written down once — :class:`Layer`, the three methods every layer has, and
-:class:`Hooks`, the optional parts, each with what a layer without it means — and the registry that
-lets checkpoints rebuild layers.
+"""The layer contract, written down once — [`Layer`][jaxnn.layers.base.Layer], the three methods every layer
+has, and [`Hooks`][jaxnn.layers.base.Hooks], the optional parts, each with what a layer without it means — and
+the registry that lets checkpoints rebuild layers.
 
-Every layer — jaxnn's own, a whole model's body (:class:`jaxnn.layers.Sequential`) and a user's —
+Every layer — jaxnn's own, a whole model's body ([`jaxnn.layers.Sequential`][]) and a user's —
 is a **frozen dataclass** (a hashable spec, static under ``jit``). Shapes exclude the batch axis;
 arrays are batch-first (one example per row). Tools never read a hook directly: they call the
-function of the same name below (:func:`forward`, :func:`output_activation`, :func:`pre_activation`,
-:func:`backward_z`, :func:`new_state`, :func:`children`, :func:`stochastic`, :func:`integer_input`,
-:func:`loop_preference`), which supplies the default.
+function of the same name below ([`forward`][jaxnn.layers.base.forward],
+[`output_activation`][jaxnn.layers.base.output_activation],
+[`pre_activation`][jaxnn.layers.base.pre_activation], [`backward_z`][jaxnn.layers.base.backward_z],
+[`new_state`][jaxnn.layers.base.new_state], [`children`][jaxnn.layers.base.children],
+[`stochastic`][jaxnn.layers.base.stochastic], [`integer_input`][jaxnn.layers.base.integer_input],
+[`loop_preference`][jaxnn.layers.base.loop_preference]), which supplies the default.
 
 A class that follows the contract works everywhere a jaxnn layer does — inside ``Sequential``,
 ``Residual`` and ``Model``, in ``fit``, ``gradcheck``, ``check_layer``, ``custom_vjp``, the parallel
-steps and, after :func:`register`, in checkpoints.
+steps and, after [`register`][jaxnn.layers.base.register], in checkpoints.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class Layer(Protocol):
     - ``init(key, in_shape, dtype) -> (params, out_shape)``: a pytree of arrays (a dict; ``{}`` if
       none; a list of its layers' params for a container) and the per-example output shape.
     - ``forward(params, x) -> (y, cache)``: the output and whatever ``backward`` needs (a named
-      tuple, read only by the layer itself). A :attr:`Hooks.stochastic` layer takes
+      tuple, read only by the layer itself). A `Hooks.stochastic` layer takes
       ``forward(params, x, key=None)``.
     - ``backward(params, cache, g) -> (grads, g_x)``: ``g = ∂C/∂y`` in; ``∂C/∂params`` (shaped like
       ``params``) and ``∂C/∂x`` out, **written out by hand** (no ``jax.grad``/``jax.vjp``). ``g`` is
@@ -63,7 +66,7 @@ class Hooks(Protocol):
     ``"state"``, made by ``init`` beside the parameters; the forward stops gradients into it and
     the backward returns zeros there (as ``jax.grad`` does); ``new_state(params, cache) -> state``
     is the state after a training forward. The training step splits the state off
-    (:func:`jaxnn.model.split_state`), lets the optimiser update the rest and puts the new state
+    ([`jaxnn.model.split_state`][]), lets the optimiser update the rest and puts the new state
     back; evaluation reads it from the params. So checkpoints, populations and the parallel steps
     carry it as params, and no optimiser sees it. Default: no state (``None``).
 
@@ -100,17 +103,17 @@ def check_rank(layer, x, rank: int, what: str) -> None:
 
 
 def stochastic(layer) -> bool:
-    """Whether ``layer`` acts differently in training (takes a key): :attr:`Hooks.stochastic`."""
+    """Whether ``layer`` acts differently in training (takes a key): `Hooks.stochastic`."""
     return bool(getattr(layer, "stochastic", False))
 
 
 def integer_input(layer) -> bool:
-    """Whether ``layer`` reads integers (tokens): :attr:`Hooks.integer_input`."""
+    """Whether ``layer`` reads integers (tokens): `Hooks.integer_input`."""
     return bool(getattr(layer, "integer_input", False))
 
 
 def loop_preference(layer) -> dict[str, str]:
-    """The epoch loop ``layer`` prefers on each backend: :attr:`Hooks.loop_preference`."""
+    """The epoch loop ``layer`` prefers on each backend: `Hooks.loop_preference`."""
     return dict(getattr(layer, "loop_preference", {}))
 
 
@@ -137,7 +140,7 @@ def backward_z(layer, params, cache, delta):
 
 def new_state(layer, params, cache):
     """The state of ``layer`` (and the layers inside) after a training forward that left
-    ``cache``, shaped like :func:`jaxnn.model.split_state`'s second part (``None`` where
+    ``cache``, shaped like [`jaxnn.model.split_state`][]'s second part (``None`` where
     there is none)."""
     return layer.new_state(params, cache) if hasattr(layer, "new_state") else None
 
@@ -197,7 +200,8 @@ def to_spec(layer) -> dict:
 
 
 def from_spec(spec: dict):
-    """Inverse of :func:`to_spec`; lists become tuples (dataclass fields are hashable)."""
+    """Inverse of [`to_spec`][jaxnn.layers.base.to_spec]; lists become tuples (dataclass fields are
+    hashable)."""
     spec = dict(spec)
     name = spec.pop("type")
     if name not in REGISTRY:

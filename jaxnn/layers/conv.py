@@ -2,7 +2,7 @@
 kernels HWIO ``(kh, kw, C_in, C_out)`` — the layout XLA prefers on GPU/TPU.
 
 The forward is ``y_ij = Σ_mn x_{i+m, j+n} k_mn`` (a correlation) per channel pair, plus bias.
-:class:`Conv2D` computes it, and its backward, by one of two algorithms:
+[`Conv2D`][jaxnn.layers.conv.Conv2D] computes it, and its backward, by one of two algorithms:
 
 ``"matmul"`` (im2col: batching turns the layer into matrix products): gather every
 ``kh × kw × C_in`` patch of the padded input into a row of ``P`` (``(m·H_out·W_out, kh·kw·C_in)``);
@@ -61,7 +61,7 @@ def window_slices(x, window, stride, out_hw):
 
 
 def unslice(parts, window, stride, hw):
-    """col2im, the adjoint of :func:`window_slices`: each offset's ``(m, H_out, W_out, C)`` part
+    """col2im, the adjoint of `window_slices`: each offset's ``(m, H_out, W_out, C)`` part
     put back where it was taken from in an ``(m, H, W, C)`` image (``stride − 1`` zeros between
     pixels), and the parts summed — pixels in several windows collect every window's share. When
     the windows tile the image (stride = window) that is an interleave: a transpose and a reshape,
@@ -93,7 +93,7 @@ class Conv2D:
     (``bias=False``: no ``b``, for a layer followed by a normalisation whose ``β`` takes its place).
 
     ``algorithm``: ``"matmul"`` (im2col and matrix products), ``"xla"`` (``lax`` convolutions) or
-    ``"auto"`` (:data:`AUTO_ALGORITHM` for the default backend, else ``"xla"``); see the module
+    ``"auto"`` (`AUTO_ALGORITHM` for the default backend, else ``"xla"``); see the module
     docstring. Both give the same numbers up to rounding.
 
     With ``algorithm="xla"`` on CPU the layer asks ``fit`` to step from Python
@@ -214,8 +214,8 @@ class _Pool2D:
     ``stride < pool`` overlaps them, ``stride > pool`` skips pixels. Rows/columns that do not fill
     a window are dropped ('valid'): ``H_out = (H − pool) // stride + 1``.
 
-    Forward and backward work on the ``pool²`` strided slices of :func:`window_slices` (one per
-    position in the window) with elementwise operations, and :func:`unslice` puts the gradients
+    Forward and backward work on the ``pool²`` strided slices of `window_slices` (one per
+    position in the window) with elementwise operations, and `unslice` puts the gradients
     back: no gather or scatter, for every pool and stride."""
 
     pool: int = 2

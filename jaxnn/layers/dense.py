@@ -1,8 +1,8 @@
 """Dense, Activation and Flatten layers: the MLP's pieces as init/forward/backward triples
-(the contract is in :mod:`jaxnn.layers.base`).
+(the contract is in [`jaxnn.layers.base`][]).
 
 ``Dense(n, activation)`` is one layer ``l`` of a feedforward network, ``a^l = σ(W^l a^{l-1} + b^l)``,
-and its ``backward`` is where BP2–BP4 live; a :func:`jaxnn.Network` is a stack of them.
+and its ``backward`` is where BP2–BP4 live; a [`jaxnn.Network`][] is a stack of them.
 """
 
 from __future__ import annotations

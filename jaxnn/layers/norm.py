@@ -1,6 +1,7 @@
-"""Normalisation by batch, by group and by layer: :class:`BatchNorm` (the layer with **state**),
-:class:`GroupNorm` and :class:`LayerNorm` (the transformer's). Each normalises the last
-(feature/channel) axis' values to mean 0, variance 1 over a set of values ``S``, then scale and
+"""Normalisation by batch, by group and by layer: [`BatchNorm`][jaxnn.layers.norm.BatchNorm] (the layer with
+**state**), [`GroupNorm`][jaxnn.layers.norm.GroupNorm] and [`LayerNorm`][jaxnn.layers.norm.LayerNorm] (the
+transformer's). Each normalises the last (feature/channel) axis' values to mean 0, variance 1 over a set of
+values ``S``, then scale and
 shift: ``x̂ = (x − μ)/√(σ² + ε)``, ``y = γ ⊙ x̂ + β``.
 
 - BatchNorm: ``S`` = every value of a feature in the batch — over ``(m,)`` for Dense outputs
@@ -24,12 +25,12 @@ below: ``∂C/∂x = (d − mean(d) − x̂ ⊙ mean(d ⊙ x̂)) / √(σ² + ε
 ``∂C/∂β = Σ g`` (summed over every axis but the features).
 
 **State.** In training (a key given, as for ``Dropout``) BatchNorm normalises by the batch's own
-``μ``, ``σ²`` and keeps them in its cache; :meth:`BatchNorm.new_state` folds them into the running
-statistics, ``r ← momentum · r + (1 − momentum) · batch`` (the variance unbiased, ``N/(N − 1)``, as
-PyTorch keeps it). At evaluation (no key) it normalises by the running statistics, a fixed affine
-map whose backward is ``∂C/∂x = d/√(σ²_run + ε)``. The state lives in the layer's params under
+``μ``, ``σ²`` and keeps them in its cache; [`BatchNorm.new_state`][jaxnn.layers.norm.BatchNorm.new_state]
+folds them into the running statistics, ``r ← momentum · r + (1 − momentum) · batch`` (the variance unbiased,
+``N/(N − 1)``, as PyTorch keeps it). At evaluation (no key) it normalises by the running statistics, a fixed
+affine map whose backward is ``∂C/∂x = d/√(σ²_run + ε)``. The state lives in the layer's params under
 ``"state"`` and receives no gradient (zeros: the forward stops gradients into it), and the training
-step replaces it instead of letting the optimiser touch it (see :mod:`jaxnn.layers.base`).
+step replaces it instead of letting the optimiser touch it (see [`jaxnn.layers.base`][]).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ then the weight gradients over all steps at once, as single matrix products over
 ``∂C/∂W_x = Σ_t δ_tᵀ x_t``, ``∂C/∂W_h = Σ_t δ_tᵀ h_{t−1}``, ``∂C/∂b = Σ_t δ_t``.
 
 Outputs: the last state ``(m, H)`` (many-to-one) or every state ``(m, T, H)`` (many-to-many;
-a following :class:`Dense` then acts per time step, ``y_t = g(W_y h_t + c)``).
+a following [`Dense`][jaxnn.layers.Dense] then acts per time step, ``y_t = g(W_y h_t + c)``).
 """
 
 from __future__ import annotations

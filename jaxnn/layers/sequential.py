@@ -1,7 +1,7 @@
-"""Layers made of layers: :class:`Sequential` (one after another), :class:`Residual`
-(``y = x + f(x)``) and :class:`Remat` (``f(x)``, recomputed in the backward). Each follows the layer
-contract itself (:mod:`jaxnn.layers.base`), so they nest: a Sequential inside a Sequential, a
-Residual around a block, a whole model's body.
+"""Layers made of layers: [`Sequential`][jaxnn.layers.sequential.Sequential] (one after another),
+[`Residual`][jaxnn.layers.sequential.Residual] (``y = x + f(x)``) and [`Remat`][jaxnn.layers.sequential.Remat]
+(``f(x)``, recomputed in the backward). Each follows the layer contract itself ([`jaxnn.layers.base`][]), so
+they nest: a Sequential inside a Sequential, a Residual around a block, a whole model's body.
 
 ``Sequential.backward`` is the backward sweep of backpropagation: each layer's own ``backward`` in
 reverse order, the gradient ``∂C/∂a`` handed from layer to layer.

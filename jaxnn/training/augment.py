@@ -6,9 +6,10 @@ image centre. The transformed image samples, for every output pixel ``q``, the i
 ``T⁻¹ q`` with bilinear interpolation (zero outside the image). Rotation angles are in degrees,
 positive = counter-clockwise as displayed (``angle=90`` equals ``jnp.rot90`` on a square grid).
 
-Everything is jittable and ``vmap``-ed over the batch, and :func:`random_affine` fits ``fit``'s
-``augment=`` hook, so augmentation runs inside the compiled training epoch.
-:func:`one_pixel_shifts` instead expands a data set once, before training (Nielsen's chapter 6).
+Everything is jittable and ``vmap``-ed over the batch, and
+[`random_affine`][jaxnn.training.augment.random_affine] fits ``fit``'s ``augment=`` hook, so augmentation runs
+inside the compiled training epoch. [`one_pixel_shifts`][jaxnn.training.augment.one_pixel_shifts] instead
+expands a data set once, before training (Nielsen's chapter 6).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 from jax.scipy.ndimage import map_coordinates
 
 
-def affine_matrix(angle=0.0, scale=1.0, shift=(0.0, 0.0), shear=0.0, center=(0.0, 0.0)):
+def affine_matrix(angle: float = 0.0, scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0),
+                  shear: float = 0.0, center: tuple[float, float] = (0.0, 0.0)) -> jax.Array:
     """``T = Translate(center + shift) · Rotate(angle) · Shear(shear) · Scale(scale) · Translate(−center)``.
 
     Args:

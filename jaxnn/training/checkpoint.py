@@ -24,7 +24,8 @@ from jaxnn.models import Network
 
 FORMAT = "jaxnn-checkpoint-1"
 CHECKPOINT = "checkpoint.npz"
-"""The checkpoint's file name in a run folder (``jaxnn train --out``), which :func:`load` also takes."""
+"""The checkpoint's file name in a run folder (``jaxnn train --out``), which
+[`load`][jaxnn.training.checkpoint.load] also takes."""
 
 
 class CheckpointError(ValueError):
@@ -32,12 +33,13 @@ class CheckpointError(ValueError):
 
 
 class Checkpoint(NamedTuple):
-    """What :func:`load` returns.
+    """What [`load`][jaxnn.training.checkpoint.load] returns.
 
     Attributes:
-        model: the rebuilt :class:`jaxnn.layers.Model`.
+        model: the rebuilt [`jaxnn.Model`][].
         params: one entry per layer (a Network: ``[{"W", "b"}, ...]``) as NumPy arrays.
-        opt_state: the optimiser state's leaves (a list), or ``None``; see :func:`restore_opt_state`.
+        opt_state: the optimiser state's leaves (a list), or ``None``; see
+            [`restore_opt_state`][jaxnn.training.checkpoint.restore_opt_state].
         key: the saved PRNG key (same kind as was saved), or ``None``.
         meta: the JSON ``meta`` dict.
         members: a population's number of members ``N`` (every parameter has a leading axis
@@ -61,18 +63,19 @@ def _key_arrays(key) -> dict[str, np.ndarray]:
     return {"key/data": np.asarray(key), "key/impl": np.array("raw")}
 
 
-def save(path, model, params: Params, opt_state=None, *, key=None,
+def save(path: str | os.PathLike, model: Model, params: Params, opt_state: Any = None, *,
+         key: jax.Array | None = None,
          meta: dict | None = None, members: int | None = None) -> Path:
     """Write a checkpoint atomically to ``path`` (any name; ``.npz`` recommended). Returns the path.
 
     Temporary files of the same checkpoint left by a process killed mid-write are removed first
-    (one writer per checkpoint path: the CLI locks its run folder, see :mod:`jaxnn.run_dir`).
+    (one writer per checkpoint path: the CLI locks its run folder, see [`jaxnn.training.run_dir`][]).
 
     Args:
         opt_state: any optax state (stored as its leaves).
         key: a PRNG key to store (e.g. the training key, for resuming).
         meta: JSON-serialisable extras, e.g. ``{"epoch": 3, "history": {...}}``.
-        members: ``params`` are a population's (:mod:`jaxnn.population`), with a leading axis of
+        members: ``params`` are a population's ([`jaxnn.training.population`][]), with a leading axis of
             this many members.
     """
     M.check_params(model, params, members)
@@ -111,8 +114,8 @@ def save(path, model, params: Params, opt_state=None, *, key=None,
 
 
 def load(path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save` and rebuild the network from it alone. ``path``:
-    the checkpoint file, or a run folder of ``jaxnn train`` (its ``checkpoint.npz``).
+    """Read a checkpoint written by [`save`][jaxnn.training.checkpoint.save] and rebuild the network from it
+    alone. ``path``: the checkpoint file, or a run folder of ``jaxnn train`` (its ``checkpoint.npz``).
 
     Raises:
         CheckpointError: missing, truncated/corrupt, foreign (not written by jaxnn) or inconsistent.
@@ -187,9 +190,9 @@ def describe(path) -> str:
 
 
 def from_dict(d: dict):
-    """The model a checkpoint's ``network`` entry describes: :meth:`Model.to_dict`'s, or the
-    ``{"sizes", "hidden", "output", "loss"}`` of checkpoints written before there was one model
-    type (a :func:`jaxnn.Network`)."""
+    """The model a checkpoint's ``network`` entry describes: [`Model.to_dict`][jaxnn.model.Model.to_dict]'s,
+    or the ``{"sizes", "hidden", "output", "loss"}`` of checkpoints written before there was one model
+    type (a [`jaxnn.Network`][])."""
     return Model.from_dict(d) if d.get("kind") == "Model" else Network(**d)
 
 

@@ -12,7 +12,7 @@
 
 The training set lives on the device; the epoch's index rows are drawn from the PRNG key inside the
 compiled program, and each step gathers its batch, runs the backward pass and the optimiser update.
-The same step serves ``fit`` and the data-parallel steps of :mod:`jaxnn.parallel`.
+The same step serves ``fit`` and the data-parallel steps of [`jaxnn.training.parallel`][].
 """
 
 from __future__ import annotations
@@ -77,17 +77,18 @@ def make_step(model, optimizer: optax.GradientTransformation, *, backward: Backw
               augment: Callable | None = None, batch_sharding=None, state_sharding=None) -> Callable:
     """One optimiser step ``(params, opt_state, x, y, key=None) -> (params, opt_state, cost)``.
 
-    ``backward``: ``"hand"`` (:func:`jaxnn.backprop.value_grad_and_state`), ``"autodiff"``
-    (:func:`jaxnn.backprop.autodiff`) or a function ``(model, params, x, y[, key]) -> (cost, grads,
+    ``backward``: ``"hand"`` ([`jaxnn.backprop.value_grad_and_state`][]), ``"autodiff"``
+    ([`jaxnn.backprop.autodiff`][]) or a function ``(model, params, x, y[, key]) -> (cost, grads,
     state)`` like them (the key for models with ``Dropout`` or ``BatchNorm``). The optimiser sees the
-    params without their state (:func:`jaxnn.model.split_state`); the step puts the new state back.
-    ``augment(key, x)`` transforms the batch first (e.g. :func:`jaxnn.training.augment.random_affine`);
+    params without their state ([`jaxnn.model.split_state`][]); the step puts the new state back.
+    ``augment(key, x)`` transforms the batch first (e.g. [`jaxnn.training.augment.random_affine`][]);
     ``batch_sharding`` (a ``jax.sharding.Sharding``) splits it across devices, and XLA then
-    inserts the gradient all-reduce (see :mod:`jaxnn.parallel`); ``state_sharding`` (the
+    inserts the gradient all-reduce (see [`jaxnn.training.parallel`][]); ``state_sharding`` (the
     shardings of ``(params, opt_state)``) keeps the updated ones where they were (sharded
     parameters, FSDP-style). Jitted and called once per step
-    from Python, each call takes the step's temporary memory afresh (see :mod:`jaxnn.memory`);
-    ``fit`` runs an epoch's steps in one ``lax.scan`` instead, and so does :func:`make_steps`.
+    from Python, each call takes the step's temporary memory afresh (see [`jaxnn.training.memory`][]);
+    ``fit`` runs an epoch's steps in one ``lax.scan`` instead, and so does
+    [`make_steps`][jaxnn.training.epoch.make_steps].
     """
     if not callable(backward):
         check_choice("backward", backward, Backward)
@@ -124,9 +125,9 @@ def make_steps(model, optimizer: optax.GradientTransformation, **step_options) -
     """``k`` optimiser steps as one compiled call, for a loop of one's own:
     ``(params, opt_state, xs, ys, keys=None) -> (params, opt_state, costs)`` with the ``k``
     mini-batches stacked, ``xs (k, m, *input_shape)``, ``ys (k, m, …)``, ``keys (k,)`` (for a step
-    that needs one) and ``costs (k,)``. The same updates as ``k`` calls of :func:`make_step` (whose
-    ``step_options`` it takes), but the step's temporary memory is taken once per call, not once
-    per step (see :mod:`jaxnn.memory`)."""
+    that needs one) and ``costs (k,)``. The same updates as ``k`` calls of
+    [`make_step`][jaxnn.training.epoch.make_step] (whose ``step_options`` it takes), but the step's temporary
+    memory is taken once per call, not once per step (see [`jaxnn.training.memory`][])."""
     step = make_step(model, optimizer, **step_options)
 
     @jax.jit
@@ -150,10 +151,11 @@ def make_epoch(model, optimizer: optax.GradientTransformation, *, batch_size: in
 
     ``loop="scan"``: the whole epoch is one compiled call (``lax.scan`` over the mini-batches).
     ``loop="python"``: the same steps, each one compiled call from a Python loop (on CPU XLA runs
-    convolutions inside a compiled loop slower, jax-ml/jax#12868). ``"auto"``: :func:`default_loop`.
-    Both give the same batches and updates. ``step_options`` go to :func:`make_step`.
+    convolutions inside a compiled loop slower, jax-ml/jax#12868). ``"auto"``: `default_loop`.
+    Both give the same batches and updates. ``step_options`` go to
+    [`make_step`][jaxnn.training.epoch.make_step].
 
-    ``members=True``: a population (:mod:`jaxnn.population`): ``params``, ``opt_state`` and ``key``
+    ``members=True``: a population ([`jaxnn.training.population`][]): ``params``, ``opt_state`` and ``key``
     carry a leading member axis ``N``, and so does ``mean_cost`` ``(N,)``; every member draws its
     own batches from its own key, exactly as a separate epoch would (``jax.vmap`` over members
     inside each step), and all share the device-resident ``x, y``.
@@ -177,8 +179,8 @@ def make_chunks(model, optimizer: optax.GradientTransformation, *, batch_size: i
     ``plan(key, n) -> (rows, keys)``, the epoch's mini-batch index rows and one PRNG key per step
     (``rows (steps, batch)``; windows: their first tokens; a population: ``(steps, N, batch)``), and
     ``run(params, opt_state, rows, keys, x, y) -> (params, opt_state, costs)`` for any run of
-    consecutive steps of that plan (``costs (k,)``; ``(k, N)``). :func:`make_epoch` is ``run`` over
-    the whole plan; the arguments are its."""
+    consecutive steps of that plan (``costs (k,)``; ``(k, N)``).
+    [`make_epoch`][jaxnn.training.epoch.make_epoch] is ``run`` over the whole plan; the arguments are its."""
     step = make_step(model, optimizer, **step_options)
     if check_choice("sampling", sampling, Sampling) == "shuffle" and steps is not None:
         raise ValueError("steps_per_epoch applies to sampling='random' and 'windows'; a shuffled "
@@ -242,9 +244,9 @@ def make_stream_steps(model, optimizer: optax.GradientTransformation, *, batch_s
                       steps: int, **step_options) -> Callable:
     """``steps`` optimiser steps of a language model on a token stream, as one compiled call
     ``(params, opt_state, key, tokens) -> (params, opt_state, mean_cost)``, for a loop of one's
-    own: the epoch of ``sampling="windows"`` (:func:`make_epoch`), which ``fit`` runs, each step
-    drawing ``batch_size`` windows of ``T = input_shape[0]`` tokens at random positions and the next
-    tokens as labels. ``step_options`` go to :func:`make_step`."""
+    own: the epoch of ``sampling="windows"`` ([`make_epoch`][jaxnn.training.epoch.make_epoch]), which ``fit``
+    runs, each step drawing ``batch_size`` windows of ``T = input_shape[0]`` tokens at random positions and
+    the next tokens as labels. ``step_options`` go to [`make_step`][jaxnn.training.epoch.make_step]."""
     epoch = make_epoch(model, optimizer, batch_size=batch_size, sampling="windows", steps=steps,
                        loop="scan", **step_options)
 
@@ -257,6 +259,6 @@ def make_stream_steps(model, optimizer: optax.GradientTransformation, *, batch_s
 
 def default_loop(model) -> str:
     """``"python"`` if a layer prefers it on this backend (``loop_preference``, see
-    :mod:`jaxnn.layers.base`; Conv2D on CPU, jax-ml/jax#12868), else ``"scan"``."""
+    [`jaxnn.layers.base`][]; Conv2D on CPU, jax-ml/jax#12868), else ``"scan"``."""
     prefers = M.body(model).loop_preference.get(jax.default_backend())
     return "python" if prefers == "python" else "scan"

@@ -10,10 +10,10 @@ such blocks. ``experiments/bench_memory.py`` measures both ways. The block is ta
 of a compiled program: ``fit`` and ``jaxnn train`` run a whole epoch in one call, so this concerns a
 step called from Python, once per step.
 
-:func:`keep_step_memory` lets the block be reused: glibc keeps freed memory instead of returning it
-to the kernel, and never ``mmap``\\s a block of its own, and steps run in the calling thread (a
-worker thread's glibc heap is capped at 64 MiB, so a larger block is always ``mmap``\\ed there,
-while the main thread's heap grows as far as needed). It is not the default: it must run before
+[`keep_step_memory`][jaxnn.training.memory.keep_step_memory] lets the block be reused: glibc keeps freed
+memory instead of returning it to the kernel, and never ``mmap``\\s a block of its own, and steps run in the
+calling thread (a worker thread's glibc heap is capped at 64 MiB, so a larger block is always ``mmap``\\ed
+there, while the main thread's heap grows as far as needed). It is not the default: it must run before
 the first jax computation, keeps the process's peak memory for good, and small steps (no block
 over 32 MiB) have nothing to gain from it while running them in the calling thread gives up the
 overlap of Python with XLA.

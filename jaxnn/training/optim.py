@@ -1,6 +1,6 @@
 """Optimisers: plain gradient descent as an optax transformation, and named presets.
 
-Any ``optax.GradientTransformation`` works with :func:`jaxnn.fit`: the hand-derived gradients are an
+Any ``optax.GradientTransformation`` works with [`jaxnn.fit`][]: the hand-derived gradients are an
 ordinary pytree shaped like the parameters.
 """
 
@@ -17,7 +17,7 @@ import optax
 def sgd(learning_rate: float) -> optax.GradientTransformation:
     """Gradient descent exactly as the equations read: ``W ← W − η ∂C/∂W``, ``b ← b − η ∂C/∂b``.
 
-    ``∂C/∂W`` is the mean over the mini-batch (that is what :func:`jaxnn.value_and_grad` returns).
+    ``∂C/∂W`` is the mean over the mini-batch (that is what [`jaxnn.value_and_grad`][] returns).
 
     Examples:
         >>> opt = sgd(3.0)                       # Nielsen's η = 3.0
@@ -62,7 +62,7 @@ def nielsen_l2(learning_rate: float, lmbda: float, n: int) -> optax.GradientTran
     """Nielsen's L2-regularised rule ``W ← (1 − ηλ/n) W − η ∂C/∂W`` (biases not decayed). Any
     model: every weight matrix and kernel is decayed, no bias.
 
-    Built from optax: weight decay ``λ/n`` on the weights, then :func:`sgd`.
+    Built from optax: weight decay ``λ/n`` on the weights, then [`sgd`][jaxnn.training.optim.sgd].
     ``n`` is the size of the whole training set, as in Nielsen's ``network2.py``.
     """
     return optax.chain(optax.add_decayed_weights(lmbda / n, mask=_weights_only), sgd(learning_rate))

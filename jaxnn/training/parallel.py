@@ -1,22 +1,23 @@
 """Batching with ``vmap`` and data parallelism across devices and hosts. The math is not forked:
-every path calls the same hand-derived :func:`jaxnn.value_and_grad`.
+every path calls the same hand-derived [`jaxnn.value_and_grad`][].
 
-- :func:`per_example_grads`: the backward pass ``vmap``-ed over examples (Nielsen's per-example
-  ``backprop(x, y)``, all at once); its mean is the mini-batch gradient.
+- [`per_example_grads`][jaxnn.training.parallel.per_example_grads]: the backward pass ``vmap``-ed over
+  examples (Nielsen's per-example ``backprop(x, y)``, all at once); its mean is the mini-batch gradient.
 - Data-parallel training, the default path (used by ``fit(..., devices=N)``): a 1-D device mesh
   with axis ``"data"``, parameters and optimiser state replicated, each mini-batch sharded along its
   first axis with ``NamedSharding``; ``jax.jit`` partitions the step and inserts the gradient
   all-reduce itself.
-- :func:`shard_map_step`: the same step written explicitly with ``jax.shard_map``, each device
-  running the hand-derived backward on its shard and averaging with ``lax.pmean``. (The hand
-  backward returns per-shard *means*, so exactly one ``pmean`` is right; ``jax.grad`` inside
-  ``shard_map`` would already sum the gradients of replicated parameters across devices, which is
+- [`shard_map_step`][jaxnn.training.parallel.shard_map_step]: the same step written explicitly with
+  ``jax.shard_map``, each device running the hand-derived backward on its shard and averaging with
+  ``lax.pmean``. (The hand backward returns per-shard *means*, so exactly one ``pmean`` is right; ``jax.grad``
+  inside ``shard_map`` would already sum the gradients of replicated parameters across devices, which is
   why the autodiff variant differentiates a ``pmean``-ed loss instead of averaging gradients.)
   With labels ``losses.IGNORE`` it is the mean of the shards' means, not the batch's (as DDP).
   ``jax.pmap`` is in maintenance mode (now built on ``shard_map``) and is not offered.
 - Multi-host (TPU pod slices, multi-node GPU): start every host with
   ``jax.distributed.initialize()``, let each host load only its slice of each global batch
-  (:func:`process_slice`) and assemble the global array with :func:`global_batch`.
+  ([`process_slice`][jaxnn.training.parallel.process_slice]) and assemble the global array with
+  [`global_batch`][jaxnn.training.parallel.global_batch].
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ AXIS = "data"
 
 
 # ------------------------------------------------------------------------------------- vmap
-def per_example_grads(model, params: Params, x, y, key=None, *, training: bool = True) -> Params:
+def per_example_grads(model, params: Params, x: jax.Array, y: jax.Array, key: jax.Array | None = None, *,
+                      training: bool = True) -> Params:
     """Gradients of each example's own cost: a pytree like ``params`` with a leading axis ``m``.
 
     Any model (a Network, a CNN, an RNN). ``per_example_grads(...)[l]["W"][i]`` is
-    ``∂C_{x_i}/∂W^{l+1}``; the mean over the leading axis equals :func:`jaxnn.value_and_grad`'s
+    ``∂C_{x_i}/∂W^{l+1}``; the mean over the leading axis equals [`jaxnn.value_and_grad`][]'s
     gradient (with a key: each example's own draw, ``split(key, m)[i]``).
 
     Args:
@@ -64,7 +66,8 @@ def per_example_grads(model, params: Params, x, y, key=None, *, training: bool =
 
 
 def per_example_losses(model, params: Params, x, y, key=None, *, training: bool = True) -> jax.Array:
-    """Each example's cost ``C_x``: ``(m,)`` (``key``, ``training``: as :func:`per_example_grads`)."""
+    """Each example's cost ``C_x``: ``(m,)`` (``key``, ``training``: as
+    [`per_example_grads`][jaxnn.training.parallel.per_example_grads])."""
     return _per_example(model, params, x, y, _check_key(model, key, training))[0]
 
 
@@ -138,8 +141,8 @@ def fsdp_sharding(mesh: Mesh, shape) -> NamedSharding:
 
 def place_state(tree, mesh: Mesh, shard: bool = False):
     """Parameters and optimiser state on ``mesh``: replicated, or (``shard``) each leaf by
-    :func:`fsdp_sharding`; a leaf that already lies sharded on these devices (a user's own
-    sharding) stays as it is."""
+    [`fsdp_sharding`][jaxnn.training.parallel.fsdp_sharding]; a leaf that already lies sharded on these
+    devices (a user's own sharding) stays as it is."""
     devices = set(mesh.devices.flat)
 
     def place(a):
@@ -164,10 +167,10 @@ def shard_batch(x, mesh: Mesh) -> jax.Array:
 # --------------------------------------------------------------------------------- train steps
 def train_step(model, optimizer: optax.GradientTransformation):
     """One optimiser step ``(params, opt_state, x, y) -> (params, opt_state, loss)``, jitted: the
-    step ``fit`` takes (:func:`jaxnn.training.epoch.make_step`).
+    step ``fit`` takes ([`jaxnn.training.epoch.make_step`][]).
 
-    Called with replicated params and a batch placed by :func:`shard_batch`, it runs data-parallel
-    (XLA all-reduces the gradients); with ordinary arrays it runs on one device.
+    Called with replicated params and a batch placed by [`shard_batch`][jaxnn.training.parallel.shard_batch],
+    it runs data-parallel (XLA all-reduces the gradients); with ordinary arrays it runs on one device.
     """
     return jax.jit(make_step(model, optimizer))
 
@@ -257,7 +260,8 @@ def start_processes(coordinator: str | None = None, num_processes: int | None = 
 
 
 def check_process_flags(coordinator, num_processes, process_id) -> list[bool]:
-    """Which of :func:`start_processes`' three arguments are given; ``ValueError`` for some only."""
+    """Which of [`start_processes`][jaxnn.training.parallel.start_processes]' three arguments are given;
+    ``ValueError`` for some only."""
     given = [v is not None for v in (coordinator, num_processes, process_id)]
     if any(given) and not all(given):
         raise ValueError("a run of several processes needs all three: the coordinator's HOST:PORT, "
@@ -276,8 +280,8 @@ def spans_processes(devices) -> bool:
 
 def gather_rows(*arrays):
     """Each process's rows of ``arrays`` (the same number on every process: its share, see
-    :func:`process_slice`) put together in process order, on every process (the data set of a run
-    whose processes each load only their part)."""
+    [`process_slice`][jaxnn.training.parallel.process_slice]) put together in process order, on every process
+    (the data set of a run whose processes each load only their part)."""
     from jax.experimental import multihost_utils
 
     counts = np.asarray(multihost_utils.process_allgather(np.array([len(arrays[0])]))).ravel()

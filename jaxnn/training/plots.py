@@ -59,7 +59,7 @@ def plot_history(history: dict, path, title: str = "") -> Path:
 
 
 def live_curves(note: str = ""):
-    """A :func:`jaxnn.fit` callback for a notebook: after every epoch it redraws the train/test
+    """A [`jaxnn.fit`][] callback for a notebook: after every epoch it redraws the train/test
     loss and the test accuracy of the history so far (IPython ``display``). Redrawing clears the
     cell's output, so ``note`` (e.g. which data) is printed again above the curves.
 
@@ -81,7 +81,7 @@ def live_curves(note: str = ""):
 
 
 def network_diagram(model, params, x=None, y=None, *, show: str = "values", max_neurons: int = 12):
-    """Draw a small :func:`jaxnn.Network` as a 2-2-2 example is drawn by hand.
+    """Draw a small [`jaxnn.Network`][] as a 2-2-2 example is drawn by hand.
 
     Neurons in columns (layer 0 = the inputs), each labelled with its ``z``/``a`` for the input
     ``x`` (one example, shape ``(n_0,)`` or ``(1, n_0)``); each edge ``W^l[j, k]`` (from neuron
@@ -90,11 +90,11 @@ def network_diagram(model, params, x=None, y=None, *, show: str = "values", max_
     wide as ``|w|``; each neuron's bias written under it.
 
     ``show``: ``"values"`` labels edges with the weights; ``"gradients"`` with ``∂C/∂w`` from the
-    hand-derived backward (:func:`jaxnn.value_and_grad` for the target ``y``); ``"both"`` with
+    hand-derived backward ([`jaxnn.value_and_grad`][] for the target ``y``); ``"both"`` with
     both. Biases get the same treatment. Numbers are printed with 5 significant digits.
 
     Returns:
-        The matplotlib figure (nothing is saved; see :func:`save`).
+        The matplotlib figure (nothing is saved; see [`save`][jaxnn.save]).
 
     Raises:
         ValueError: a layer has more than ``max_neurons`` neurons, ``show`` is unknown, gradients

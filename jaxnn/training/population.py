@@ -1,11 +1,11 @@
 """Many networks in one compiled call: seeds, learning rates, L2 strengths trained together.
 
 A population of ``N`` members is the pytrees of one network with a leading member axis on every
-leaf: parameters, optimiser state and PRNG keys. :func:`fit` steps all members through each
-compiled epoch together (``jax.vmap`` over the member axis inside every step), so ``N`` networks as
-small as the course's keep a device as busy as one large one, and "95.07%" becomes "95.1 ± 0.2%
+leaf: parameters, optimiser state and PRNG keys. [`fit`][jaxnn.training.population.fit] steps all members
+through each compiled epoch together (``jax.vmap`` over the member axis inside every step), so ``N`` networks
+as small as the course's keep a device as busy as one large one, and "95.07%" becomes "95.1 ± 0.2%
 over 8 seeds, trained in one call". Each member draws its own batches from its own key: a member
-equals a separate :func:`jaxnn.fit` with that key and those hyperparameters (float64: ≤ 1e-12).
+equals a separate [`jaxnn.fit`][] with that key and those hyperparameters (float64: ≤ 1e-12).
 
 Per-member hyperparameters live in the optimiser state (``optax.inject_hyperparams``), so one
 compiled program serves a whole grid::
@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -64,7 +65,7 @@ def _keys(keys, n: int | None = None) -> jax.Array:
 
 
 def init(keys: jax.Array, model, scheme: str | None = None, dtype=jnp.float32) -> Params:
-    """One :func:`jaxnn.init` per key, stacked: ``keys (N,)`` → params with a leading axis ``N``;
+    """One [`jaxnn.init`][] per key, stacked: ``keys (N,)`` → params with a leading axis ``N``;
     member ``i`` equals ``jaxnn.init(keys[i], model, scheme, dtype)`` bit for bit."""
     return jax.vmap(lambda k: M.init(k, model, scheme, dtype))(_keys(keys))
 
@@ -84,7 +85,7 @@ def optimizer(factory: Callable[..., optax.GradientTransformation], params: Para
               **hyperparams) -> tuple[optax.GradientTransformation, optax.OptState]:
     """An optimiser for a population and its stacked initial state ``(optimizer, opt_state)``.
 
-    ``factory`` is an optimiser factory such as :func:`jaxnn.sgd`, :func:`jaxnn.nielsen_l2` or
+    ``factory`` is an optimiser factory such as [`jaxnn.sgd`][], [`jaxnn.nielsen_l2`][] or
     ``optax.adam``; each hyperparameter is one value for every member, or a list with one value per
     member (then it lives in the state, via ``optax.inject_hyperparams``, and may differ).
     """
@@ -100,22 +101,22 @@ def optimizer(factory: Callable[..., optax.GradientTransformation], params: Para
     return make(**fixed, **{k: v[0] for k, v in varied.items()}), state
 
 
-def fit(model, params: Params, train, *, keys: jax.Array, **options) -> tuple[Params, dict[str, list]]:
+def fit(model, params: Params, train, *, keys: jax.Array, **options: Any) -> tuple[Params, dict[str, list]]:
     """Train a population of ``N`` members in one compiled call per epoch (``jaxnn.fit_population``):
-    :func:`jaxnn.fit`'s loop with a leading member axis.
+    [`jaxnn.fit`][]'s loop with a leading member axis.
 
     Args:
-        params: stacked parameters, leading axis ``N`` (:func:`init`).
+        params: stacked parameters, leading axis ``N`` ([`init`][jaxnn.training.population.init]).
         keys: ``(N,)`` PRNG keys, one per member: its batch order (and augmentation, Dropout).
-        options: as for :func:`jaxnn.fit` (``optimizer``, ``epochs``, ``batch_size``,
+        options: as for [`jaxnn.fit`][] (``optimizer``, ``epochs``, ``batch_size``,
             ``eval_data``, ``checkpoint``/``resume``, ``callbacks``, …), with these differences:
-            ``opt_state`` is stacked (:func:`optimizer`, for per-member hyperparameters; default
-            ``optimizer.init`` for every member); ``devices`` splits the *members* over this many
-            local devices (``N`` must be a multiple of their number); every eval set is also
+            ``opt_state`` is stacked ([`optimizer`][jaxnn.training.population.optimizer], for per-member
+            hyperparameters; default ``optimizer.init`` for every member); ``devices`` splits the *members*
+            over this many local devices (``N`` must be a multiple of their number); every eval set is also
             evaluated for the ensemble (the mean of the members' outputs, e.g. their probabilities).
 
     Returns:
-        ``(params, history)``: params stacked as given; the history of :func:`jaxnn.fit` with a
+        ``(params, history)``: params stacked as given; the history of [`jaxnn.fit`][] with a
         list of ``N`` values per epoch for ``train_loss`` and each ``{name}_loss``,
         ``{name}_accuracy``, plus ``{name}_ensemble_accuracy`` (``np.asarray`` gives ``(epochs,
         N)``). A member whose training loss becomes NaN/inf is named in a warning and carries NaN
@@ -131,7 +132,8 @@ def summary(history: Mapping[str, np.ndarray], report: str = "eval", select: str
     member, the ensemble.
 
     Args:
-        report: the eval set whose accuracy is reported (a name given to :func:`fit`).
+        report: the eval set whose accuracy is reported (a name given to
+            [`fit`][jaxnn.training.population.fit]).
         select: the eval set that picks each member's epoch (``at="best"``): ``None`` = ``report``
             itself (the peak epoch, as Nielsen's chapters 1 and 3 report), ``"validation"`` = test
             accuracy at the epoch of best validation accuracy (his chapter 6 protocol).

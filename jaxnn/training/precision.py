@@ -3,9 +3,9 @@
 CPUs and GPUs run float64, and there a hand-derived gradient equals ``jax.grad``'s to ~1e-16.
 TPUs do not run float64 natively (some float64 programs fail to compile there), so on a TPU the
 checks run in float32 with matrix products at full float32 precision (``"highest"``, not the
-TPU's default bfloat16 passes) and a tolerance that says so. The notebooks call :func:`exact`
-before their comparisons; ``JAXNN_REFUSE_X64=1`` makes any machine behave as a TPU here (the
-test suite runs every notebook that way).
+TPU's default bfloat16 passes) and a tolerance that says so. The notebooks call
+[`exact`][jaxnn.training.precision.exact] before their comparisons; ``JAXNN_REFUSE_X64=1`` makes any machine
+behave as a TPU here (the test suite runs every notebook that way).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def float64_available() -> bool:
 def exact(verbose: bool = True) -> Exact:
     """Switch on float64 if the backend runs it and return ``Exact(float64, 1e-12)``; else
     float32 with ``jax_default_matmul_precision="highest"`` and ``Exact(float32, 1e-4)``
-    (printing why, when ``verbose``). Train afterwards after :func:`for_training`."""
+    (printing why, when ``verbose``). Train afterwards after
+    [`for_training`][jaxnn.training.precision.for_training]."""
     if float64_available():
         jax.config.update("jax_enable_x64", True)
         return Exact(jnp.float64, 1e-12)
@@ -49,7 +50,7 @@ def exact(verbose: bool = True) -> Exact:
 
 
 def for_training() -> None:
-    """Back to training settings after :func:`exact`: float32 and the backend's default matrix
-    product precision (a TPU's fast one)."""
+    """Back to training settings after [`exact`][jaxnn.training.precision.exact]: float32 and the backend's
+    default matrix product precision (a TPU's fast one)."""
     jax.config.update("jax_enable_x64", False)
     jax.config.update("jax_default_matmul_precision", None)

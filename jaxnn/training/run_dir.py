@@ -23,7 +23,8 @@ from jaxnn.training.checkpoint import CHECKPOINT
 
 LOCK = ".lock"
 METRICS_LINES = "metrics.jsonl"
-"""The run's reports, one strict JSON object a line, appended as they come (see :func:`append_line`)."""
+"""The run's reports, one strict JSON object a line, appended as they come (see
+[`append_line`][jaxnn.training.run_dir.append_line])."""
 
 
 class RunDirError(ValueError):

@@ -1,10 +1,11 @@
-"""Training: one loop, :func:`fit`, runs compiled epochs (:mod:`jaxnn.epoch`), evaluates,
-checkpoints and resumes, for one model and for a population of ``N`` members trained together
-(:func:`jaxnn.training.population.fit` calls it with ``members=N``: its arrays carry a leading member axis).
+"""Training: one loop, [`fit`][jaxnn.fit], runs compiled epochs ([`jaxnn.training.epoch`][]),
+evaluates, checkpoints and resumes, for one model and for a population of ``N`` members trained
+together ([`jaxnn.fit_population`][] calls it with ``members=N``: its arrays carry a leading member
+axis).
 
-After every epoch each callback gets an :class:`Epoch` (the epoch's metrics, the history so far,
-the parameters and optimiser state) and may answer ``"stop"``; the checkpoint writer, the progress
-bar, the CLI's table and its Ctrl-C handling, and a notebook's live curves are all such callbacks.
+After every epoch each callback gets an [`Epoch`][jaxnn.training.train.Epoch] (the epoch's metrics, the
+history so far, the parameters and optimiser state) and may answer ``"stop"``; the checkpoint writer, the
+progress bar, the CLI's table and its Ctrl-C handling, and a notebook's live curves are all such callbacks.
 
 The epoch key is ``fold_in(key, epoch)``, so a run is fully determined by ``key`` and the data: the
 same inputs give bit-identical parameters on CPU, and a resumed run continues exactly where the
@@ -18,7 +19,7 @@ outputs), and ``seconds``.
 
 Divergence: a member whose training loss becomes NaN/inf is named in a warning and carries NaN from
 then on while the others train on; when no member is left (one model: at once), training stops
-with :class:`TrainingDiverged`, which holds the last good parameters.
+with [`TrainingDiverged`][jaxnn.training.train.TrainingDiverged], which holds the last good parameters.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import contextlib
 import functools
 import math
 import numbers
+import os
 import signal
 import sys
 import threading
@@ -43,7 +45,7 @@ import optax
 
 from jaxnn import model as M
 from jaxnn.backprop import value_and_grad
-from jaxnn.data import chunks, prepare, prepare_stream
+from jaxnn.data import Dataset, chunks, prepare, prepare_stream
 from jaxnn.model import Params
 from jaxnn.training import checkpoint as ckpt
 from jaxnn.training import parallel
@@ -76,6 +78,12 @@ class Epoch(NamedTuple):
 Callback = Callable[[Epoch], Literal["stop"] | None]
 """``callback(epoch) -> "stop" | None``: ``"stop"`` ends training after this epoch."""
 
+TrainData = tuple[jax.Array, jax.Array] | Dataset | jax.Array
+"""``(x, y)``, a [`jaxnn.data.Dataset`][], or a token stream ``(n,)`` (``sampling="windows"``)."""
+
+EvalData = tuple[jax.Array, jax.Array] | Mapping[str, tuple[jax.Array, jax.Array]]
+"""``(x, y)``, or ``{name: (x, y)}``: each evaluated after every epoch."""
+
 
 def gradient_descent(model, params: Params, x, y, *, lr: float, steps: int) -> Params:
     """Plain full-batch gradient descent, the first training loop one writes: ``steps`` times
@@ -83,7 +91,7 @@ def gradient_descent(model, params: Params, x, y, *, lr: float, steps: int) -> P
     ``(x, y)``, as one ``lax.fori_loop``.
 
     Pure and traceable, so ``jax.vmap`` over the initial ``params`` (e.g. of ``jaxnn.init`` over
-    a batch of keys) trains many seeds in one compiled call. ``y`` as :func:`jaxnn.value_and_grad`
+    a batch of keys) trains many seeds in one compiled call. ``y`` as [`jaxnn.value_and_grad`][]
     takes it (targets ``(m, n_L)``, or labels for ``cross_entropy``).
 
     Examples:
@@ -209,7 +217,7 @@ def stop_on_ctrl_c(every: int | None = None):
 def checkpointer(path, model, key, *, every: int = 1, last: int | None = None,
                  members: int | None = None, meta: dict | None = None) -> Callback:
     """A callback writing checkpoint ``path`` every ``every`` epochs and after epoch ``last``
-    (``members``: a population's, see :func:`jaxnn.save`), and at every report inside an epoch
+    (``members``: a population's, see [`jaxnn.save`][]), and at every report inside an epoch
     (``fit(every=N)``: the steps done in it, so a resumed run continues from there); ``meta``: more
     entries for every checkpoint's ``meta``."""
     def callback(epoch: Epoch):
@@ -234,25 +242,25 @@ def checkpointer(path, model, key, *, every: int = 1, last: int | None = None,
     return callback
 
 
-def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation,
-        epochs: int, batch_size: int, key: jax.Array, eval_data=None, sampling: Sampling = "shuffle",
-        steps_per_epoch: int | None = None, backward: Backward = "hand", checkpoint=None,
-        checkpoint_every: int = 1, resume: bool = False, progress: bool | None = None,
-        callbacks: Sequence[Callback] = (), devices: int | list | None = None,
-        eval_train: bool = False, augment: Callable | None = None, loop: Loop = "auto",
-        opt_state=None, members: int | None = None, every: int | None = None,
+def fit(model, params: Params, train: TrainData, *, optimizer: optax.GradientTransformation,
+        epochs: int, batch_size: int, key: jax.Array, eval_data: EvalData | None = None,
+        sampling: Sampling = "shuffle", steps_per_epoch: int | None = None, backward: Backward = "hand",
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1, resume: bool = False,
+        progress: bool | None = None, callbacks: Sequence[Callback] = (),
+        devices: int | list | None = None, eval_train: bool = False, augment: Callable | None = None,
+        loop: Loop = "auto", opt_state: Any = None, members: int | None = None, every: int | None = None,
         checkpoint_meta: dict | None = None, shard_params: bool = False
         ) -> tuple[Params, dict[str, list]]:
     """Train ``model`` from ``params`` on ``train = (x, y)``; return ``(params, history)``.
 
-    ``model`` is any model (:func:`jaxnn.Network`, :class:`jaxnn.layers.Model`, nested blocks).
+    ``model`` is any model ([`jaxnn.Network`][], [`jaxnn.Model`][], nested blocks).
 
     Args:
         train: ``(x (n, *input_shape), y)`` with ``y`` integer labels ``(n,)`` or targets
-            ``(n, n_L)`` (a :class:`jaxnn.data.Dataset` works too). Labels become one-hot targets
+            ``(n, n_L)`` (a [`jaxnn.data.Dataset`][] works too). Labels become one-hot targets
             for losses other than ``cross_entropy``; flat images are reshaped to the input shape.
             With ``sampling="windows"``: a language model's token stream ``(n,)``.
-        optimizer: :func:`jaxnn.training.optim.sgd` or any ``optax.GradientTransformation``.
+        optimizer: [`jaxnn.training.optim.sgd`][] or any ``optax.GradientTransformation``.
         epochs: total number of epochs (a resumed run trains the remaining ones).
         batch_size: mini-batch size ``m``.
         key: PRNG key for the mini-batch order (and augmentation, Dropout).
@@ -260,7 +268,7 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
             ``{"validation": ..., "test": ...}``, each evaluated after every epoch.
         sampling: ``"shuffle"`` (a permutation per epoch), ``"random"`` (each batch drawn anew) or
             ``"windows"`` (random windows of a token stream and their next tokens); see
-            :mod:`jaxnn.training.epoch`.
+            [`jaxnn.training.epoch`][].
         steps_per_epoch: for ``sampling="random"`` (default ``n // batch_size``) and
             ``"windows"`` (default ``n // (batch_size · T)``).
         backward: ``"hand"`` (BP1–BP4) or ``"autodiff"`` (``jax.grad``), for honest comparisons.
@@ -268,31 +276,31 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
         checkpoint_meta: JSON-able entries kept in every checkpoint's ``meta`` beside fit's own
             (what a language model's vocabulary needs, say).
         shard_params: with ``devices``, shard the parameters and the optimiser state over the
-            devices (FSDP-style, :func:`jaxnn.parallel.fsdp_sharding`) instead of replicating
-            them: each device keeps about ``1/N`` of them, the same updates. Parameters a user
-            sharded over these devices keep their sharding either way. Checkpoints hold whole
-            arrays, so a run resumes on any number of devices.
+            devices (FSDP-style, [`jaxnn.parallel.fsdp_sharding`][jaxnn.training.parallel.fsdp_sharding])
+            instead of replicating them: each device keeps about ``1/N`` of them, the same updates.
+            Parameters a user sharded over these devices keep their sharding either way. Checkpoints
+            hold whole arrays, so a run resumes on any number of devices.
         resume: continue from ``checkpoint`` if it exists (params, optimiser state, key, history).
         progress: a progress bar over epochs: ``True`` always, ``None`` only on a terminal,
             ``False`` never.
-        callbacks: each called with an :class:`Epoch` after every epoch (after the checkpoint is
-            written); one that returns ``"stop"`` ends training there.
+        callbacks: each called with an [`Epoch`][jaxnn.training.train.Epoch] after every epoch (after the
+            checkpoint is written); one that returns ``"stop"`` ends training there.
         devices: this many local devices (or these devices); ``None`` = 1. One model trains
             data-parallel (each batch split across them), a population's members are split.
             Devices of several processes (``jax.devices()`` after
-            :func:`jaxnn.parallel.start_processes`): each process passes its own rows of ``train``
-            (the same number on each, e.g. ``x[parallel.process_slice(len(x))]``) and the whole
-            ``eval_data``; every process then holds the same parameters and history, and process
+            [`jaxnn.parallel.start_processes`][jaxnn.training.parallel.start_processes]): each process passes
+            its own rows of ``train`` (the same number on each, e.g. ``x[parallel.process_slice(len(x))]``)
+            and the whole ``eval_data``; every process then holds the same parameters and history, and process
             0 alone writes the checkpoint.
         eval_train: also measure accuracy on the whole training set after every epoch.
         augment: ``(key, x_batch) -> x_batch``, applied to every mini-batch inside the compiled
             epoch (e.g. ``functools.partial(jaxnn.training.augment.random_affine, image_shape=(28, 28, 1))``).
         loop: ``"scan"`` (the epoch is one compiled call), ``"python"`` (one compiled call per
-            step) or ``"auto"`` (see :func:`jaxnn.training.epoch.make_epoch`).
+            step) or ``"auto"`` (see [`jaxnn.training.epoch.make_epoch`][]).
         opt_state: the initial optimiser state; default ``optimizer.init`` of the params without
-            their state (:func:`jaxnn.model.split_state`: the same for a model without).
+            their state ([`jaxnn.model.split_state`][]: the same for a model without).
         members: ``params``, ``opt_state`` and ``key`` carry a leading axis of this many members
-            (what :func:`jaxnn.training.population.fit` passes).
+            (what [`jaxnn.training.population.fit`][] passes).
 
     Returns:
         ``(params, history)``; ``history`` maps each metric to a list, one entry per epoch (see
@@ -387,7 +395,7 @@ def fit(model, params: Params, train, *, optimizer: optax.GradientTransformation
 
 
 def _in_chunks(plan, run, params, opt_state, key, x, y, every: int, done: int, loss_sum):
-    """An epoch (:func:`jaxnn.training.epoch.make_chunks`'s ``plan``) from step ``done`` on, in
+    """An epoch ([`jaxnn.training.epoch.make_chunks`][]'s ``plan``) from step ``done`` on, in
     compiled chunks of ``every`` steps: after each, ``(params, opt_state, steps done, steps in all,
     the sum of the costs so far)`` (``loss_sum``: the sum of the steps before ``done``)."""
     rows, keys = plan(key, x.shape[0])
