@@ -7,7 +7,7 @@
 # Run top to bottom (Colab: *Runtime → Run all*). `QUICK` (set by the tests) shortens the slow
 # cells.
 
-# %%
+# %% tags=["install"]
 # Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
 # locally, the checkout this notebook lives in is installed. On Colab, upload the wheel
 # (jaxnn_backprop-*.whl) beside the notebook or into /content and it is found, or set

@@ -10,7 +10,7 @@
 # are batch-first (one example per row), so the code reads `z = a W^T + b`, and `δ` of the
 # batch-mean cost is `1/m` times the per-example errors.
 
-# %%
+# %% tags=["install"]
 # Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
 # locally, the checkout this notebook lives in is installed. On Colab, upload the wheel
 # (jaxnn_backprop-*.whl) beside the notebook or into /content and it is found, or set

@@ -11,7 +11,7 @@
 # Notation: `W^l` has shape `(n_l, n_{l−1})`, `z^l = W^l a^{l−1} + b^l`, `a^l = σ(z^l)`. Arrays
 # are batch-first (one example per row), so the code reads `z = a W^T + b`.
 
-# %%
+# %% tags=["install"]
 # Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
 # locally, the checkout this notebook lives in is installed. On Colab, upload the wheel
 # (jaxnn_backprop-*.whl) beside the notebook or into /content and it is found, or set

@@ -13,7 +13,7 @@
 # `Z^l = W^l A^{l−1} + b^l`. jaxnn stores batches batch-first (one example per row), so the code
 # reads `Z = A W^T + b`.
 
-# %%
+# %% tags=["install"]
 # Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
 # locally, the checkout this notebook lives in is installed. On Colab, upload the wheel
 # (jaxnn_backprop-*.whl) beside the notebook or into /content and it is found, or set

@@ -11,7 +11,7 @@
 # NumPy code keeps one example per *column* (as the course does); jaxnn keeps one per *row*, so its
 # code reads `z = a W^T + b`.
 
-# %%
+# %% tags=["install"]
 # Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
 # locally, the checkout this notebook lives in is installed. On Colab, upload the wheel
 # (jaxnn_backprop-*.whl) beside the notebook or into /content and it is found, or set

@@ -11,7 +11,7 @@
 # `Q = X W_qᵀ`, `K = X W_kᵀ`, `V = X W_vᵀ`, the scores `S = Q Kᵀ / √d`, the attention weights
 # `P = softmax(S)` row by row (causal: position `t` sees positions `≤ t` only), and `O = P V`.
 
-# %%
+# %% tags=["install"]
 # Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
 # locally, the checkout this notebook lives in is installed. On Colab, upload the wheel
 # (jaxnn_backprop-*.whl) beside the notebook or into /content and it is found, or set

@@ -16,7 +16,7 @@
 # `z = x Wᵀ + b` with `W` of shape `(n_out, n_in)`, and costs are means over the batch `m`.
 # Solutions are in `jaxnn/exercises/solutions.py` — and the last cell runs them.
 
-# %%
+# %% tags=["install"]
 # Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
 # locally, the checkout this notebook lives in is installed. On Colab, upload the wheel
 # (jaxnn_backprop-*.whl) beside the notebook or into /content and it is found, or set

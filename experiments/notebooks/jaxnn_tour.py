@@ -4,7 +4,7 @@
 # Run top to bottom (Colab: *Runtime → Run all*). `QUICK` (set by the tests) shortens the MNIST
 # training; the lessons go through each part step by step (`01_…` to `05_…`).
 
-# %%
+# %% tags=["install"]
 # Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
 # locally, the checkout this notebook lives in is installed. On Colab, upload the wheel
 # (jaxnn_backprop-*.whl) beside the notebook or into /content and it is found, or set
