@@ -1,5 +1,5 @@
 """What reusing each step's temporary memory is worth on a CPU: jaxnn's training step of each
-model as it runs by default and after :func:`jaxnn.memory.keep_step_memory`, each way in its own
+model as it runs by default and after ``jaxnn.training.memory.keep_step_memory``, each way in its own
 process, processes alternated; with the page faults and the kernel's time per step, which show
 where the difference goes (the models of ``bench_peers.py``).
 

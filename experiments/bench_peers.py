@@ -96,7 +96,7 @@ def jax_setup(name: str, backward: str):
 
 
 def jax_step(name: str, backward: str, scan: int = 0):
-    """``(compiled step, (params, opt_state, x, y))`` of ``name`` on :func:`fixed_batch`; with
+    """``(compiled step, (params, opt_state, x, y))`` of ``name`` on ``fixed_batch``; with
     ``scan``, one call runs that many steps in a ``lax.scan`` (as ``fit`` runs an epoch)."""
     import jax
 
@@ -122,7 +122,7 @@ def jax_step(name: str, backward: str, scan: int = 0):
 
 
 def torch_step(name: str, compile: bool = False):
-    """``(step() -> loss, parameter count)`` of ``name`` in PyTorch on :func:`fixed_batch`."""
+    """``(step() -> loss, parameter count)`` of ``name`` in PyTorch on ``fixed_batch``."""
     return torch_baseline.train_step(name, *fixed_batch(name), compile=compile)
 
 
@@ -149,7 +149,7 @@ def _time_steps(step, chunks: int, steps: int, sync) -> tuple[list[float], dict]
 
 def worker_step(impl: str, name: str, chunks: int, steps: int, keep_memory: bool = False) -> dict:
     """Time one implementation's step of ``name`` in this process (jax: after
-    :func:`jaxnn.memory.keep_step_memory` with ``keep_memory``)."""
+    ``jaxnn.training.memory.keep_step_memory`` with ``keep_memory``)."""
     if impl.startswith("torch"):
         import torch
 
@@ -409,8 +409,8 @@ def render(results: dict) -> str:
              f"one compiled `lax.scan`, as `fit` runs an epoch). {results['machine']}; "
              f"{', '.join(sorted(results['versions'].values()))}; {results['date']}; `{command}`.",
              "",
-             "| model | parameters | " + " | ".join(impls) + " | jaxnn vs best PyTorch | scanned vs best |",
-             "|---|---|" + "---|" * (len(impls) + 2)]
+             "| model | jaxnn vs best PyTorch | scanned vs best | parameters | " + " | ".join(impls) + " |",
+             "|---|---|---|---|" + "---|" * len(impls)]
     for name, row in steps.items():
         cells = [f"{row[i]['ms']:.2f}" if "ms" in row.get(i, {}) else
                  ("fails: " + row[i]["error"][:60] if i in row else "–") for i in impls]
@@ -419,7 +419,7 @@ def render(results: dict) -> str:
             r = round_ratios(row, impl)
             ratios.append(f"**{statistics.median(r):.2f}×** ({min(r):.2f}–{max(r):.2f})" if r else "–")
         n = next((r["parameters"] for r in row.values() if "parameters" in r), "")
-        lines.append(f"| {name} | {n:,} | " + " | ".join(cells + ratios) + " |")
+        lines.append(f"| {name} | " + " | ".join([*ratios, f"{n:,}", *cells]) + " |")
     tta = results.get("time_to_target") or {}
     if tta:
         lines += ["", f"Time to target, training seconds (compilation included, evaluation not); "

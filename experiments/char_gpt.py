@@ -57,7 +57,7 @@ def train_for(model, tokens, val_windows, seconds: float, key, steps: int | None
               steps_per_epoch: int = 25):
     """AdamW on random windows (``fit``'s ``sampling="windows"``) until ``seconds`` of training are
     spent, or ``steps`` steps are done when given, the learning rate following
-    :func:`learning_rate` over that budget; validation loss after every ``steps_per_epoch`` steps.
+    ``learning_rate`` over that budget; validation loss after every ``steps_per_epoch`` steps.
     The budget counts each epoch's wall time (its validation included), the first epoch's as long
     as the second (the first compiles). Returns params and the curve."""
     opt = optax.inject_hyperparams(optax.adamw)(learning_rate=LR, weight_decay=WEIGHT_DECAY)

@@ -99,7 +99,7 @@ def write_json(out: Path, name: str, results: dict) -> Path:
 
 
 def keep(name: str, results: dict) -> Path:
-    """Keep a measurement as ``experiments/results/name.json`` with :func:`provenance` (what
+    """Keep a measurement as ``experiments/results/name.json`` with ``provenance`` (what
     ``experiments/report.py`` renders the docs from); the benchmarks do this when run as scripts."""
     results = {**provenance(), **results}
     if "--data-dir" in sys.argv[:-1]:      # the local folder's name is nobody else's business
@@ -112,7 +112,7 @@ def keep(name: str, results: dict) -> Path:
 
 def finish(args, name: str, results: dict, plot=None) -> dict:
     """Write ``args.out/name.json`` (and ``args.out/name.png`` via ``plot(results, path)``), say
-    so, return the results. A ``--full`` run also keeps them, with :func:`provenance`, as
+    so, return the results. A ``--full`` run also keeps them, with ``provenance``, as
     ``experiments/results/name[-source].json`` (the source of the digits, where there are any),
     from which ``experiments/report.py`` renders the README's and the docs' figures."""
     out = args.out
@@ -136,7 +136,7 @@ LOSS_HEADER = f"{'epoch':>5} {'train loss':>11} {'test acc':>9} {'seconds':>8}"
 
 
 def print_loss_row(epoch) -> None:
-    """One epoch under :data:`LOSS_HEADER` (``fit(..., callbacks=[print_loss_row])``)."""
+    """One epoch under ``LOSS_HEADER`` (``fit(..., callbacks=[print_loss_row])``)."""
     r = epoch.metrics
     print(f"{r['epoch']:>5} {r['train_loss']:>11.4f} {100 * r['eval_accuracy']:>8.2f}% "
           f"{r['seconds']:>8.1f}")
@@ -145,7 +145,7 @@ def print_loss_row(epoch) -> None:
 def fit_and_report(name: str, model, train, test, info, png: Path, **options) -> dict:
     """One ``jaxnn.fit`` of ``model`` from its init with key 0 (batch order: key 1) under a
     per-epoch table; prints the final test accuracy, draws the curves to ``png`` and returns
-    :func:`run_summary`. ``options`` go to ``fit`` (optimizer, epochs, batch_size, augment …)."""
+    ``run_summary``. ``options`` go to ``fit`` (optimizer, epochs, batch_size, augment …)."""
     import jax
 
     import jaxnn

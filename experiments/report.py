@@ -282,15 +282,19 @@ def r_bench_attention() -> str:
     names = {"small": "depth 2, dim 64, context 64, batch 32",
              "large": "depth 4, dim 128, context 128, batch 32",
              "long": "depth 2, dim 64, context 2,048, batch 8"}
-    rows = [[names.get(k, k), f"{v['parameters']:,}",
-             *(f"{v['ms'][b]:,.1f}" for b in ("hand", "remat", "autodiff")),
-             f"**{v['time_ratio']:.2f}×**, {v['remat_time_ratio']:.2f}×",
-             *(f"{v['memory_mb'][b]:,.1f}" for b in ("hand", "remat", "autodiff")),
-             f"**{v['memory_ratio']:.2f}×**, **{v['remat_memory_ratio']:.2f}×**"]
-            for k, v in r.items() if isinstance(v, dict) and "ms" in v]
-    return (table(["size", "parameters", "hand ms/step", "remat ms/step", "`jax.grad` ms/step",
-                   "time vs `jax.grad`: hand, remat", "hand MB", "remat MB", "`jax.grad` MB",
-                   "memory vs `jax.grad`: hand, remat"], rows)
+    sizes = {k: v for k, v in r.items() if isinstance(v, dict) and "ms" in v}
+    headline = [[names.get(k, k), f"{v['parameters']:,}",
+                 f"**{v['time_ratio']:.2f}×**, {v['remat_time_ratio']:.2f}×",
+                 f"**{v['memory_ratio']:.2f}×**, **{v['remat_memory_ratio']:.2f}×**"]
+                for k, v in sizes.items()]
+    details = [[names.get(k, k), *(f"{v['ms'][b]:,.1f}" for b in ("hand", "remat", "autodiff")),
+                *(f"{v['memory_mb'][b]:,.1f}" for b in ("hand", "remat", "autodiff"))]
+               for k, v in sizes.items()]
+    return (table(["size", "parameters", "time vs `jax.grad`: hand, remat",
+                   "memory vs `jax.grad`: hand, remat"], headline)
+            + "\n\nThe times and memory behind those ratios:\n\n"
+            + table(["size", "hand ms/step", "remat ms/step", "`jax.grad` ms/step", "hand MB", "remat MB",
+                     "`jax.grad` MB"], details)
             + "\n\nOne AdamW step; temporary memory of the compiled step from `memory_analysis()`; "
             "*remat*: the hand backward of `gpt(..., remat=True)`.\n\n" + measured(r))
 

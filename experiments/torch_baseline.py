@@ -153,7 +153,7 @@ PEERS = {   # name: (model factory, loss (None: cross-entropy), torch.optim clas
 
 
 def train_step(name: str, x, y, compile: bool = False):
-    """``(step() -> loss, parameter count)`` for one optimiser step of :data:`PEERS` ``name`` on the
+    """``(step() -> loss, parameter count)`` for one optimiser step of ``PEERS`` ``name`` on the
     fixed batch ``x``, ``y`` (NumPy; images NHWC as jaxnn has them), eager or ``torch.compile``d."""
     import torch
 
@@ -181,7 +181,7 @@ def _nchw(x_nhwc):
 
 
 def cnn_epoch(x_nhwc, labels, batch_size: int = 64):
-    """One-epoch runner of :func:`_cnn` (Adam 1e-3)."""
+    """One-epoch runner of ``_cnn`` (Adam 1e-3)."""
     return _epoch_runner(_cnn(), _nchw(x_nhwc), np.asarray(labels), batch_size)
 
 

@@ -3,8 +3,10 @@ internal link and anchor resolves, the table of contents names each heading as d
 role, cross-reference or TeX reaches a page, math is MathML, and no page needs anything from
 elsewhere (a script, a stylesheet, a font) to be read."""
 
+import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -176,3 +178,40 @@ def test_each_check_finds_its_defect(tmp_path):
     raw = "\n".join(raw_markup(pages))
     assert ":func:" in raw and "][jaxnn.fit]" in raw and "$$" in raw and "in code" not in raw
     assert from_elsewhere(pages) == ["a/index.html: <script src=https://cdn.example/mathjax.js>"]
+
+
+def test_notebook_pages_link_their_download_and_colab_where_the_repository_is_named(pages):
+    spec = importlib.util.spec_from_file_location("notebooks_hook", ROOT / "docs/hooks/notebooks.py")
+    spec.loader.exec_module(hooks := importlib.util.module_from_spec(spec))
+    assert hooks.colab(None, "06_attention") is None
+    assert hooks.colab("https://github.com/someone/jaxnn.git", "06_attention") == (
+        "https://colab.research.google.com/github/someone/jaxnn/blob/main/experiments/notebooks/"
+        "06_attention.ipynb")
+    assert "Open in Colab" in hooks.links("06_attention", "https://github.com/someone/jaxnn")
+    for path, soup in pages.items():
+        if path.startswith("notebooks/"):
+            assert soup.select_one('p.notebook-links a[download][href$=".ipynb"]'), path
+
+
+def test_screenshots_of_the_site_for_a_person_to_look_at(site, tmp_path):
+    run = [sys.executable, str(ROOT / "experiments" / "site_screenshots.py"), "--site", str(site),
+           "--out", str(tmp_path), "--height", "900"]
+    done = subprocess.run([*run, "no/such/page"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and done.stderr.strip().startswith("site_screenshots: no page no/such/page")
+    env = {**os.environ, "CHROMIUM": ""}
+    if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
+        done = subprocess.run([*run, "layers"], capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode != 0 and "no Chromium found" in done.stderr
+        pytest.skip("no Chromium here: the screenshot itself is not taken")
+    done = subprocess.run([*run, "layers"], capture_output=True, text=True, timeout=180, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    png = (tmp_path / "layers.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 1280
+
+
+def test_no_source_writes_a_sphinx_role():
+    """Docstrings cross-reference in mkdocstrings' syntax: [`fit`][jaxnn.fit], not :func:`fit`."""
+    sources = [*ROOT.glob("jaxnn/**/*.py"), *ROOT.glob("experiments/*.py")]
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in sources
+             for n, line in enumerate(p.read_text().splitlines(), 1) if re.search(ROLE.pattern + "`", line)]
+    assert not found, "\n".join(found)

@@ -232,8 +232,8 @@ print("generated:", prompt + vocab.decode(sample))
 
 # %% [markdown]
 # ## Where it looks
-# The attention weights of the first block, for a sentence of the text: row `t` shows which
-# earlier characters position `t` reads from, one panel per head. They are recomputed from the
+# The attention weights of the first block, for the start of a sentence of the text: row `t` shows
+# which earlier characters position `t` reads from, one panel per head. They are recomputed from the
 # layer's cache (`Q`, `K` and each row's log-sum-exp), exactly as its backward does.
 
 # %%
@@ -242,12 +242,12 @@ tokens = vocab.encode(sentence[:64])[None]
 _, cache = jaxnn.forward(gpt, gpt_params, np.pad(tokens, ((0, 0), (0, 64 - tokens.shape[1]))))
 attn_layer, attn_cache = gpt.layers[1].layer.layers[1], cache.layers[1].layers[1]
 weights = np.asarray(attn_layer.probabilities(attn_cache))[0]          # (heads, T, T)
-n, shown = tokens.shape[1], 32                                         # draw the first 32
-fig, axes = plots.subplots(1, 4, figsize=(18, 5))
-for h, ax in enumerate(axes):
+n, shown = tokens.shape[1], 24                                         # draw the first 24
+fig, axes = plots.subplots(2, 2, figsize=(10, 10.5), constrained_layout=True)
+for h, ax in enumerate(axes.flat):
     ax.imshow(weights[h, :shown, :shown], cmap="viridis")
-    ax.set_title(f"head {h + 1}")
-    ax.set_xticks(range(shown), list(sentence[:shown]), fontsize=7)
-    ax.set_yticks(range(shown), list(sentence[:shown]), fontsize=7)
+    ax.set_title(f"head {h + 1}: row t reads from column s")
+    ax.set_xticks(range(shown), list(sentence[:shown]), fontsize=9)
+    ax.set_yticks(range(shown), list(sentence[:shown]), fontsize=9)
 print(f"attention weights: {weights.shape[0]} heads over {n} characters; each row sums to "
       f"{weights[0, :n, :n].sum(axis=1).mean():.3f}")

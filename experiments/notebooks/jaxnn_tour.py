@@ -2,7 +2,8 @@
 # # jaxnn: backpropagation by hand, proven equal to `jax.grad`, trained fast
 #
 # Run top to bottom (Colab: *Runtime → Run all*). `QUICK` (set by the tests) shortens the MNIST
-# training; the lessons go through each part step by step (`01_…` to `05_…`).
+# training; the seven lessons go through each part step by step (`01_…` to `07_…`, the last one
+# backward passes of your own to write).
 
 # %% tags=["install"]
 # Install jaxnn: its distribution is "jaxnn-backprop" ("jaxnn" on PyPI is another project). Run
