@@ -180,9 +180,24 @@ def test_each_check_finds_its_defect(tmp_path):
     assert from_elsewhere(pages) == ["a/index.html: <script src=https://cdn.example/mathjax.js>"]
 
 
+def hook(name: str):
+    """A module of docs/hooks/, imported from its file."""
+    spec = importlib.util.spec_from_file_location(f"{name}_hook", ROOT / "docs" / "hooks" / f"{name}.py")
+    spec.loader.exec_module(module := importlib.util.module_from_spec(spec))
+    return module
+
+
+def test_a_formula_is_mathml_or_stops_the_build():
+    mathml = hook("mathml").mathml
+    assert "<mtable" in mathml(r"\begin{aligned} a &= b\\ c &= d \end{aligned}", display=True)
+    assert mathml(r"\frac{\partial C}{\partial b} = \delta", display=False).startswith("<math")
+    for misread in [r"\foo x", r"a & b", r"\mathrel{+}="]:
+        with pytest.raises(ValueError, match="misread"):
+            mathml(misread, display=False)
+
+
 def test_notebook_pages_link_their_download_and_colab_where_the_repository_is_named(pages):
-    spec = importlib.util.spec_from_file_location("notebooks_hook", ROOT / "docs/hooks/notebooks.py")
-    spec.loader.exec_module(hooks := importlib.util.module_from_spec(spec))
+    hooks = hook("notebooks")
     assert hooks.colab(None, "06_attention") is None
     assert hooks.colab("https://github.com/someone/jaxnn.git", "06_attention") == (
         "https://colab.research.google.com/github/someone/jaxnn/blob/main/experiments/notebooks/"
