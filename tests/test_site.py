@@ -97,6 +97,13 @@ def misnamed_headings(pages: dict) -> list[str]:
             drawn, listed = (" ".join(t.get_text().split()) for t in (heading, link))
             if drawn != listed:
                 wrong.append(f"{path}: the contents say {listed!r}, the heading {drawn!r}")
+        if path.startswith("notebooks/") and (h1 := soup.select_one("article h1")):
+            for anchor in h1.select("a.headerlink, a.anchor-link"):   # a notebook's title is its h1
+                anchor.decompose()
+            title = " ".join(h1.get_text().split())
+            for label in soup.select("nav.md-nav--primary a.md-nav__link--active, head title"):
+                if not " ".join(label.get_text().split()).startswith(title):
+                    wrong.append(f"{path}: the site calls it {label.get_text().strip()!r}, its h1 {title!r}")
     return wrong
 
 

@@ -1,5 +1,5 @@
-"""The notebook pages as the rest of the site: their table of contents from the headings as drawn
-(a heading's inline code kept in its name and anchor), no script fetched from elsewhere
+"""The notebook pages as the rest of the site: their title and table of contents from the headings
+as drawn (a heading's inline code kept in its name and anchor), no script fetched from elsewhere
 (nbconvert's MathJax loader and Mermaid import; the site draws its math as MathML), and links to
 take the notebook away: its download, and Colab where the site names its GitHub repository
 (``repo_url`` in mkdocs.yml)."""
@@ -46,7 +46,9 @@ def headings(content: str) -> list[dict]:
 
 def on_page_content(content, page, config, files):
     if page.file.src_uri.endswith(".ipynb"):
-        page.toc = get_toc(headings(content))
+        tokens = headings(content)
+        page.toc = get_toc(tokens)
+        page.title = next((t["name"] for t in tokens if t["level"] == 1), page.title)
         content = links(page.file.name, config.get("repo_url")) + content
     return content
 
