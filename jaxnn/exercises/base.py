@@ -24,6 +24,15 @@ def _normal(rng: np.random.Generator, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
+def _normals(names: tuple[str, ...], shapes: tuple, scale: float = 1.0) -> Callable:
+    """An exercise's ``inputs``: each name a normal draw of its shape (times ``scale``), from its own
+    child generator of ``rng``."""
+    def draw(rng: np.random.Generator, dtype) -> dict:
+        arrays = (_normal(k, s, dtype) for k, s in zip(rng.spawn(len(names)), shapes, strict=True))
+        return {n: a if scale == 1.0 else scale * a for n, a in zip(names, arrays, strict=True)}
+    return draw
+
+
 def _integers(rng: np.random.Generator, n: int, shape):
     return rng.integers(0, n, shape, dtype=np.int32)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxnn.exercises.base import Exercise, _normal
+from jaxnn.exercises.base import Exercise, _normal, _normals
 from jaxnn.layers.conv import unslice, window_slices
 
 
@@ -52,8 +52,7 @@ EXERCISES: dict[str, Exercise] = {
         "y = valid, stride-1 correlation of x (m, H, W, C) with k (kh, kw, C, F), no bias: with "
         "P = im2col(x, kh, kw), y = (P K).reshape(m, H_o, W_o, F), K = k.reshape(kh·kw·C, F). "
         "Given g = ∂C/∂y, return ∂C/∂k and ∂C/∂x (exercises.im2col / col2im help).",
-        lambda rng, dt: dict(zip(("k", "x"), (_normal(k, s, dt) for k, s in zip(
-            rng.spawn(2), ((3, 3, 2, 4), (3, 6, 7, 2)))))),
+        _normals(("k", "x"), ((3, 3, 2, 4), (3, 6, 7, 2))),
         _conv, ("k", "x"), lambda i, out, g: (i["x"], i["k"], g),
         {"∂C/∂K = Pᵀ δ (n_patch × F), reshaped to k's shape; δᵀ P reshaped scrambles it":
          lambda i, out, g: ((g.reshape(-1, g.shape[-1]).T @ im2col(i["x"], 3, 3)).reshape(i["k"].shape),

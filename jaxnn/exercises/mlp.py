@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnn.exercises.base import Exercise, _autodiff, _integers, _normal, _onehot
+from jaxnn.exercises.base import Exercise, _autodiff, _integers, _normal, _normals, _onehot
 
 
 def _z_dense(i):
@@ -59,8 +59,7 @@ EXERCISES: dict[str, Exercise] = {
         "dense_backward(x, W, z, a, g) -> (dW, db, dx)",
         "z = x Wᵀ + b, a = σ(z) (sigmoid); x (m, n_in), W (n_out, n_in), b (n_out,). Given "
         "g = ∂C/∂a (m, n_out), return ∂C/∂W, ∂C/∂b, ∂C/∂x (BP2–BP4 with δ = g ⊙ σ'(z)).",
-        lambda rng, dt: dict(zip(("W", "b", "x"), (_normal(k, s, dt) for k, s in zip(
-            rng.spawn(3), ((3, 4), (3,), (5, 4)))))),
+        _normals(("W", "b", "x"), ((3, 4), (3,), (5, 4))),
         lambda W, b, x: jax.nn.sigmoid(x @ W.T + b), ("W", "b", "x"),
         lambda i, out, g: (i["x"], i["W"], i["x"] @ i["W"].T + i["b"], out, g),
         {"δ is g ⊙ σ'(z), not g: multiply by a·(1 − a) first":

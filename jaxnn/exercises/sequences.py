@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnn.exercises.base import Exercise, _autodiff, _integers, _normal
+from jaxnn.exercises.base import Exercise, _autodiff, _integers, _normal, _normals
 
 
 def _rnn(x, h0, Wx, Wh, b, carry=True):
@@ -71,8 +71,7 @@ EXERCISES: dict[str, Exercise] = {
         "One step of a tanh RNN: h_next = tanh(x Wxᵀ + h_prev Whᵀ + b) with x (m, d) = (3, 5), "
         "h_prev (3, 7), Wx (7, 5), Wh (7, 7), b (7,). Given g = ∂C/∂h_next, return ∂C/∂x, "
         "∂C/∂h_prev, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
-        lambda rng, dt: dict(zip(("x", "h", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
-            rng.spawn(5), ((3, 5), (3, 7), (7, 5), (7, 7), (7,)))))),
+        _normals(("x", "h", "Wx", "Wh", "b"), ((3, 5), (3, 7), (7, 5), (7, 7), (7,)), 0.5),
         lambda x, h, Wx, Wh, b: jnp.tanh(x @ Wx.T + h @ Wh.T + b), ("x", "h", "Wx", "Wh", "b"),
         lambda i, out, g: (i["x"], i["h"], i["Wx"], i["Wh"], out, g),
         {"tanh' at the step's input z: 1 − h_next², with h_next = tanh(z), not 1 − z²":
@@ -84,8 +83,7 @@ EXERCISES: dict[str, Exercise] = {
         "A tanh RNN over a sequence: h_t = tanh(x_t Wxᵀ + h_{t−1} Whᵀ + b) for t = 1..T from h0, "
         "x (m, T, d) = (3, 5, 2), h0 (3, 7), Wx (7, 2), Wh (7, 7), b (7,); h (3, 5, 7) holds every "
         "h_t. Given g = ∂C/∂h (the loss reads every step), return ∂C/∂x, ∂C/∂h0, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
-        lambda rng, dt: dict(zip(("x", "h0", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
-            rng.spawn(5), ((3, 5, 2), (3, 7), (7, 2), (7, 7), (7,)))))),
+        _normals(("x", "h0", "Wx", "Wh", "b"), ((3, 5, 2), (3, 7), (7, 2), (7, 7), (7,)), 0.5),
         _rnn, ("x", "h0", "Wx", "Wh", "b"), lambda i, out, g: (i["x"], i["h0"], i["Wx"], i["Wh"], out, g),
         {"h_{t−1} feeds h_t: carry dh back through time, adding δ_t Wh to step t−1's g":
          lambda i, out, g: _autodiff(_rnn, i, ("x", "h0", "Wx", "Wh", "b"), g, carry=False)}),
@@ -96,8 +94,7 @@ EXERCISES: dict[str, Exercise] = {
         "o = σ(·), g = tanh(·); c_next = f c_prev + i g, h_next = o tanh(c_next). x (3, 5), h_prev "
         "and c_prev (3, 7), Wx (28, 5), Wh (28, 7), b (28,). Given dh_next and dc_next (the gradient "
         "from later steps), return ∂C/∂x, ∂C/∂h_prev, ∂C/∂c_prev, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
-        lambda rng, dt: dict(zip(("x", "h", "c", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
-            rng.spawn(6), ((3, 5), (3, 7), (3, 7), (28, 5), (28, 7), (28,)))))),
+        _normals(("x", "h", "c", "Wx", "Wh", "b"), ((3, 5), (3, 7), (3, 7), (28, 5), (28, 7), (28,)), 0.5),
         _lstm_step, ("x", "h", "c", "Wx", "Wh", "b"),
         lambda i, out, g: (i["x"], i["h"], i["c"], i["Wx"], i["Wh"], i["b"], g[:, :7], g[:, 7:]),
         {"c_next also reaches the loss through h_next = o tanh(c_next): dc = dc_next + dh_next o "
@@ -110,8 +107,7 @@ EXERCISES: dict[str, Exercise] = {
         "An LSTM over a sequence (the step of lstm_step) from h0 and c0 = 0: x (m, T, d) = (3, 5, 2), "
         "h0 (3, 7), Wx (28, 2), Wh (28, 7), b (28,); the output is every h_t, (3, 5, 7). Given "
         "g = ∂C/∂h, return ∂C/∂x, ∂C/∂h0, ∂C/∂Wx, ∂C/∂Wh, ∂C/∂b.",
-        lambda rng, dt: dict(zip(("x", "h0", "Wx", "Wh", "b"), (0.5 * _normal(k, s, dt) for k, s in zip(
-            rng.spawn(5), ((3, 5, 2), (3, 7), (28, 2), (28, 7), (28,)))))),
+        _normals(("x", "h0", "Wx", "Wh", "b"), ((3, 5, 2), (3, 7), (28, 2), (28, 7), (28,)), 0.5),
         _lstm, ("x", "h0", "Wx", "Wh", "b"), lambda i, out, g: (i["x"], i["h0"], i["Wx"], i["Wh"], i["b"], g),
         {"carry dc back through time too: c_t's gradient reaches c_{t−1} as dc ⊙ f":
          lambda i, out, g: _autodiff(_lstm, i, ("x", "h0", "Wx", "Wh", "b"), g, carry_c=False)}),
@@ -128,8 +124,7 @@ EXERCISES: dict[str, Exercise] = {
         "temporal_affine_backward(x, W, g) -> (dx, dW, db)",
         "A Dense layer at every time step: y = x Wᵀ + b for x (m, T, d) = (3, 5, 2), W (7, 2), b (7,), "
         "y (3, 5, 7). Given g = ∂C/∂y, return ∂C/∂x, ∂C/∂W, ∂C/∂b (summed over batch and time).",
-        lambda rng, dt: dict(zip(("x", "W", "b"), (_normal(k, s, dt) for k, s in zip(
-            rng.spawn(3), ((3, 5, 2), (7, 2), (7,)))))),
+        _normals(("x", "W", "b"), ((3, 5, 2), (7, 2), (7,))),
         lambda x, W, b: x @ W.T + b, ("x", "W", "b"), lambda i, out, g: (i["x"], i["W"], g), {}),
     "temporal_softmax": Exercise(
         "temporal_softmax_backward(z, y, mask) -> dz",
@@ -151,8 +146,7 @@ EXERCISES: dict[str, Exercise] = {
         "One causal head over a sequence x (T, d): q, k, v = x Wq, x Wk, x Wv (W: (d, d_h)); "
         "S = q kᵀ/√d_h with S_ij = −∞ for j > i; P = softmax(S) per row; out = P v. Given "
         "g = ∂C/∂out (T, d_h), return ∂C/∂x, ∂C/∂Wq, ∂C/∂Wk, ∂C/∂Wv.",
-        lambda rng, dt: dict(zip(("x", "Wq", "Wk", "Wv"), (0.5 * _normal(k, s, dt) for k, s in zip(
-            rng.spawn(4), ((5, 4), (4, 3), (4, 3), (4, 3)))))),
+        _normals(("x", "Wq", "Wk", "Wv"), ((5, 4), (4, 3), (4, 3), (4, 3)), 0.5),
         _attention, ("x", "Wq", "Wk", "Wv"), lambda i, out, g: (i["x"], i["Wq"], i["Wk"], i["Wv"], g),
         {"the scores are scaled by 1/√d_h: their gradient is too":
          lambda i, out, g: _autodiff(_attention, i, ("x", "Wq", "Wk", "Wv"), g, scale_backward=False),
