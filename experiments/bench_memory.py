@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from bench_peers import MODELS, run_worker, step_summary
-from common import jsonable, machine
+from common import jsonable, machine, table
 
 from jaxnn.cli.arguments import positive
 
@@ -65,19 +65,16 @@ def main(argv=None) -> dict:
 
 def render(results: dict) -> str:
     """The docs' table (markdown) from a results dict."""
-    rows = []
-    for name, r in results["models"].items():
-        d, k = r["default"], r["kept"]
-        rows.append(f"| {name} | {d['ms']:.2f} | {k['ms']:.2f} | **{k['ms'] / d['ms']:.2f}×** | "
-                    f"{d['page_faults']:,.0f} → {k['page_faults']:,.0f} | "
-                    f"{d['kernel_ms']:.1f} → {k['kernel_ms']:.1f} |")
+    rows = [[name, f"{d['ms']:.2f}", f"{k['ms']:.2f}", f"**{k['ms'] / d['ms']:.2f}×**",
+             f"{d['page_faults']:,.0f} → {k['page_faults']:,.0f}",
+             f"{d['kernel_ms']:.1f} → {k['kernel_ms']:.1f}"]
+            for name, r in results["models"].items() for d, k in [(r["default"], r["kept"])]]
     return "\n".join([
         f"jaxnn's training step, ms (best of the rounds' medians), by default and after "
         f"`jaxnn.memory.keep_step_memory()`; page faults and kernel (system) ms per step, medians. "
         f"{results['machine']}; {', '.join(results['versions'].values())}; {results['date']}; "
         f"`{results['command'].strip()}`.",
-        "", "| model | default | kept | kept ÷ default | page faults | kernel ms |",
-        "|---|---|---|---|---|---|", *rows])
+        "", table(["model", "default", "kept", "kept ÷ default", "page faults", "kernel ms"], rows)])
 
 
 if __name__ == "__main__":

@@ -64,18 +64,17 @@ def main(argv=None) -> dict:
 
 def render(r: dict) -> str:
     """The docs' table (markdown) from a results dict."""
-    from common import measured_line
+    from common import measured_line, table
 
-    lines = ["| model | parameters | per device, replicated | per device, sharded | sharded ÷ replicated "
-             "| the step's temporaries (replicated → sharded) |", "|---|---|---|---|---|---|"]
-    for name, m in r["models"].items():
-        rep, sh = m["replicated"], m["sharded"]
-        lines.append(f"| {name} | {m['parameters']:,} | {rep['state']:.2f} MiB | {sh['state']:.2f} MiB | "
-                     f"**{sh['state'] / rep['state']:.2f}** | {rep['temporaries']:.1f} → "
-                     f"{sh['temporaries']:.1f} MiB |")
+    rows = [[name, f"{m['parameters']:,}", f"{rep['state']:.2f} MiB", f"{sh['state']:.2f} MiB",
+             f"**{sh['state'] / rep['state']:.2f}**",
+             f"{rep['temporaries']:.1f} → {sh['temporaries']:.1f} MiB"]
+            for name, m in r["models"].items() for rep, sh in [(m["replicated"], m["sharded"])]]
     return "\n".join([
         f"Parameters and Adam's state per device in the compiled training step (XLA's memory "
-        f"analysis), on {r['devices']} devices:", "", *lines, "",
+        f"analysis), on {r['devices']} devices:", "",
+        table(["model", "parameters", "per device, replicated", "per device, sharded", "sharded ÷ replicated",
+               "the step's temporaries (replicated → sharded)"], rows), "",
         "Sharded, each device keeps its quarter and gathers the rest for the step's products, so the "
         "step's transient memory grows while the kept memory shrinks: at these sizes the "
         "temporaries dominate; sharding pays where the parameters and optimiser state do.", "",

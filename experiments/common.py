@@ -85,6 +85,12 @@ def provenance() -> dict:
             "backend": f"{jax.default_backend()} ({jax.devices()[0].device_kind})"}
 
 
+def table(header: list[str], rows: list[list]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
 def measured_line(results: dict) -> str:
     """Where and how a benchmark's results file was measured, for the line under its table."""
     r = results

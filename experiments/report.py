@@ -31,6 +31,8 @@ import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
+from common import table  # beside this script (on sys.path as its folder)
+
 ROOT = Path(__file__).parents[1]
 RESULTS = ROOT / "experiments" / "results"
 NOTEBOOKS = ROOT / "experiments" / "notebooks"
@@ -69,11 +71,6 @@ def measured(*runs: dict, commands: bool = True) -> str:
     old = unique(f"*Copied in from an earlier session (`{r['command']}`): {r['transcribed']}.*"
                  for r in runs if "transcribed" in r)
     return " ".join([line, *old])
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def pct(x: float) -> str:
