@@ -35,9 +35,15 @@ def chromium() -> str:
 def shoot(browser: str, page: Path, png: Path, height: int) -> None:
     """One screenshot of ``page`` (an ``index.html``), ``1280 × height`` pixels, to ``png``."""
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", f"--window-size=1280,{height}",
-                        f"--screenshot={png}", page.resolve().as_uri()],
-                       check=True, capture_output=True, timeout=120)
+        try:
+            subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", f"--window-size=1280,{height}",
+                            f"--screenshot={png}", page.resolve().as_uri()],
+                           check=True, capture_output=True, text=True, timeout=120)
+        except subprocess.CalledProcessError as error:
+            last = (error.stderr or "").strip().splitlines()[-1:] or ["no message"]
+            raise SystemExit(f"site_screenshots: {browser} failed on {page} ({last[0]})") from None
+        except subprocess.TimeoutExpired:
+            raise SystemExit(f"site_screenshots: {browser} took over 120 s on {page}") from None
 
 
 def main(argv=None) -> int:

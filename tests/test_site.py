@@ -220,6 +220,10 @@ def test_screenshots_of_the_site_for_a_person_to_look_at(site, tmp_path):
            "--out", str(tmp_path), "--height", "900"]
     done = subprocess.run([*run, "no/such/page"], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and done.stderr.strip().startswith("site_screenshots: no page no/such/page")
+    broken = subprocess.run([*run, "layers"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "CHROMIUM": shutil.which("false")})
+    assert broken.returncode != 0 and broken.stderr.startswith("site_screenshots: ") and "Traceback" not in (
+        broken.stderr), broken.stderr
     env = {**os.environ, "CHROMIUM": ""}
     if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
         done = subprocess.run([*run, "layers"], capture_output=True, text=True, timeout=60, env=env)
